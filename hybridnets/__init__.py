@@ -1,0 +1,13 @@
+"""hybridnets: hybrid CNN-attention backbones for medical imaging, 2D and 3D.
+
+    import hybridnets
+    model = hybridnets.create("convvit_s", spatial_dims=3, in_chans=1, num_classes=2)
+"""
+
+from hybridnets import models as models  # registers the model families
+from hybridnets.factory import create
+from hybridnets.registry import is_model, list_models, register_model
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__", "create", "is_model", "list_models", "register_model"]

@@ -1,0 +1,1 @@
+"""Backbone families; importing this module registers every model."""

@@ -1,0 +1,90 @@
+"""Pure-PyTorch attention: the specification every other backend must match.
+
+Shapes follow the Swin convention of a batch of windows: ``B·nW`` windows, ``H`` heads,
+``N`` tokens per window, ``D`` channels per head. Windows are ordered batch-major
+(window ``i`` belongs to image ``i // nW`` and is window ``i % nW`` of that image).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+
+def region_mask(region_ids: Tensor) -> Tensor:
+    """Boolean ``(nW, N, N)`` mask, True where query ``i`` may *not* attend to key ``j``.
+
+    Two tokens of a window may attend to each other iff they carry the same region id. A padded
+    token gets its own id, so real tokens never see padding.
+    """
+    return region_ids[:, :, None] != region_ids[:, None, :]
+
+
+def window_attention_reference(
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    rpb_table: Tensor,
+    rel_index: Tensor,
+    region_ids: Tensor | None = None,
+    scale: float | None = None,
+) -> Tensor:
+    """Windowed attention with a learned relative position bias and a region (shift) mask.
+
+    ``out = softmax(q·kᵀ·scale + table[h, rel_index] + mask) · v``
+
+    Args:
+        q: Queries ``(B·nW, H, N, D)``.
+        k: Keys ``(B·nW, H, N, D)``.
+        v: Values ``(B·nW, H, N, D)``.
+        rpb_table: Relative position bias table ``(H, T)``.
+        rel_index: Integer ``(N, N)`` index into the table's second dim.
+        region_ids: Optional integer ``(nW, N)`` region id per token; tokens attend only within
+            their region (shifted windows, padding).
+        scale: Logit scale; ``D ** -0.5`` if None.
+
+    Returns:
+        ``(B·nW, H, N, D)`` in the dtype of ``q``.
+    """
+    bw, h, n, d = q.shape
+    scale = d**-0.5 if scale is None else scale
+    logits = (q * scale) @ k.transpose(-2, -1)  # (B·nW, H, N, N)
+    logits = logits.float() + rpb_table.float()[:, rel_index]  # + (H, N, N)
+    if region_ids is not None:
+        nw = region_ids.shape[0]
+        masked = region_mask(region_ids)[None, :, None]  # (1, nW, 1, N, N)
+        logits = logits.view(bw // nw, nw, h, n, n).masked_fill(masked, float("-inf"))
+        logits = logits.view(bw, h, n, n)
+    return logits.softmax(dim=-1).to(v.dtype) @ v
+
+
+def attention_reference(
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    bias: Tensor | None = None,
+    key_padding_mask: Tensor | None = None,
+    scale: float | None = None,
+) -> Tensor:
+    """Global or cross attention with an optional additive bias and key padding.
+
+    Args:
+        q: Queries ``(B, H, Lq, D)``.
+        k: Keys ``(B, H, Lk, D)``.
+        v: Values ``(B, H, Lk, D)``.
+        bias: Optional additive bias broadcastable to ``(B, H, Lq, Lk)`` (e.g. a relative
+            position bias ``(H, Lq, Lk)``); it may require grad.
+        key_padding_mask: Optional bool ``(B, Lk)``, True where the key is padding (ignored),
+            as in ``nn.MultiheadAttention``. Every row needs at least one valid key.
+        scale: Logit scale; ``D ** -0.5`` if None.
+
+    Returns:
+        ``(B, H, Lq, D)`` in the dtype of ``q``.
+    """
+    scale = q.shape[-1] ** -0.5 if scale is None else scale
+    logits = ((q * scale) @ k.transpose(-2, -1)).float()  # (B, H, Lq, Lk)
+    if bias is not None:
+        logits = logits + bias.float()
+    if key_padding_mask is not None:
+        logits = logits.masked_fill(key_padding_mask[:, None, None, :], float("-inf"))
+    return logits.softmax(dim=-1).to(v.dtype) @ v
