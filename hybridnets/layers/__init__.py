@@ -1,0 +1,53 @@
+"""Reusable blocks, each written once for 2D and 3D (``spatial_dims``).
+
+MLP, DropPath and LayerScale are timm's (they act on the last dim, so they are rank-agnostic).
+"""
+
+from timm.layers import DropPath, LayerScale, Mlp
+
+from hybridnets.layers.attention_pool import AttentionPool
+from hybridnets.layers.cbam import CBAM
+from hybridnets.layers.convnext import ConvNeXtBlock, ConvNeXtStem, Downsample
+from hybridnets.layers.cross_attention import CoAttention, CrossAttentionFusion
+from hybridnets.layers.dims import (
+    adaptive_avg_pool_nd,
+    check_input,
+    check_spatial_dims,
+    conv_nd,
+    to_tuple,
+)
+from hybridnets.layers.global_attention import GlobalAttention
+from hybridnets.layers.head import PooledHead
+from hybridnets.layers.norm import LayerNormNd
+from hybridnets.layers.rel_pos import RelativePositionBias, relative_position_index
+from hybridnets.layers.transformer_block import TransformerBlock
+from hybridnets.layers.window_attention import WindowAttention
+from hybridnets.layers.windows import shift_region_ids, window_partition, window_reverse
+
+__all__ = [
+    "CBAM",
+    "AttentionPool",
+    "CoAttention",
+    "ConvNeXtBlock",
+    "ConvNeXtStem",
+    "CrossAttentionFusion",
+    "Downsample",
+    "DropPath",
+    "GlobalAttention",
+    "LayerNormNd",
+    "LayerScale",
+    "Mlp",
+    "PooledHead",
+    "RelativePositionBias",
+    "TransformerBlock",
+    "WindowAttention",
+    "adaptive_avg_pool_nd",
+    "check_input",
+    "check_spatial_dims",
+    "conv_nd",
+    "relative_position_index",
+    "shift_region_ids",
+    "to_tuple",
+    "window_partition",
+    "window_reverse",
+]

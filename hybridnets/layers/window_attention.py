@@ -1,0 +1,78 @@
+"""Shifted-window multi-head self-attention with relative position bias, any ``spatial_dims``.
+
+Liu et al., "Swin Transformer", ICCV 2021 (github.com/microsoft/Swin-Transformer, MIT).
+Inputs of any size work: maps smaller than the window clip the window (and drop the shift),
+sizes that are not a multiple of the window are padded and the padding is masked out.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from hybridnets import ops
+from hybridnets.layers.dims import to_tuple
+from hybridnets.layers.rel_pos import RelativePositionBias
+from hybridnets.layers.windows import shift_region_ids, window_partition, window_reverse
+
+
+class WindowAttention(nn.Module):
+    """Window attention on a channels-last map ``(B, *S, C)``.
+
+    Args:
+        dim: Channels.
+        num_heads: Attention heads.
+        spatial_dims: 2 or 3.
+        window_size: Window size (int or per-dim tuple).
+        shift_size: Cyclic shift (int or per-dim tuple); Swin uses ``window_size // 2`` on every
+            other block.
+        qkv_bias: Bias in the qkv projection.
+
+    ``WindowAttention(96, 3, spatial_dims=3, window_size=7, shift_size=3)(x)`` with x ``(B, D, H, W, 96)``
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int,
+        spatial_dims: int = 2,
+        window_size: int | tuple[int, ...] = 7,
+        shift_size: int | tuple[int, ...] = 0,
+        qkv_bias: bool = True,
+    ) -> None:
+        super().__init__()
+        if dim % num_heads:
+            raise ValueError(f"dim {dim} is not divisible by num_heads {num_heads}")
+        self.num_heads = num_heads
+        self.window_size = to_tuple(window_size, spatial_dims, "window_size")
+        self.shift_size = to_tuple(shift_size, spatial_dims, "shift_size")
+        self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
+        self.proj = nn.Linear(dim, dim)
+        self.rpb = RelativePositionBias(num_heads, self.window_size)
+
+    def forward(self, x: Tensor) -> Tensor:
+        size = tuple(x.shape[1:-1])
+        window = tuple(min(w, s) for w, s in zip(self.window_size, size))
+        shift = tuple(sh if s > w else 0 for sh, w, s in zip(self.shift_size, self.window_size, size))
+        padded = tuple(-(-s // w) * w for s, w in zip(size, window))
+        pads = [p for s, pp in zip(reversed(size), reversed(padded)) for p in (0, pp - s)]
+        x = F.pad(x, [0, 0, *pads])  # (B, *S_pad, C)
+        spatial = tuple(range(1, x.ndim - 1))
+        if any(shift):
+            x = torch.roll(x, [-s for s in shift], spatial)
+        windows = window_partition(x, window)  # (B·nW, N, C)
+        region_ids = None
+        if any(shift) or padded != size:
+            region_ids = shift_region_ids(padded, window, shift, size, x.device)  # (nW, N)
+
+        bw, n, c = windows.shape
+        qkv = self.qkv(windows).view(bw, n, 3, self.num_heads, c // self.num_heads)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # 3 × (B·nW, H, N, Dh)
+        out = ops.window_attention(q, k, v, self.rpb.table(), self.rpb.index(window), region_ids)
+        out = self.proj(out.transpose(1, 2).reshape(bw, n, c))  # (B·nW, N, C)
+
+        x = window_reverse(out, window, padded)  # (B, *S_pad, C)
+        if any(shift):
+            x = torch.roll(x, shift, spatial)
+        return x[(slice(None), *(slice(0, s) for s in size))]  # (B, *S, C)

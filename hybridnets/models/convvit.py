@@ -1,0 +1,321 @@
+"""ConvViT: ConvNeXt stages, then shifted-window attention, then global attention; 2D and 3D.
+
+The CoAtNet / MaxViT layout (convolution early for locality and small-data inductive bias,
+attention late for context) built from ConvNeXt and Swin parts:
+
+- Dai et al., "CoAtNet: Marrying Convolution and Attention for All Data Sizes", NeurIPS 2021.
+- Liu et al., "A ConvNet for the 2020s" (ConvNeXt), CVPR 2022 — stem, conv blocks, downsampling.
+- Liu et al., "Swin Transformer", ICCV 2021 — window attention with relative position bias.
+
+``convvit_t/_s/_b`` share ConvNeXt-T/S/B's widths and Swin-T/S/B's heads and window (7), so
+ImageNet weights of both parents transplant into them (:mod:`hybridnets.pretrained`).
+Code: Apache-2.0, hybridnets authors.
+
+    model = hybridnets.create("convvit_t", spatial_dims=3, in_chans=1, num_classes=2)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import torch
+from timm.layers import trunc_normal_
+from timm.models import checkpoint_seq
+from timm.models._features import feature_take_indices
+from torch import Tensor, nn
+
+from hybridnets.layers import (
+    CBAM,
+    ConvNeXtBlock,
+    ConvNeXtStem,
+    Downsample,
+    GlobalAttention,
+    PooledHead,
+    TransformerBlock,
+    WindowAttention,
+    check_input,
+    check_spatial_dims,
+)
+from hybridnets.models._builder import build_model, default_pretrained_cfg
+from hybridnets.registry import register_model
+
+__all__ = ["ConvViT", "ConvViTCfg", "ConvViTStage"]
+
+
+@dataclass(frozen=True)
+class ConvViTCfg:
+    """Layout of a ConvViT. ``block_types`` per stage: ``C`` conv, ``W`` window attn, ``G`` global."""
+
+    dims: tuple[int, ...] = (96, 192, 384, 768)
+    depths: tuple[int, ...] = (3, 3, 6, 2)
+    num_heads: tuple[int, ...] = (3, 6, 12, 24)
+    block_types: tuple[str, ...] = ("C", "C", "W", "G")
+    window_size: int = 7
+    stem_stride: int = 4
+    stem_type: str = "patch"
+    mlp_ratio: float = 4.0
+    conv_ls_init_value: float | None = 1e-6
+    attn_ls_init_value: float | None = None
+    cbam: bool = False
+    default_size: int = 224
+
+
+class ConvViTStage(nn.Module):
+    """Optional downsampling, then ``depth`` blocks of one type on channels-first ``(B, C, *S)``."""
+
+    def __init__(
+        self,
+        in_dim: int,
+        dim: int,
+        depth: int,
+        block_type: str,
+        cfg: ConvViTCfg,
+        num_heads: int,
+        spatial_dims: int,
+        drop_path: list[float],
+        downsample: bool,
+    ) -> None:
+        super().__init__()
+        self.downsample = Downsample(in_dim, dim, spatial_dims) if downsample else nn.Identity()
+        self.channels_last = block_type != "C"
+        self.grad_checkpointing = False
+        window = cfg.window_size
+        if block_type == "C":
+            gate = partial(CBAM) if cfg.cbam else None
+            blocks = [
+                ConvNeXtBlock(
+                    dim, spatial_dims, mlp_ratio=cfg.mlp_ratio, ls_init_value=cfg.conv_ls_init_value,
+                    drop_path=dp, gate_layer=gate,
+                )
+                for dp in drop_path
+            ]
+        elif block_type in ("W", "G"):
+            def mixer(i: int) -> nn.Module:
+                if block_type == "G":
+                    return GlobalAttention(dim, num_heads, spatial_dims, rel_pos_size=window)
+                shift = 0 if i % 2 == 0 else window // 2
+                return WindowAttention(dim, num_heads, spatial_dims, window, shift_size=shift)
+
+            blocks = [
+                TransformerBlock(
+                    dim, mixer(i), cfg.mlp_ratio, drop_path=dp, ls_init_value=cfg.attn_ls_init_value
+                )
+                for i, dp in enumerate(drop_path)
+            ]
+        else:
+            raise ValueError(f"unknown block type {block_type!r}; use 'C', 'W' or 'G'")
+        self.blocks = nn.Sequential(*blocks)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.downsample(x)
+        if self.channels_last:
+            x = x.movedim(1, -1)  # (B, *S, C)
+        if self.grad_checkpointing and not torch.jit.is_scripting():
+            x = checkpoint_seq(self.blocks, x)
+        else:
+            x = self.blocks(x)
+        return x.movedim(-1, 1) if self.channels_last else x  # (B, C, *S)
+
+
+class ConvViT(nn.Module):
+    """Hybrid ConvNeXt → window attention → global attention backbone with timm's interface.
+
+    Args:
+        cfg: Layout (see :class:`ConvViTCfg`); the registered sizes fill it.
+        spatial_dims: 2 for images ``(B, C, H, W)``, 3 for volumes ``(B, C, D, H, W)``.
+        in_chans: Input channels (1 for CT/MR/X-ray).
+        num_classes: Classifier outputs; 0 for a feature extractor without head.
+        drop_rate: Dropout before the classifier.
+        drop_path_rate: Stochastic depth, rising linearly to this value over all blocks.
+
+    Any input at least :attr:`min_input_size` per dim works; odd sizes floor at each downsampling.
+    """
+
+    def __init__(
+        self,
+        cfg: ConvViTCfg,
+        spatial_dims: int = 2,
+        in_chans: int = 3,
+        num_classes: int = 1000,
+        drop_rate: float = 0.0,
+        drop_path_rate: float = 0.0,
+    ) -> None:
+        super().__init__()
+        if not len(cfg.dims) == len(cfg.depths) == len(cfg.num_heads) == len(cfg.block_types):
+            raise ValueError(f"dims, depths, num_heads and block_types differ in length: {cfg}")
+        self.cfg = cfg
+        self.spatial_dims = check_spatial_dims(spatial_dims)
+        self.in_chans = in_chans
+        self.num_classes = num_classes
+        self.stem = ConvNeXtStem(in_chans, cfg.dims[0], cfg.stem_stride, spatial_dims, cfg.stem_type)
+
+        rates = torch.linspace(0, drop_path_rate, sum(cfg.depths)).tolist()
+        stages, in_dim, reduction = [], cfg.dims[0], cfg.stem_stride
+        self.feature_info = []
+        for i, (dim, depth, heads, kind) in enumerate(
+            zip(cfg.dims, cfg.depths, cfg.num_heads, cfg.block_types)
+        ):
+            reduction *= 2 if i > 0 else 1
+            dp, rates = rates[:depth], rates[depth:]
+            stages.append(
+                ConvViTStage(in_dim, dim, depth, kind, cfg, heads, spatial_dims, dp, downsample=i > 0)
+            )
+            self.feature_info.append({"num_chs": dim, "reduction": reduction, "module": f"stages.{i}"})
+            in_dim = dim
+        self.stages = nn.Sequential(*stages)
+        self.min_input_size = reduction
+        self.num_features = self.head_hidden_size = in_dim
+        self.norm_pre = nn.Identity()
+        self.head = PooledHead(in_dim, num_classes, drop_rate)
+        self.apply(_init_weights)
+
+    # --- timm model interface -------------------------------------------------------------
+    @torch.jit.ignore
+    def no_weight_decay(self) -> set[str]:
+        """Relative position tables are excluded from weight decay (as in Swin)."""
+        return {n for n, _ in self.named_parameters() if "relative_position_bias_table" in n}
+
+    @torch.jit.ignore
+    def group_matcher(self, coarse: bool = False) -> dict[str, Any]:
+        return {"stem": r"^stem", "blocks": r"^stages\.(\d+)" if coarse else r"^stages\.(\d+)\.blocks\.(\d+)"}
+
+    @torch.jit.ignore
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        for stage in self.stages:
+            stage.grad_checkpointing = enable
+
+    @torch.jit.ignore
+    def get_classifier(self) -> nn.Module:
+        return self.head.fc
+
+    def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
+        """Replace the classifier with a fresh one of ``num_classes`` outputs (0: none)."""
+        self.num_classes = num_classes
+        self.head.reset(num_classes)
+
+    def check_input(self, x: Tensor) -> None:
+        """Raise ``ValueError`` for a wrong rank, channel count or too small input."""
+        check_input(x, self.spatial_dims, self.in_chans, self.min_input_size)
+
+    def forward_features(self, x: Tensor) -> Tensor:
+        """``(B, in_chans, *S)`` → last stage map ``(B, num_features, *S/stride)``."""
+        self.check_input(x)
+        return self.norm_pre(self.stages(self.stem(x)))
+
+    def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
+        """Pool, norm and classify; ``pre_logits=True`` returns the pooled ``(B, num_features)``."""
+        return self.head(x, pre_logits=pre_logits)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.forward_head(self.forward_features(x))
+
+    def forward_intermediates(
+        self,
+        x: Tensor,
+        indices: int | list[int] | tuple[int, ...] | None = None,
+        norm: bool = False,
+        stop_early: bool = False,
+        output_fmt: str = "NCHW",
+        intermediates_only: bool = False,
+    ) -> list[Tensor] | tuple[Tensor, list[Tensor]]:
+        """Per-stage maps ``(B, C_i, *S_i)`` (channels-first in 2D and 3D; ``output_fmt`` is
+        accepted for timm compatibility). ``indices``: int = last n stages, sequence = those
+        stages, None = all."""
+        self.check_input(x)
+        take, max_index = feature_take_indices(len(self.stages), indices)
+        stages = self.stages[: max_index + 1] if stop_early else self.stages
+        intermediates = []
+        x = self.stem(x)
+        for i, stage in enumerate(stages):
+            x = stage(x)
+            if i in take:
+                intermediates.append(x)
+        if intermediates_only:
+            return intermediates
+        return self.norm_pre(x), intermediates
+
+    def prune_intermediate_layers(
+        self, indices: int | list[int] | tuple[int, ...] = 1, prune_norm: bool = False, prune_head: bool = True
+    ) -> list[int]:
+        """Drop stages after the last one in ``indices`` (and the head)."""
+        take, max_index = feature_take_indices(len(self.stages), indices)
+        self.stages = self.stages[: max_index + 1]
+        self.feature_info = self.feature_info[: max_index + 1]
+        if prune_head:
+            self.reset_classifier(0)
+        return take
+
+
+def _init_weights(module: nn.Module) -> None:
+    if isinstance(module, (nn.Linear, nn.Conv2d, nn.Conv3d)):
+        trunc_normal_(module.weight, std=0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+
+
+# --- sizes ----------------------------------------------------------------------------------
+_CFGS = {
+    "convvit_test": ConvViTCfg(
+        dims=(16, 32, 48, 64), depths=(1, 1, 2, 1), num_heads=(1, 1, 2, 2), window_size=3,
+        stem_stride=2, default_size=32,
+    ),
+    "convvit_n": ConvViTCfg(
+        dims=(32, 64, 128, 256), depths=(2, 2, 4, 2), num_heads=(1, 2, 4, 8), stem_stride=2,
+        default_size=28,
+    ),
+    "convvit_t": ConvViTCfg(dims=(96, 192, 384, 768), depths=(3, 3, 6, 2), num_heads=(3, 6, 12, 24)),
+    "convvit_s": ConvViTCfg(dims=(96, 192, 384, 768), depths=(3, 3, 18, 2), num_heads=(3, 6, 12, 24)),
+    "convvit_b": ConvViTCfg(
+        dims=(128, 256, 512, 1024), depths=(3, 3, 18, 2), num_heads=(4, 8, 16, 32)
+    ),
+}
+
+
+def _create_convvit(variant: str, pretrained: Any = False, **kwargs: Any) -> nn.Module:
+    return build_model(partial(_build_convvit, variant), variant, pretrained, **kwargs)
+
+
+def _build_convvit(variant: str, **kwargs: Any) -> ConvViT:
+    """``kwargs`` may override layout fields (``window_size``, ``stem_stride``, ``cbam``, ...)."""
+    fields = {f.name for f in dataclasses.fields(ConvViTCfg)}
+    layout = {k: tuple(v) if isinstance(v, list) else v for k, v in kwargs.items() if k in fields}
+    cfg = dataclasses.replace(_CFGS[variant], **layout)
+    model = ConvViT(cfg, **{k: v for k, v in kwargs.items() if k not in fields})
+    model.pretrained_cfg = default_pretrained_cfg(
+        variant, model.spatial_dims, model.in_chans, model.num_classes, cfg.default_size,
+        min_input_size=model.min_input_size,
+    )
+    return model
+
+
+@register_model
+def convvit_test(pretrained: Any = False, **kwargs: Any) -> ConvViT:
+    """Tiny ConvViT for tests (window 3, ~0.2M params)."""
+    return _create_convvit("convvit_test", pretrained, **kwargs)
+
+
+@register_model
+def convvit_n(pretrained: Any = False, **kwargs: Any) -> ConvViT:
+    """Nano ConvViT (~3M) for training from scratch on 28–64 px images/volumes (stem stride 2)."""
+    return _create_convvit("convvit_n", pretrained, **kwargs)
+
+
+@register_model
+def convvit_t(pretrained: Any = False, **kwargs: Any) -> ConvViT:
+    """ConvViT-T: ConvNeXt-T widths, Swin-T heads and window 7 (~28M params at 224²)."""
+    return _create_convvit("convvit_t", pretrained, **kwargs)
+
+
+@register_model
+def convvit_s(pretrained: Any = False, **kwargs: Any) -> ConvViT:
+    """ConvViT-S: ConvNeXt-S widths, Swin-S depth and heads (~50M params)."""
+    return _create_convvit("convvit_s", pretrained, **kwargs)
+
+
+@register_model
+def convvit_b(pretrained: Any = False, **kwargs: Any) -> ConvViT:
+    """ConvViT-B: ConvNeXt-B widths, Swin-B heads (~88M params)."""
+    return _create_convvit("convvit_b", pretrained, **kwargs)

@@ -1,0 +1,90 @@
+"""Read and write state dicts safely: safetensors, or torch files with ``weights_only=True``.
+
+    state_dict = read_state_dict("model.safetensors")
+    write_state_dict(model.state_dict(), "out/model.safetensors")
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+logger = logging.getLogger(__name__)
+
+# Keys under which training scripts commonly nest the weights.
+_CONTAINER_KEYS = ("state_dict", "model", "model_state", "model_state_dict", "module")
+
+
+class UnsafeCheckpointError(RuntimeError):
+    """A torch checkpoint needs arbitrary unpickling (code execution) to load."""
+
+
+def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """Load the tensors of a checkpoint file onto the CPU.
+
+    ``.safetensors`` files are read with safetensors; anything else with
+    ``torch.load(weights_only=True)``, which refuses pickled code. Common containers
+    (``{"state_dict": ...}``, ``{"model": ...}``) and a DataParallel ``module.`` prefix are
+    unwrapped.
+
+    Raises:
+        UnsafeCheckpointError: The torch file contains objects other than tensors and containers.
+    """
+    path = Path(path)
+    if path.suffix == ".safetensors":
+        return load_file(str(path), device="cpu")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise UnsafeCheckpointError(
+            f"refusing to load {path}: it needs unpickling of code, which can execute arbitrary "
+            "commands, and hybridnets only loads torch files with weights_only=True. If you "
+            "trust the file, convert it once: sd = torch.load(path, weights_only=False); "
+            "safetensors.torch.save_file(sd, 'model.safetensors').\n"
+            f"torch said: {str(e).splitlines()[0]}"
+        ) from e
+    return _unwrap(obj, path)
+
+
+def _unwrap(obj: object, path: Path) -> dict[str, torch.Tensor]:
+    while isinstance(obj, Mapping) and not _is_state_dict(obj):
+        inner = next((obj[k] for k in _CONTAINER_KEYS if isinstance(obj.get(k), Mapping)), None)
+        if inner is None:
+            break
+        obj = inner
+    if not isinstance(obj, Mapping) or not _is_state_dict(obj):
+        raise ValueError(f"{path} does not hold a state dict (name -> tensor mapping)")
+    state_dict = {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}
+    if state_dict and all(k.startswith("module.") for k in state_dict):
+        state_dict = {k.removeprefix("module."): v for k, v in state_dict.items()}
+    return state_dict
+
+
+def _is_state_dict(obj: Mapping) -> bool:
+    return len(obj) > 0 and all(isinstance(v, torch.Tensor) for v in obj.values())
+
+
+def write_state_dict(
+    state_dict: Mapping[str, torch.Tensor], path: str | Path, metadata: dict[str, str] | None = None
+) -> None:
+    """Write ``state_dict`` as safetensors via a temporary file and an atomic rename.
+
+    Tensors are copied to contiguous CPU memory so tied or strided tensors save cleanly.
+    """
+    path = Path(path)
+    tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in state_dict.items()}
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    os.close(fd)
+    try:
+        save_file(tensors, tmp_name, metadata=metadata)
+        os.replace(tmp_name, path)
+    finally:
+        Path(tmp_name).unlink(missing_ok=True)
+    logger.info("wrote %d tensors to %s", len(tensors), path)

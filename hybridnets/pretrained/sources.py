@@ -1,0 +1,213 @@
+"""Turn a ``pretrained`` argument into checkpoint tensors.
+
+    checkpoint = resolve_source("convvit_t.in1k_timm", model)
+
+Accepted sources: ``True`` (the model's default tag), a tag (``"convvit_t.in1k_timm"`` or the
+bare ``"in1k_timm"``), a ``.safetensors`` or torch file, a folder written by
+:func:`hybridnets.save_pretrained`, an ``http(s)://`` URL, ``hf-hub:org/repo[@revision]``, and
+``timm:<convnext>.<tag>+<swin>.<tag>`` (timm hub weights transplanted into convvit).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from hybridnets.pretrained.download import download, is_offline
+from hybridnets.pretrained.io import read_state_dict
+from hybridnets.pretrained.registry import (
+    TIMM_SOURCE_PREFIX,
+    PretrainedCfg,
+    default_tag,
+    find_pretrained,
+    list_pretrained,
+)
+
+logger = logging.getLogger(__name__)
+
+HF_PREFIX = "hf-hub:"
+WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.pth", "model.pt")
+CONFIG_FILE = "config.json"
+
+
+@dataclass
+class Checkpoint:
+    """Tensors plus what is known about them.
+
+    Attributes:
+        state_dict: Parameter and buffer tensors.
+        source: Human-readable origin (path, URL, tag).
+        cfg: The registered tag's config, or the ``pretrained_cfg`` saved next to the weights.
+        spatial_dims: Rank the checkpoint was trained in, when known.
+    """
+
+    state_dict: dict[str, torch.Tensor]
+    source: str
+    cfg: dict | None = None
+    spatial_dims: int | None = None
+
+
+def architecture_of(model: nn.Module) -> str | None:
+    """The registered name of ``model`` (from ``hybridnets_config`` or ``pretrained_cfg``)."""
+    config = getattr(model, "hybridnets_config", None) or {}
+    cfg = getattr(model, "pretrained_cfg", None) or {}
+    return config.get("architecture") or cfg.get("architecture")
+
+
+def resolve_source(
+    source: bool | str | Path, model: nn.Module, sha256: str | None = None
+) -> Checkpoint:
+    """Load the checkpoint that ``source`` names for ``model``.
+
+    Raises:
+        ValueError: ``source`` is not a file, folder, URL, hub id or known tag.
+    """
+    architecture = architecture_of(model)
+    if source is True:
+        tag = default_tag(architecture) if architecture else None
+        if tag is None:
+            raise ValueError(
+                f"no pretrained weights are registered for {architecture!r}; "
+                f"registered tags: {list_pretrained() or 'none'}"
+            )
+        source = f"{architecture}.{tag}"
+    if not isinstance(source, str | os.PathLike):
+        raise TypeError(f"pretrained must be a bool, str or path, got {type(source).__name__}")
+    text = os.fspath(source)
+    if text.startswith(("http://", "https://")):
+        return Checkpoint(read_state_dict(download(text, sha256)), text)
+    if text.startswith(HF_PREFIX):
+        return _from_hub(text[len(HF_PREFIX) :])
+    if text.startswith(TIMM_SOURCE_PREFIX):
+        return _from_timm(text, model)
+    path = Path(text).expanduser()
+    if path.is_dir():
+        return _from_folder(path)
+    if path.is_file():
+        _check_sha256(path, sha256)
+        return Checkpoint(read_state_dict(path), str(path))
+    found = find_pretrained(text, architecture)
+    if found is not None:
+        name, cfg = found
+        checkpoint = resolve_source(cfg.source, model, sha256 or cfg.sha256)
+        checkpoint.source = f"{name} ({checkpoint.source})"
+        checkpoint.cfg = {"tag": name, **cfg.to_dict()}
+        checkpoint.spatial_dims = cfg.spatial_dims
+        return checkpoint
+    raise ValueError(
+        f"pretrained={text!r} is not an existing file or folder, an http(s) URL, "
+        f"'{HF_PREFIX}org/repo', or a registered tag; tags for {architecture!r}: "
+        f"{list_pretrained(f'{architecture}.*') or 'none'}"
+    )
+
+
+def _check_sha256(path: Path, sha256: str | None) -> None:
+    if sha256 is None:
+        return
+    from hybridnets.pretrained.download import ChecksumError, file_sha256
+
+    got = file_sha256(path)
+    if got != sha256.lower():
+        raise ChecksumError(f"sha256 mismatch for {path}: expected {sha256.lower()}, got {got}")
+
+
+def read_saved_config(folder: str | Path) -> dict:
+    """The ``config.json`` written by :func:`hybridnets.save_pretrained`.
+
+    Returns:
+        ``{"architecture": name, "kwargs": {...}, "pretrained_cfg": {...}}``; JSON lists in
+        ``kwargs`` come back as tuples.
+
+    Raises:
+        FileNotFoundError: ``folder`` has no ``config.json``.
+    """
+    text = os.fspath(folder)
+    if text.startswith(HF_PREFIX):
+        path = _hub_file(text[len(HF_PREFIX) :], CONFIG_FILE)
+    else:
+        path = Path(text).expanduser() / CONFIG_FILE
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"{path} not found: pretrained folders are written by hybridnets.save_pretrained"
+            )
+    config = json.loads(path.read_text())
+    if "architecture" not in config:
+        raise ValueError(f"{path} has no 'architecture' entry")
+    config["kwargs"] = {k: _tuples(v) for k, v in config.get("kwargs", {}).items()}
+    return config
+
+
+def _tuples(value: object) -> object:
+    return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
+
+
+def _from_folder(folder: Path) -> Checkpoint:
+    weights = next((folder / f for f in WEIGHT_FILES if (folder / f).is_file()), None)
+    if weights is None:
+        raise FileNotFoundError(f"{folder} holds none of {', '.join(WEIGHT_FILES)}")
+    cfg, dims = None, None
+    if (folder / CONFIG_FILE).is_file():
+        config = read_saved_config(folder)
+        cfg = config.get("pretrained_cfg")
+        dims = config["kwargs"].get("spatial_dims", (cfg or {}).get("spatial_dims"))
+    return Checkpoint(read_state_dict(weights), str(folder), cfg, dims)
+
+
+def _hub_file(repo: str, filename: str) -> Path:
+    try:
+        from huggingface_hub import hf_hub_download
+    except ImportError as e:
+        raise ImportError("'hf-hub:' sources need huggingface_hub: pip install huggingface_hub") from e
+    repo_id, _, revision = repo.partition("@")
+    return Path(
+        hf_hub_download(
+            repo_id, filename, revision=revision or None, local_files_only=is_offline()
+        )
+    )
+
+
+def _from_hub(repo: str) -> Checkpoint:
+    from huggingface_hub.errors import EntryNotFoundError
+
+    for filename in WEIGHT_FILES[:2]:
+        try:
+            path = _hub_file(repo, filename)
+        except EntryNotFoundError:
+            continue
+        cfg, dims = None, None
+        try:
+            config = read_saved_config(HF_PREFIX + repo)
+            cfg, dims = config.get("pretrained_cfg"), config["kwargs"].get("spatial_dims")
+        except Exception:  # a hub repo need not carry a hybridnets config.json
+            logger.debug("no usable config.json in %s", repo)
+        return Checkpoint(read_state_dict(path), HF_PREFIX + repo, cfg, dims)
+    raise FileNotFoundError(f"hf-hub:{repo} has neither {WEIGHT_FILES[0]} nor {WEIGHT_FILES[1]}")
+
+
+def timm_hub_url(name: str) -> str:
+    """Download address of timm hub weights ``<model>.<tag>`` (honours ``HF_ENDPOINT``)."""
+    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
+    return f"{endpoint}/timm/{name}/resolve/main/model.safetensors"
+
+
+def _from_timm(source: str, model: nn.Module) -> Checkpoint:
+    from hybridnets.pretrained.transplant import convvit_from_timm
+
+    parents = source[len(TIMM_SOURCE_PREFIX) :].split("+")
+    state_dicts = {p: read_state_dict(download(timm_hub_url(p))) for p in parents}
+    convnext = next((sd for p, sd in state_dicts.items() if p.startswith("convnext")), None)
+    swin = next((sd for p, sd in state_dicts.items() if p.startswith("swin")), None)
+    if convnext is None or swin is None:
+        raise ValueError(f"{source!r}: a timm transplant needs one convnext_* and one swin_* parent")
+    return Checkpoint(convvit_from_timm(convnext, swin), source, None, 2)
+
+
+def pretrained_cfg_dict(cfg: PretrainedCfg, tag: str) -> dict:
+    """A registered config as the ``model.pretrained_cfg`` entries it sets."""
+    return {"tag": tag, **cfg.to_dict()}

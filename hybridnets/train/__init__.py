@@ -1,0 +1,31 @@
+"""Training recipe and evaluation helpers for MedMNIST-format data (``python -m hybridnets.train``).
+
+from hybridnets.train import TrainConfig, train
+result = train(TrainConfig(model="convvit_n", data="pneumoniamnist.npz"))
+"""
+
+from hybridnets.train.metrics import best_threshold, classification_metrics
+from hybridnets.train.models import (
+    build_model,
+    feature_model,
+    load_trained,
+    model_source,
+    pooled_features,
+    save_checkpoint,
+)
+from hybridnets.train.recipe import TrainConfig, evaluate, predict, train
+
+__all__ = [
+    "TrainConfig",
+    "best_threshold",
+    "build_model",
+    "classification_metrics",
+    "evaluate",
+    "feature_model",
+    "load_trained",
+    "model_source",
+    "pooled_features",
+    "predict",
+    "save_checkpoint",
+    "train",
+]

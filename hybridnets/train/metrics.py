@@ -1,0 +1,47 @@
+"""Classification metrics with scikit-learn: ACC (argmax and val-chosen threshold) and AUC.
+
+m = classification_metrics(labels, probs)            # {"acc": ..., "auc": ...}
+t = best_threshold(val_labels, val_probs)            # binary only
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.metrics import accuracy_score, roc_auc_score
+
+__all__ = ["best_threshold", "classification_metrics"]
+
+
+def classification_metrics(
+    labels: np.ndarray, probs: np.ndarray, threshold: float | None = None
+) -> dict[str, float]:
+    """ACC of the argmax and one-vs-rest AUC (MedMNIST's definitions).
+
+    Args:
+        labels: Integer labels ``(N,)``.
+        probs: Class probabilities ``(N, K)``.
+        threshold: For binary tasks, also report ``acc_threshold``: ACC when predicting
+            class 1 for ``probs[:, 1] >= threshold``.
+    """
+    out = {"acc": float(accuracy_score(labels, probs.argmax(1))), "auc": float("nan")}
+    num_classes = probs.shape[1]
+    if len(np.unique(labels)) > 1:
+        if num_classes == 2:
+            out["auc"] = float(roc_auc_score(labels, probs[:, 1]))
+        else:
+            out["auc"] = float(
+                roc_auc_score(labels, probs, multi_class="ovr", labels=np.arange(num_classes))
+            )
+    if threshold is not None and num_classes == 2:
+        out["acc_threshold"] = float(accuracy_score(labels, probs[:, 1] >= threshold))
+    return out
+
+
+def best_threshold(labels: np.ndarray, probs: np.ndarray) -> float:
+    """The threshold on ``probs[:, 1]`` that maximises accuracy on these (validation) labels."""
+    scores = probs[:, 1]
+    candidates = np.unique(np.concatenate([scores, [0.5]]))
+    accs = [(labels == (scores >= t)).mean() for t in candidates]
+    best = np.flatnonzero(np.isclose(accs, max(accs)))
+    # Among ties take the candidate closest to 0.5, so an uninformative val set keeps argmax.
+    return float(candidates[best[np.argmin(np.abs(candidates[best] - 0.5))]])

@@ -1,0 +1,123 @@
+"""Tests for hybridnets.flops: exact counts on a hand-computed module, published peers, and
+agreement between fvcore and torch.utils.flop_counter."""
+
+from __future__ import annotations
+
+import pytest
+import timm
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from hybridnets import ops
+from hybridnets.flops import (
+    attention_macs,
+    count_flops,
+    count_macs,
+    count_params,
+    cross_check,
+    macs_by_operator,
+)
+
+
+class LinearSDPA(nn.Module):
+    """qkv projection then SDPA: MACs are easy to write down by hand."""
+
+    def __init__(self, dim: int = 16, num_heads: int = 2) -> None:
+        super().__init__()
+        self.num_heads = num_heads
+        self.qkv = nn.Linear(dim, 3 * dim)
+
+    def forward(self, x: Tensor) -> Tensor:
+        b, n, c = x.shape
+        qkv = self.qkv(x).view(b, n, 3, self.num_heads, c // self.num_heads)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4)  # each (B, H, N, D)
+        return F.scaled_dot_product_attention(q, k, v)
+
+
+class WindowAttn(nn.Module):
+    """Windowed attention through hybridnets.ops (SDPA or reference backend on CPU)."""
+
+    def __init__(self, dim: int = 8, num_heads: int = 2, n: int = 4) -> None:
+        super().__init__()
+        self.num_heads = num_heads
+        self.qkv = nn.Linear(dim, 3 * dim, bias=False)
+        self.rpb_table = nn.Parameter(torch.zeros(num_heads, 2 * n - 1))
+        idx = torch.arange(n)
+        self.register_buffer("rel_index", idx[:, None] - idx[None, :] + n - 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        bw, n, c = x.shape
+        qkv = self.qkv(x).view(bw, n, 3, self.num_heads, c // self.num_heads)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4)  # each (B·nW, H, N, D)
+        return ops.window_attention(q, k, v, self.rpb_table, self.rel_index)
+
+
+def test_attention_macs_formula() -> None:
+    # B·H·Lq·Lk·D for q·kᵀ plus the same for attn·v
+    assert attention_macs((2, 3, 5, 8), (2, 3, 7, 8), (2, 3, 7, 8)) == 2 * 3 * 5 * 7 * 8 * 2
+    assert attention_macs((2, 4, 3, 5, 8), (2, 4, 3, 5, 8), (2, 4, 3, 5, 4)) == 2 * 4 * 3 * 5 * 5 * 12
+
+
+def test_count_params() -> None:
+    model = LinearSDPA(16)
+    assert count_params(model) == 16 * 48 + 48
+    model.qkv.bias.requires_grad_(False)
+    assert count_params(model, trainable_only=True) == 16 * 48
+
+
+def test_linear_sdpa_exact() -> None:
+    b, n, c, h = 2, 10, 16, 2
+    expected = b * n * c * 3 * c + b * h * n * n * (c // h) * 2  # qkv linear + QKᵀ + AV
+    model = LinearSDPA(c, h)
+    assert count_macs(model, (b, n, c)) == expected
+    assert count_macs(model, torch.randn(b, n, c)) == expected
+    by_op = macs_by_operator(model, (b, n, c))
+    assert by_op == {
+        "linear": b * n * c * 3 * c,
+        "scaled_dot_product_attention": b * h * n * n * (c // h) * 2,
+    }
+    assert count_flops(model, (b, n, c)) == 2 * expected
+
+
+@pytest.mark.parametrize("backend", ["sdpa", "reference"])
+def test_window_attention_counted(backend: str) -> None:
+    bw, n, c, h = 6, 4, 8, 2
+    expected = bw * n * c * 3 * c + bw * h * n * n * (c // h) * 2
+    model = WindowAttn(c, h, n)
+    with ops.use_backend(backend):
+        assert count_macs(model, (bw, n, c)) == expected
+        assert count_flops(model, (bw, n, c)) == 2 * expected
+
+
+def test_mode_restored_and_backward_counted() -> None:
+    model = LinearSDPA().train()
+    count_macs(model, (1, 4, 16))
+    assert model.training
+    fwd = count_flops(model, (1, 4, 16))
+    assert count_flops(model, (1, 4, 16), backward=True) > 2 * fwd
+
+
+def test_fvcore_and_flop_counter_agree() -> None:
+    model = timm.create_model(
+        "swin_tiny_patch4_window7_224",
+        img_size=56,
+        embed_dim=24,
+        depths=(1, 1, 2, 1),
+        num_heads=(1, 2, 2, 4),
+    )
+    result = cross_check(model, (1, 3, 56, 56), rtol=0.005)
+    assert result.ok, result
+    vit = timm.create_model("vit_tiny_patch16_224", img_size=64, depth=2)
+    assert cross_check(vit, (1, 3, 64, 64), rtol=0.005).ok
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("name", "gmacs", "params_m"),
+    [("swin_tiny_patch4_window7_224", 4.5, 28.3), ("convnext_tiny", 4.47, 28.6)],
+)
+def test_published_peers(name: str, gmacs: float, params_m: float) -> None:
+    model = timm.create_model(name)
+    assert count_macs(model, (1, 3, 224, 224)) / 1e9 == pytest.approx(gmacs, rel=0.03)
+    assert count_params(model) / 1e6 == pytest.approx(params_m, rel=0.01)
