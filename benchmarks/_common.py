@@ -29,6 +29,9 @@ DEFAULT_PEERS_2D = (
 )
 DEFAULT_PEERS_3D = ("swin_unetr_encoder", "swin_unetr", "unetr", "monai_resnet18")
 
+TEXT_KEYS = frozenset({"model", "source", "mode", "device", "dtype", "error"})
+"""Table columns aligned left; the others are numbers, aligned right."""
+
 SEGMENTATION_CLASSES = 14  # BTCV, the setting of the published SwinUNETR / UNETR figures
 
 
@@ -39,7 +42,9 @@ def _swin_unetr(spatial_dims: int, in_chans: int, size: tuple[int, ...], classes
     return SwinUNETR(in_chans, classes, feature_size=48, spatial_dims=spatial_dims)
 
 
-def _swin_unetr_encoder(spatial_dims: int, in_chans: int, size: tuple[int, ...], classes: int | None):
+def _swin_unetr_encoder(
+    spatial_dims: int, in_chans: int, size: tuple[int, ...], classes: int | None
+):
     return _swin_unetr(spatial_dims, in_chans, size, classes).swinViT
 
 
@@ -140,7 +145,9 @@ def parse_input_size(text: str, spatial_dims: int | None = None) -> tuple[int, .
     if len(size) == 1:
         size = size * (spatial_dims or 2)
     if spatial_dims is not None and len(size) != spatial_dims:
-        raise ValueError(f"input size {text!r} has {len(size)} dims but spatial_dims={spatial_dims}")
+        raise ValueError(
+            f"input size {text!r} has {len(size)} dims but spatial_dims={spatial_dims}"
+        )
     if len(size) not in (2, 3):
         raise ValueError(f"input size {text!r} must be 2D or 3D")
     return size
@@ -150,6 +157,19 @@ def default_models(spatial_dims: int) -> list[str]:
     """Every registered hybridnets model except ``*_test``, then the peers for that rank."""
     ours = [n for n in hybridnets.list_models() if not n.endswith("_test")]
     return ours + list(DEFAULT_PEERS_2D if spatial_dims == 2 else DEFAULT_PEERS_3D)
+
+
+def cpu_threads(requested: str, device: torch.device | str = "cpu") -> int:
+    """Threads for torch on the CPU: ``requested`` if a number; ``"auto"`` keeps torch's default
+    unless the CPU is already busy (1-minute load average), then uses the cores left idle, at
+    least one: OpenMP threads that wait for a busy core make every op several times slower."""
+    default = torch.get_num_threads()
+    if requested != "auto":
+        return max(1, int(requested))
+    if torch.device(device).type != "cpu" or not hasattr(os, "getloadavg"):
+        return default
+    idle = (os.cpu_count() or default) - os.getloadavg()[0]
+    return max(1, min(default, round(idle)))
 
 
 def split_names(text: str) -> list[str]:
@@ -167,10 +187,7 @@ def env_info(device: torch.device | str = "cpu") -> dict[str, Any]:
         except importlib.metadata.PackageNotFoundError:
             return None
 
-    if device.type == "cuda":
-        name = torch.cuda.get_device_name(device)
-    else:
-        name = _cpu_name()
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else _cpu_name()
     return {
         "python": platform.python_version(),
         "torch": torch.__version__,
@@ -213,7 +230,7 @@ def markdown_table(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, 
     """A Markdown table of ``rows`` with ``columns`` given as ``(key, header)`` pairs."""
     lines = [
         "| " + " | ".join(header for _, header in columns) + " |",
-        "|" + "|".join("---" if key in ("model", "error") else "---:" for key, _ in columns) + "|",
+        "|" + "|".join("---" if key in TEXT_KEYS else "---:" for key, _ in columns) + "|",
     ]
     lines += ["| " + " | ".join(fmt(row.get(key)) for key, _ in columns) + " |" for row in rows]
     return "\n".join(lines)
@@ -226,6 +243,10 @@ def text_table(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str]
     widths = [max(len(r[i]) for r in cells) for i in range(len(columns))]
     out = []
     for r in cells:
-        out.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))))
+        out.append(
+            "  ".join(
+                c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))
+            )
+        )
     out.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(out)

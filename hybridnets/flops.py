@@ -74,9 +74,7 @@ _NON_MATMUL_OPS = (
 Inputs = Tensor | Sequence[Tensor] | Sequence[int] | torch.Size
 
 
-def attention_macs(
-    q_shape: Sequence[int], k_shape: Sequence[int], v_shape: Sequence[int]
-) -> int:
+def attention_macs(q_shape: Sequence[int], k_shape: Sequence[int], v_shape: Sequence[int]) -> int:
     """MACs of ``softmax(q·kᵀ)·v``: ``prod(batch dims)·Lq·Lk·(D + Dv)``.
 
     Args:
@@ -101,9 +99,7 @@ def count_params(model: nn.Module, trainable_only: bool = False) -> int:
     return sum(p.numel() for p in params if p.requires_grad or not trainable_only)
 
 
-def macs_analysis(
-    model: nn.Module, inputs: Inputs, matmul_only: bool = False
-) -> FlopCountAnalysis:
+def macs_analysis(model: nn.Module, inputs: Inputs, matmul_only: bool = False) -> FlopCountAnalysis:
     """An fvcore ``FlopCountAnalysis`` (counts MACs) with attention handles registered.
 
     The analysis traces lazily when a count is asked for (``.total()``, ``.by_module()``,
@@ -178,12 +174,12 @@ def count_flops(model: nn.Module, inputs: Inputs, backward: bool = False) -> int
     if backward:
         args = tuple(a.detach().requires_grad_(a.is_floating_point()) for a in args)
     grad = contextlib.nullcontext() if backward else torch.no_grad()
-    with _eval_mode(model), grad:
-        with FlopCounterMode(display=False, custom_mapping=_torch_attention_formulas()) as fc:
-            out = model(*args)
-            if backward:
-                sum(t.float().sum() for t in _tensors(out)).backward()
-    return int(fc.get_total_flops())
+    counter = FlopCounterMode(display=False, custom_mapping=_torch_attention_formulas())
+    with _eval_mode(model), grad, counter:
+        out = model(*args)
+        if backward:
+            sum(t.float().sum() for t in _tensors(out)).backward()
+    return int(counter.get_total_flops())
 
 
 @dataclass(frozen=True)

@@ -41,8 +41,13 @@ def block_sizes(lq: int, lk: int, head_dim: int, dtype: torch.dtype) -> tuple[in
 
 
 def dot_precision(dtype: torch.dtype) -> str:
-    """``tl.dot`` input precision: fp32 inputs use TF32 only where torch allows it for matmuls."""
-    if dtype == torch.float32 and torch.backends.cuda.matmul.allow_tf32 and not interpreting():
+    """``tl.dot`` input precision.
+
+    fp32 inputs use TF32 tensor cores only where torch allows it for matmuls
+    (``torch.backends.cuda.matmul.allow_tf32``), IEEE fp32 otherwise; fp16/bf16 inputs always use
+    tensor cores with fp32 accumulation (the setting does not apply to them).
+    """
+    if dtype != torch.float32 or (torch.backends.cuda.matmul.allow_tf32 and not interpreting()):
         return "tf32"
     return "ieee"
 
@@ -102,7 +107,7 @@ def _bwd_ds(qk, lse, delta, do, v, PRECISION: tl.constexpr):
 
 @triton.jit
 def _bwd_preprocess_kernel(
-    O,
+    Out,
     DO,
     Delta,
     stride_ob,
@@ -124,7 +129,7 @@ def _bwd_preprocess_kernel(
     h = pid_bh % H
     offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
     offs_d = tl.arange(0, BLOCK_D)
-    o = _load_rows(O + b * stride_ob + h * stride_oh, offs_m, offs_d, stride_om, L, HEAD_DIM)
+    o = _load_rows(Out + b * stride_ob + h * stride_oh, offs_m, offs_d, stride_om, L, HEAD_DIM)
     do = _load_rows(DO + b * stride_dob + h * stride_doh, offs_m, offs_d, stride_dom, L, HEAD_DIM)
     delta = tl.sum(o.to(tl.float32) * do.to(tl.float32), 1)
     tl.store(Delta + pid_bh * L + offs_m, delta, mask=offs_m < L)

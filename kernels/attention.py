@@ -55,7 +55,7 @@ def _attention_bias_mask(
         ptrs = bias_base + offs_m[:, None] * stride_bm + offs_n[None, :] * stride_bn
         bias = tl.load(ptrs, mask=valid, other=0.0).to(tl.float32)
     else:
-        bias = tl.zeros([offs_m.shape[0], offs_n.shape[0]], tl.float32)
+        bias = tl.zeros(valid.shape, tl.float32)
     return bias, valid
 
 
@@ -253,7 +253,7 @@ def _attention_bwd_kernel(
                 offs_m, offs_n, bias_base, stride_bm, stride_bn, kpm_row, LQ, LK, HAS_BIAS, HAS_KPM
             )
             qk = _attention_logits(q, k, bias, valid, qk_scale, PRECISION)
-            p, ds = _bwd_ds(qk, lse, delta, do, v, PRECISION)
+            _p, ds = _bwd_ds(qk, lse, delta, do, v, PRECISION)
             dq += tl.dot(ds.to(k.dtype), k, input_precision=PRECISION)
         dq_base = DQ + b * stride_dqb + h * stride_dqh
         _store_rows(dq_base, dq * scale, offs_m, offs_d, stride_dqm, LQ, HEAD_DIM)

@@ -38,6 +38,15 @@ MAX_TABLE_PARTIALS = 32
 
 
 @triton.jit
+def _region_ids_of(region_row, offs, N, HAS_REGION: tl.constexpr):
+    """Region ids of the tokens ``offs`` (the offsets themselves, unused, without regions)."""
+    if HAS_REGION:
+        return tl.load(region_row + offs, mask=offs < N, other=-1)
+    else:
+        return offs
+
+
+@triton.jit
 def _window_bias_mask(
     offs_m, offs_n, rid_m, h, Table, stride_th, Rel, RegionRow, N, HAS_REGION: tl.constexpr
 ):
@@ -104,10 +113,7 @@ def _window_attention_fwd_kernel(
     offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
     offs_d = tl.arange(0, BLOCK_D)
     region_row = Region + (w % NW) * N
-    if HAS_REGION:
-        rid_m = tl.load(region_row + offs_m, mask=offs_m < N, other=-1)
-    else:
-        rid_m = offs_m
+    rid_m = _region_ids_of(region_row, offs_m, N, HAS_REGION)
     q = _load_rows(Q + w * stride_qb + h * stride_qh, offs_m, offs_d, stride_qn, N, HEAD_DIM)
     k_base = K + w * stride_kb + h * stride_kh
     v_base = V + w * stride_vb + h * stride_vh
@@ -119,7 +125,7 @@ def _window_attention_fwd_kernel(
         offs_n = start_n + tl.arange(0, BLOCK_N)
         k = _load_rows(k_base, offs_n, offs_d, stride_kn, N, HEAD_DIM)
         v = _load_rows(v_base, offs_n, offs_d, stride_vn, N, HEAD_DIM)
-        bias, valid, rel = _window_bias_mask(
+        bias, valid, _rel = _window_bias_mask(
             offs_m, offs_n, rid_m, h, Table, stride_th, Rel, region_row, N, HAS_REGION
         )
         qk = _window_logits(q, k, bias, valid, qk_scale, PRECISION)
@@ -203,10 +209,7 @@ def _window_attention_bwd_kernel(
         do = _load_rows(do_base, offs_m, offs_d, stride_don, N, HEAD_DIM)
         lse = tl.load(lse_base + offs_m, mask=offs_m < N, other=0.0)
         delta = tl.load(delta_base + offs_m, mask=offs_m < N, other=0.0)
-        if HAS_REGION:
-            rid_m = tl.load(region_row + offs_m, mask=offs_m < N, other=-1)
-        else:
-            rid_m = offs_m
+        rid_m = _region_ids_of(region_row, offs_m, N, HAS_REGION)
         bias, valid, rel = _window_bias_mask(
             offs_m, offs_n, rid_m, h, Table, stride_th, Rel, region_row, N, HAS_REGION
         )
@@ -216,7 +219,9 @@ def _window_attention_bwd_kernel(
         dk += tl.dot(tl.trans(ds.to(q.dtype)), q, input_precision=PRECISION)
         if TABLE_GRAD:
             tl.atomic_add(dtable_base + h * T + rel, ds, mask=valid, sem="relaxed")
-    _store_rows(DK + w * stride_gb + h * stride_gh, dk * scale, offs_n, offs_d, stride_gn, N, HEAD_DIM)
+    _store_rows(
+        DK + w * stride_gb + h * stride_gh, dk * scale, offs_n, offs_d, stride_gn, N, HEAD_DIM
+    )
     _store_rows(DV + w * stride_gb + h * stride_gh, dv, offs_n, offs_d, stride_gn, N, HEAD_DIM)
 
     # dQ of query block `pid`: loop over every key block.
@@ -225,22 +230,21 @@ def _window_attention_bwd_kernel(
     do = _load_rows(do_base, offs_m, offs_d, stride_don, N, HEAD_DIM)
     lse = tl.load(lse_base + offs_m, mask=offs_m < N, other=0.0)
     delta = tl.load(delta_base + offs_m, mask=offs_m < N, other=0.0)
-    if HAS_REGION:
-        rid_m = tl.load(region_row + offs_m, mask=offs_m < N, other=-1)
-    else:
-        rid_m = offs_m
+    rid_m = _region_ids_of(region_row, offs_m, N, HAS_REGION)
     dq = tl.zeros([BLOCK_M, BLOCK_D], tl.float32)
     for start_n in range(0, N, BLOCK_N):
-        offs_n = start_n + tl.arange(0, BLOCK_N)
-        k = _load_rows(k_base, offs_n, offs_d, stride_kn, N, HEAD_DIM)
-        v = _load_rows(v_base, offs_n, offs_d, stride_vn, N, HEAD_DIM)
-        bias, valid, rel = _window_bias_mask(
-            offs_m, offs_n, rid_m, h, Table, stride_th, Rel, region_row, N, HAS_REGION
+        offs_kn = start_n + tl.arange(0, BLOCK_N)
+        k_tile = _load_rows(k_base, offs_kn, offs_d, stride_kn, N, HEAD_DIM)
+        v_tile = _load_rows(v_base, offs_kn, offs_d, stride_vn, N, HEAD_DIM)
+        bias, valid, _rel = _window_bias_mask(
+            offs_m, offs_kn, rid_m, h, Table, stride_th, Rel, region_row, N, HAS_REGION
         )
-        qk = _window_logits(q, k, bias, valid, qk_scale, PRECISION)
-        p, ds = _bwd_ds(qk, lse, delta, do, v, PRECISION)
-        dq += tl.dot(ds.to(k.dtype), k, input_precision=PRECISION)
-    _store_rows(DQ + w * stride_gb + h * stride_gh, dq * scale, offs_m, offs_d, stride_gn, N, HEAD_DIM)
+        qk = _window_logits(q, k_tile, bias, valid, qk_scale, PRECISION)
+        _p, ds = _bwd_ds(qk, lse, delta, do, v_tile, PRECISION)
+        dq += tl.dot(ds.to(k_tile.dtype), k_tile, input_precision=PRECISION)
+    _store_rows(
+        DQ + w * stride_gb + h * stride_gh, dq * scale, offs_m, offs_d, stride_gn, N, HEAD_DIM
+    )
 
 
 def _region_arg(region_ids: Tensor | None, like: Tensor) -> tuple[Tensor, int]:

@@ -56,7 +56,9 @@ class WindowAttn(nn.Module):
 def test_attention_macs_formula() -> None:
     # B·H·Lq·Lk·D for q·kᵀ plus the same for attn·v
     assert attention_macs((2, 3, 5, 8), (2, 3, 7, 8), (2, 3, 7, 8)) == 2 * 3 * 5 * 7 * 8 * 2
-    assert attention_macs((2, 4, 3, 5, 8), (2, 4, 3, 5, 8), (2, 4, 3, 5, 4)) == 2 * 4 * 3 * 5 * 5 * 12
+    assert (
+        attention_macs((2, 4, 3, 5, 8), (2, 4, 3, 5, 8), (2, 4, 3, 5, 4)) == 2 * 4 * 3 * 5 * 5 * 12
+    )
 
 
 def test_count_params() -> None:
@@ -88,6 +90,32 @@ def test_window_attention_counted(backend: str) -> None:
     with ops.use_backend(backend):
         assert count_macs(model, (bw, n, c)) == expected
         assert count_flops(model, (bw, n, c)) == 2 * expected
+
+
+class GlobalAttn(nn.Module):
+    """Global attention with a key padding mask through hybridnets.ops."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        b, n, c = x.shape
+        q = k = v = x.view(b, n, 2, c // 2).transpose(1, 2)  # (B, H, N, D)
+        pad = torch.zeros(b, n, dtype=torch.bool)
+        pad[:, -1] = True
+        return ops.attention(q, k, v, key_padding_mask=pad)
+
+
+def test_hybridnets_custom_ops_counted() -> None:
+    """The Triton custom ops (run by Triton's CPU interpreter) are counted like SDPA."""
+    pytest.importorskip("triton")
+    from hybridnets.kernels.interpret import cpu_interpreter
+
+    bw, n, c, h = 2, 16, 32, 2
+    attn_macs = bw * h * n * n * (c // h) * 2
+    with cpu_interpreter(), ops.use_backend("triton"):
+        by_op = macs_by_operator(WindowAttn(c, h, n), (bw, n, c))
+        assert by_op == {"linear": bw * n * c * 3 * c, "window_attention": attn_macs}
+        assert count_flops(WindowAttn(c, h, n), (bw, n, c)) == 2 * (bw * n * c * 3 * c + attn_macs)
+        assert macs_by_operator(GlobalAttn(), (bw, n, c)) == {"attention": attn_macs}
+        assert count_flops(GlobalAttn(), (bw, n, c)) == 2 * attn_macs
 
 
 def test_mode_restored_and_backward_counted() -> None:

@@ -7,6 +7,7 @@ Parameter names follow timm's ConvNeXt so its weights map over one to one.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 from timm.layers import DropPath, LayerScale, Mlp
 from torch import Tensor, nn
@@ -90,7 +91,7 @@ class ConvNeXtBlock(nn.Module):
         ls_init_value: float | None = 1e-6,
         drop_path: float = 0.0,
         gate_layer: Callable[..., nn.Module] | None = None,
-        norm_layer: Callable[[int], nn.Module] = nn.LayerNorm,
+        norm_layer: Callable[[int], nn.Module] = partial(nn.LayerNorm, eps=1e-6),
     ) -> None:
         super().__init__()
         self.conv_dw = conv_nd(

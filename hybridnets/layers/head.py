@@ -13,7 +13,7 @@ class PooledHead(nn.Module):
 
     def __init__(self, dim: int, num_classes: int, drop_rate: float = 0.0) -> None:
         super().__init__()
-        self.norm = nn.LayerNorm(dim)
+        self.norm = nn.LayerNorm(dim, eps=1e-6)
         self.drop = nn.Dropout(drop_rate)
         self.fc = nn.Linear(dim, num_classes) if num_classes > 0 else nn.Identity()
 

@@ -65,8 +65,11 @@ def _window_attention_backward(
 
 @_window_attention_backward.register_fake
 def _(grad_out, q, k, v, out, lse, rpb_table, rel_index, region_ids, scale, table_grad):
-    return q.new_empty(q.shape), k.new_empty(k.shape), v.new_empty(v.shape), torch.empty_like(
-        rpb_table
+    return (
+        q.new_empty(q.shape),
+        k.new_empty(k.shape),
+        v.new_empty(v.shape),
+        rpb_table.new_empty(rpb_table.shape),
     )
 
 
@@ -130,7 +133,7 @@ def _attention_backward(
 
 @_attention_backward.register_fake
 def _(grad_out, q, k, v, out, lse, bias, key_padding_mask, scale, bias_grad):
-    dbias = torch.empty_like(bias) if bias_grad and bias is not None else q.new_empty(0)
+    dbias = bias.new_empty(bias.shape) if bias_grad and bias is not None else q.new_empty(0)
     return q.new_empty(q.shape), k.new_empty(k.shape), v.new_empty(v.shape), dbias
 
 
@@ -164,9 +167,9 @@ def window_attention_op(
     scale: float,
 ) -> Tensor:
     """Run ``hybridnets::window_attention`` and return only the attention output."""
-    return torch.ops.hybridnets.window_attention(
-        q, k, v, rpb_table, rel_index, region_ids, scale
-    )[0]
+    return torch.ops.hybridnets.window_attention(q, k, v, rpb_table, rel_index, region_ids, scale)[
+        0
+    ]
 
 
 def attention_op(

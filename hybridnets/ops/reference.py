@@ -11,6 +11,11 @@ import torch
 from torch import Tensor
 
 
+def _accumulation_dtype(dtype: torch.dtype) -> torch.dtype:
+    """Softmax in fp32 for half types, in the input dtype for fp32/fp64."""
+    return torch.promote_types(dtype, torch.float32)
+
+
 def region_mask(region_ids: Tensor) -> Tensor:
     """Boolean ``(nW, N, N)`` mask, True where query ``i`` may *not* attend to key ``j``.
 
@@ -48,8 +53,9 @@ def window_attention_reference(
     """
     bw, h, n, d = q.shape
     scale = d**-0.5 if scale is None else scale
-    logits = (q * scale) @ k.transpose(-2, -1)  # (B·nW, H, N, N)
-    logits = logits.float() + rpb_table.float()[:, rel_index]  # + (H, N, N)
+    acc = _accumulation_dtype(q.dtype)
+    logits = ((q * scale) @ k.transpose(-2, -1)).to(acc)  # (B·nW, H, N, N)
+    logits = logits + rpb_table.to(acc)[:, rel_index]  # + (H, N, N)
     if region_ids is not None:
         nw = region_ids.shape[0]
         masked = region_mask(region_ids)[None, :, None]  # (1, nW, 1, N, N)
@@ -82,9 +88,10 @@ def attention_reference(
         ``(B, H, Lq, D)`` in the dtype of ``q``.
     """
     scale = q.shape[-1] ** -0.5 if scale is None else scale
-    logits = ((q * scale) @ k.transpose(-2, -1)).float()  # (B, H, Lq, Lk)
+    acc = _accumulation_dtype(q.dtype)
+    logits = ((q * scale) @ k.transpose(-2, -1)).to(acc)  # (B, H, Lq, Lk)
     if bias is not None:
-        logits = logits + bias.float()
+        logits = logits + bias.to(acc)
     if key_padding_mask is not None:
         logits = logits.masked_fill(key_padding_mask[:, None, None, :], float("-inf"))
     return logits.softmax(dim=-1).to(v.dtype) @ v

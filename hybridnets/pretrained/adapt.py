@@ -57,7 +57,7 @@ def inflate_conv(weight: torch.Tensor, depth: int, mode: InflateMode = "center")
     (I3D; exact on constant inputs away from zero padding).
     """
     if mode == "center":
-        out = weight.new_zeros(weight.shape[:2] + (depth,) + weight.shape[2:])
+        out = weight.new_zeros((*weight.shape[:2], depth, *weight.shape[2:]))
         out[:, :, depth // 2] = weight
         return out
     if mode == "mean":
@@ -176,8 +176,8 @@ def adapt_state_dict(
         if key == first_key and value.ndim >= 3 and value.shape[1] != want[1]:
             notes.append(f"input channels {value.shape[1]} → {want[1]}")
             value = adapt_input_channels(value, want[1])
-        if value.ndim + 1 == want.ndim >= 4 and value.shape[2:] == want[3:]:
-            notes.append(f"inflated {value.ndim - 2}D → {want.ndim - 2}D ({inflate})")
+        if value.ndim + 1 == len(want) >= 4 and value.shape[2:] == want[3:]:
+            notes.append(f"inflated {value.ndim - 2}D → {len(want) - 2}D ({inflate})")
             value = inflate_conv(value, want[2], inflate)
         elif key.endswith(RPB_SUFFIX) and value.ndim == 2 and value.shape[1] == want[1]:
             src_grid = rel_pos_grid(value.shape[0], src_spatial_dims)

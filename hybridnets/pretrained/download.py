@@ -117,7 +117,9 @@ def download(
                 logger.debug("using cached %s for %s", path, url)
                 return path
             got = file_sha256(path)
-            logger.warning("cached %s has sha256 %s, expected %s; re-downloading", path, got, sha256)
+            logger.warning(
+                "cached %s has sha256 %s, expected %s; re-downloading", path, got, sha256
+            )
             path.unlink()
         if is_offline():
             raise OfflineError(

@@ -1,7 +1,7 @@
 """Read and write state dicts safely: safetensors, or torch files with ``weights_only=True``.
 
-    state_dict = read_state_dict("model.safetensors")
-    write_state_dict(model.state_dict(), "out/model.safetensors")
+state_dict = read_state_dict("model.safetensors")
+write_state_dict(model.state_dict(), "out/model.safetensors")
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Pretrained weight tags: ``PretrainedCfg`` records and the ``<model>.<tag>`` registry.
 
-    hybridnets.list_pretrained("convvit_*")   # ['convvit_b.in1k_timm', ...]
-    cfg = get_pretrained_cfg("convvit_t.in1k_timm")
+hybridnets.list_pretrained("convvit_*")   # ['convvit_b.in1k_timm', ...]
+cfg = get_pretrained_cfg("convvit_t.in1k_timm")
 """
 
 from __future__ import annotations

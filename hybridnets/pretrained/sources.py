@@ -23,7 +23,6 @@ from hybridnets.pretrained.download import download, is_offline
 from hybridnets.pretrained.io import read_state_dict
 from hybridnets.pretrained.registry import (
     TIMM_SOURCE_PREFIX,
-    PretrainedCfg,
     default_tag,
     find_pretrained,
     list_pretrained,
@@ -163,22 +162,24 @@ def _hub_file(repo: str, filename: str) -> Path:
     try:
         from huggingface_hub import hf_hub_download
     except ImportError as e:
-        raise ImportError("'hf-hub:' sources need huggingface_hub: pip install huggingface_hub") from e
+        raise ImportError(
+            "'hf-hub:' sources need huggingface_hub: pip install huggingface_hub"
+        ) from e
     repo_id, _, revision = repo.partition("@")
     return Path(
-        hf_hub_download(
-            repo_id, filename, revision=revision or None, local_files_only=is_offline()
-        )
+        hf_hub_download(repo_id, filename, revision=revision or None, local_files_only=is_offline())
     )
 
 
 def _from_hub(repo: str) -> Checkpoint:
-    from huggingface_hub.errors import EntryNotFoundError
-
     for filename in WEIGHT_FILES[:2]:
         try:
             path = _hub_file(repo, filename)
-        except EntryNotFoundError:
+        except ImportError:
+            raise
+        except Exception as e:  # EntryNotFoundError: try the next file name
+            if type(e).__name__ != "EntryNotFoundError":
+                raise
             continue
         cfg, dims = None, None
         try:
@@ -204,10 +205,7 @@ def _from_timm(source: str, model: nn.Module) -> Checkpoint:
     convnext = next((sd for p, sd in state_dicts.items() if p.startswith("convnext")), None)
     swin = next((sd for p, sd in state_dicts.items() if p.startswith("swin")), None)
     if convnext is None or swin is None:
-        raise ValueError(f"{source!r}: a timm transplant needs one convnext_* and one swin_* parent")
+        raise ValueError(
+            f"{source!r}: a timm transplant needs one convnext_* and one swin_* parent"
+        )
     return Checkpoint(convvit_from_timm(convnext, swin), source, None, 2)
-
-
-def pretrained_cfg_dict(cfg: PretrainedCfg, tag: str) -> dict:
-    """A registered config as the ``model.pretrained_cfg`` entries it sets."""
-    return {"tag": tag, **cfg.to_dict()}

@@ -26,7 +26,15 @@ def parse_args(argv: Sequence[str] | None = None) -> TrainConfig:
     p.add_argument("--model", required=True, help="hybridnets, monai_<resnet> or timm model name")
     p.add_argument("--data", required=True, help="MedMNIST .npz file")
     p.add_argument("--out", dest="out_dir", default=defaults.out_dir, help="output folder")
-    for name in ("epochs", "batch_size", "seed", "patience", "resize", "max_train_samples"):
+    for name in (
+        "epochs",
+        "batch_size",
+        "seed",
+        "patience",
+        "resize",
+        "max_train_samples",
+        "num_threads",
+    ):
         p.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(defaults, name))
     for name in (
         "lr",

@@ -130,8 +130,11 @@ def save_checkpoint(model: nn.Module, folder: str | Path, recipe: dict[str, Any]
         except ImportError:
             _logger.info("hybridnets.pretrained.save_pretrained not available; saving safetensors")
         else:
-            save_pretrained(model, folder)
-            saved = (folder / _WEIGHTS_FILE).is_file()
+            try:
+                save_pretrained(model, folder)
+                saved = (folder / _WEIGHTS_FILE).is_file()
+            except ValueError as err:  # e.g. a model built without hybridnets.create
+                _logger.warning("save_pretrained failed (%s); saving safetensors", err)
     if not saved:
         from safetensors.torch import save_file
 

@@ -1,0 +1,224 @@
+"""Linear probe: frozen pooled features + scikit-learn classifiers, mean ± std over seeds.
+
+Protocol. The backbone is frozen (eval mode) and gives one pooled pre-logit feature vector
+per image (``forward_head(..., pre_logits=True)`` for hybridnets/timm models, the input of
+``fc`` for MONAI ResNets). Features are extracted once for the train, val and test splits.
+For each seed a stratified random subsample (``--subsample``, default 80%) of the training
+split is drawn; features are standardised on it; each classifier is fitted for every C in
+the grid on that subsample, C is picked by validation accuracy, and test accuracy and
+macro-F1 are recorded. Results are mean ± sample std (ddof=1) over the seeds, so the spread
+reflects the training subsample (and the solver's seed), not a change of the test set.
+
+    python benchmarks/linear_probe.py --model resnet18 --data pneumoniamnist.npz
+    python benchmarks/linear_probe.py --model runs/convvit_n/best --data pneumoniamnist.npz
+    python benchmarks/linear_probe.py --model monai_resnet18 --data adrenalmnist3d.npz \
+        --classifiers linear_svc,logreg,svc --out probe.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score, f1_score
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVC, LinearSVC
+from torch import nn
+
+from hybridnets.data import MedMNIST
+from hybridnets.train.models import RECIPE_FILE, build_model, feature_model, load_trained
+
+_logger = logging.getLogger("linear_probe")
+
+CLASSIFIERS = {
+    "linear_svc": lambda c, seed: LinearSVC(C=c, max_iter=5000, random_state=seed),
+    "logreg": lambda c, seed: LogisticRegression(C=c, max_iter=2000, random_state=seed),
+    "svc": lambda c, seed: SVC(C=c, kernel="rbf", random_state=seed),
+}
+DEFAULT_CS = (1e-3, 1e-2, 1e-1, 1.0, 10.0)
+
+
+def load_backbone(
+    model: str, spatial_dims: int, in_chans: int, num_classes: int, **kwargs: Any
+) -> tuple[nn.Module, int | None]:
+    """A model name (randomly initialised unless ``kwargs`` say otherwise), a folder saved by
+    the training recipe or by ``hybridnets.save_pretrained``.
+
+    Returns:
+        The model and the input size the recipe folder was trained at (None: native).
+    """
+    if (Path(model) / RECIPE_FILE).is_file():
+        net, recipe = load_trained(model)
+        return net, recipe.get("resize")
+    if (Path(model) / "config.json").is_file():  # a hybridnets.save_pretrained folder
+        import hybridnets
+
+        return hybridnets.create(pretrained=model, **kwargs), None
+    return build_model(model, spatial_dims, in_chans, num_classes, **kwargs), None
+
+
+@torch.no_grad()
+def extract_features(
+    model: nn.Module,
+    ds: MedMNIST,
+    size: int | None = None,
+    batch_size: int = 256,
+    max_samples: int | None = None,
+    device: str = "cpu",
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pooled features ``(N, F)`` and labels ``(N,)`` of ``ds``.
+
+    With ``max_samples``, a fixed random subset (seed 0) of that many samples is used (the
+    files may be sorted by class, so the first samples are not a fair subset).
+    """
+    extractor = feature_model(model).to(device).eval()
+    index = torch.arange(len(ds))
+    if max_samples is not None and max_samples < len(ds):
+        perm = torch.randperm(len(ds), generator=torch.Generator().manual_seed(0))
+        index = perm[:max_samples].sort().values
+    feats = []
+    for start in range(0, len(index), batch_size):
+        x = ds.normalize(ds.images[index[start : start + batch_size]]).to(device)
+        if size is not None:
+            mode = "bilinear" if ds.spatial_dims == 2 else "trilinear"
+            x = torch.nn.functional.interpolate(x, size=(size,) * ds.spatial_dims, mode=mode)
+        feats.append(extractor(x).flatten(1).float().cpu())
+    return torch.cat(feats).numpy(), ds.labels[index].numpy()
+
+
+def _fit_one(name: str, cs: Sequence[float], seed: int, train, val, test) -> dict[str, float]:
+    """Fit ``name`` for each C, pick C on val accuracy, score on test."""
+    best = (-1.0, None, None)
+    for c in cs:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            clf = CLASSIFIERS[name](c, seed).fit(*train)
+        val_acc = accuracy_score(val[1], clf.predict(val[0]))
+        if val_acc > best[0]:
+            best = (val_acc, c, clf)
+    pred = best[2].predict(test[0])
+    return {
+        "C": best[1],
+        "val_acc": best[0],
+        "test_acc": float(accuracy_score(test[1], pred)),
+        "test_f1_macro": float(f1_score(test[1], pred, average="macro")),
+    }
+
+
+def probe(
+    features: dict[str, tuple[np.ndarray, np.ndarray]],
+    classifiers: Sequence[str] = ("linear_svc", "logreg"),
+    seeds: int = 5,
+    subsample: float = 0.8,
+    cs: Sequence[float] = DEFAULT_CS,
+) -> dict[str, Any]:
+    """Run the protocol on extracted ``{"train"|"val"|"test": (X, y)}`` features.
+
+    Returns per classifier the mean and std of test ACC and macro-F1 and the per-seed runs.
+    """
+    x_train, y_train = features["train"]
+    out: dict[str, Any] = {}
+    for name in classifiers:
+        if name not in CLASSIFIERS:
+            raise ValueError(f"unknown classifier {name!r}; choose from {sorted(CLASSIFIERS)}")
+        runs = []
+        for seed in range(seeds):
+            if subsample < 1:
+                xs, _, ys, _ = train_test_split(
+                    x_train, y_train, train_size=subsample, stratify=y_train, random_state=seed
+                )
+            else:
+                xs, ys = x_train, y_train
+            scaler = StandardScaler().fit(xs)
+            split = {k: (scaler.transform(x), y) for k, (x, y) in features.items()}
+            runs.append(
+                _fit_one(name, cs, seed, (scaler.transform(xs), ys), split["val"], split["test"])
+            )
+        summary = {"runs": runs}
+        for metric in ("test_acc", "test_f1_macro"):
+            values = np.array([r[metric] for r in runs])
+            summary[metric] = float(values.mean())
+            summary[f"{metric}_std"] = float(values.std(ddof=1)) if len(values) > 1 else 0.0
+        out[name] = summary
+    return out
+
+
+def markdown(model: str, data: str, results: dict[str, Any]) -> str:
+    """A Markdown table of a :func:`probe` result."""
+    lines = ["| model | data | classifier | test ACC | test macro-F1 |", "|---|---|---|---|---|"]
+    for name, r in results.items():
+        lines.append(
+            f"| {model} | {data} | {name} | {r['test_acc']:.3f} ± {r['test_acc_std']:.3f} "
+            f"| {r['test_f1_macro']:.3f} ± {r['test_f1_macro_std']:.3f} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """Parse arguments, extract features, run the probe, print a table (and write JSON)."""
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--model", required=True, help="model name or a training checkpoint folder")
+    p.add_argument("--data", required=True, help="MedMNIST .npz file")
+    p.add_argument("--classifiers", default="linear_svc,logreg", help=f"of {sorted(CLASSIFIERS)}")
+    p.add_argument("--seeds", type=int, default=5)
+    p.add_argument("--subsample", type=float, default=0.8, help="train fraction drawn per seed")
+    p.add_argument("--cs", default=",".join(map(str, DEFAULT_CS)), help="C grid")
+    p.add_argument("--resize", type=int, default=None)
+    p.add_argument("--max-samples", type=int, default=None, help="cap per split (smoke tests)")
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--model-kwargs", type=json.loads, default={})
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--out", default=None, help="write the result JSON here")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+
+    torch.manual_seed(0)
+    splits = {s: MedMNIST(args.data, s) for s in ("train", "val", "test")}
+    ds = splits["train"]
+    model, trained_size = load_backbone(
+        args.model, ds.spatial_dims, ds.in_chans, ds.num_classes, **args.model_kwargs
+    )
+    size = args.resize or trained_size
+    start = time.perf_counter()
+    features = {
+        s: extract_features(model, d, size, args.batch_size, args.max_samples, args.device)
+        for s, d in splits.items()
+    }
+    extract_s = time.perf_counter() - start
+    results = probe(
+        features,
+        args.classifiers.split(","),
+        args.seeds,
+        args.subsample,
+        [float(c) for c in args.cs.split(",")],
+    )
+    result = {
+        "model": args.model,
+        "data": ds.name,
+        "feature_dim": int(features["train"][0].shape[1]),
+        "protocol": f"{args.seeds} seeds, stratified {args.subsample:.0%} train subsample per seed, "
+        "C chosen on val accuracy, mean ± std (ddof=1)",
+        "extract_s": extract_s,
+        "probe_s": time.perf_counter() - start - extract_s,
+        "results": results,
+    }
+    print(markdown(args.model, ds.name, results))
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(result, indent=2))
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,77 @@
+"""Tests for benchmarks/_common.py: name resolution, input sizes, tables."""
+
+from __future__ import annotations
+
+import _common
+import pytest
+import torch
+
+
+@pytest.mark.parametrize(
+    ("name", "source"),
+    [
+        ("convvit_test", "hybridnets"),  # also in timm's registry: hybridnets must win
+        ("swin_unetr", "monai"),
+        ("swin_unetr_encoder", "monai"),
+        ("unetr", "monai"),
+        ("monai_resnet18", "monai"),
+        ("resnet18", "timm"),
+        ("convnext_tiny", "timm"),
+    ],
+)
+def test_resolve_model(name: str, source: str) -> None:
+    assert _common.resolve_model(name) == source
+
+
+def test_resolve_unknown_lists_libraries() -> None:
+    with pytest.raises(ValueError, match=r"unknown model 'no_such_net'.*MONAI alias"):
+        _common.resolve_model("no_such_net")
+
+
+@pytest.mark.parametrize(
+    ("text", "spatial_dims", "size"),
+    [
+        ("224", None, (224, 224)),
+        ("224", 3, (224, 224, 224)),
+        ("96,96,96", None, (96, 96, 96)),
+        ("96x96x64", 3, (96, 96, 64)),
+        ("256,192", 2, (256, 192)),
+    ],
+)
+def test_parse_input_size(text: str, spatial_dims: int | None, size: tuple[int, ...]) -> None:
+    assert _common.parse_input_size(text, spatial_dims) == size
+
+
+@pytest.mark.parametrize(("text", "spatial_dims"), [("96,96,96", 2), ("0", None), ("a", None)])
+def test_parse_input_size_rejects(text: str, spatial_dims: int | None) -> None:
+    with pytest.raises(ValueError):
+        _common.parse_input_size(text, spatial_dims)
+
+
+def test_create_model_builds_each_library() -> None:
+    assert _common.create_model("convvit_test", (32, 32, 32), 1, 2).spatial_dims == 3
+    resnet = _common.create_model("monai_resnet18", (16, 16, 16), 1, 2)
+    assert resnet.fc.out_features == 2
+    vit = _common.create_model("test_vit", (32, 32), 1, 3)  # img_size passed on to timm
+    assert vit.patch_embed.img_size == (32, 32)
+    assert _common.create_model("resnet18", (32, 32), 3).fc.out_features == 1000
+    with pytest.raises(ValueError, match="2D only"):
+        _common.create_model("resnet18", (16, 16, 16), 1)
+
+
+def test_default_models_skip_test_variants() -> None:
+    names = _common.default_models(3)
+    assert "convvit_t" in names and "convvit_test" not in names
+    assert names[-len(_common.DEFAULT_PEERS_3D) :] == list(_common.DEFAULT_PEERS_3D)
+
+
+def test_markdown_table() -> None:
+    table = _common.markdown_table(
+        [{"model": "a", "x": 1.234, "y": None}], [("model", "m"), ("x", "X"), ("y", "Y")]
+    )
+    assert table.splitlines() == ["| m | X | Y |", "|---|---:|---:|", "| a | 1.23 | - |"]
+
+
+def test_cpu_threads() -> None:
+    assert _common.cpu_threads("3") == 3
+    assert 1 <= _common.cpu_threads("auto") <= torch.get_num_threads()

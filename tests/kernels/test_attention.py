@@ -1,0 +1,93 @@
+"""``attention_triton`` against ``attention_reference``: global and cross attention, bias, padding."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from hybridnets.ops.reference import attention_reference
+
+
+def _inputs(b, h, lq, lk, d, dtype, device, bias_shape=None, pad=False, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    q = torch.randn(b, h, lq, d, generator=gen).to(device, dtype)
+    k, v = (torch.randn(b, h, lk, d, generator=gen).to(device, dtype) for _ in range(2))
+    bias = None if bias_shape is None else torch.randn(bias_shape, generator=gen).to(device)
+    key_padding_mask = None
+    if pad:  # variable-length context: sample i keeps lk - 2·i keys (at least one)
+        lengths = torch.tensor([max(1, lk - 2 * i) for i in range(b)])
+        key_padding_mask = (torch.arange(lk)[None, :] >= lengths[:, None]).to(device)
+    return q, k, v, bias, key_padding_mask
+
+
+def _check(q, k, v, bias, key_padding_mask, assert_matches, bias_grad=True):
+    from hybridnets.kernels.attention import attention_triton
+
+    leaves = [t.detach().requires_grad_() for t in (q, k, v)]
+    wrt = list(leaves)
+    b_in = None
+    if bias is not None:
+        b_in = bias.detach().requires_grad_(bias_grad)
+        if bias_grad:
+            wrt.append(b_in)
+    out = attention_triton(*leaves, b_in, key_padding_mask)
+    grad = torch.randn_like(out)
+    grads = torch.autograd.grad(out, wrt, grad)
+
+    def reference(dtype):
+        ins = [t.detach().to(dtype).requires_grad_() for t in (q, k, v)]
+        ref_wrt = list(ins)
+        ref_bias = None
+        if bias is not None:
+            ref_bias = bias.detach().to(dtype if dtype == torch.float64 else bias.dtype)
+            ref_bias.requires_grad_(bias_grad)
+            if bias_grad:
+                ref_wrt.append(ref_bias)
+        ref = attention_reference(*ins, ref_bias, key_padding_mask)
+        return ref, torch.autograd.grad(ref, ref_wrt, grad.to(dtype))
+
+    ref_low, grads_low = reference(q.dtype)
+    ref_hi, grads_hi = reference(torch.float64)
+    assert_matches("out", out, ref_low, ref_hi, q.dtype)
+    for name, g, g_low, g_hi in zip(("dq", "dk", "dv", "dbias"), grads, grads_low, grads_hi):
+        assert g.dtype == g_low.dtype, name
+        assert_matches(name, g, g_low, g_hi, q.dtype)
+
+
+CASES = {
+    # name: (B, H, Lq, Lk, D, bias shape, key padding)
+    "self-bias-hqk": (2, 2, 20, 20, 16, (2, 20, 20), False),
+    "cross-padding": (3, 2, 10, 7, 16, None, True),
+    "cross-bias-full-padding": (2, 2, 9, 13, 24, (2, 2, 9, 13), True),
+    "cross-bias-broadcast": (2, 2, 6, 11, 32, (2, 1, 6, 11), True),
+    "bias-per-key": (2, 1, 5, 12, 16, (12,), False),
+    "long-keys": (1, 1, 70, 80, 16, (1, 70, 80), True),  # several query and key blocks
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_attention_fp32(case, device, assert_matches):
+    b, h, lq, lk, d, bias_shape, pad = CASES[case]
+    _check(*_inputs(b, h, lq, lk, d, torch.float32, device, bias_shape, pad), assert_matches)
+
+
+def test_attention_fp16(device, assert_matches):
+    inputs = _inputs(2, 2, 12, 9, 16, torch.float16, device, (2, 12, 9), pad=True)
+    _check(*inputs, assert_matches)
+
+
+def test_attention_frozen_bias(device, assert_matches):
+    inputs = _inputs(1, 2, 8, 8, 16, torch.float32, device, (2, 8, 8))
+    _check(*inputs, assert_matches, bias_grad=False)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize(
+    ("lq", "lk", "bias_shape", "pad"),
+    [(196, 196, (6, 196, 196), False), (343, 77, None, True)],
+    ids=["global-rpb", "cross-text"],
+)
+def test_attention_gpu(lq, lk, bias_shape, pad, dtype, device, assert_matches):
+    _check(*_inputs(4, 6, lq, lk, 32, dtype, device, bias_shape, pad), assert_matches)

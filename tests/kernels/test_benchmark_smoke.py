@@ -1,0 +1,45 @@
+"""``benchmarks/kernels.py`` runs on CPU with tiny shapes and writes its JSON."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+@pytest.fixture
+def kernels_script(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    sys.modules.pop("kernels", None)  # the script, not the top-level kernels/ source folder
+    module = importlib.import_module("kernels")
+    yield module
+    sys.modules.pop("kernels", None)
+
+
+def test_cpu_rows_and_json(kernels_script, tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("TRITON_INTERPRET", raising=False)
+    out = tmp_path / "kernels.json"
+    argv = ["--device", "cpu", "--shapes", "tiny_2d,tiny_cross", "--iters", "1", "--warmup", "0"]
+    rows = kernels_script.main([*argv, "--json", str(out)])
+    by_backend = {(r["shape"], r["backend"], r["mode"]): r for r in rows}
+    assert by_backend[("tiny_2d", "sdpa", "fwd")]["ms"] > 0
+    assert by_backend[("tiny_2d", "sdpa", "fwd")]["sdpa_kernel"]
+    assert by_backend[("tiny_cross", "reference", "fwd+bwd")]["max_err"] == 0
+    assert "TRITON_INTERPRET" in by_backend[("tiny_2d", "triton", "fwd")]["error"]
+    assert "| tiny_2d |" in capsys.readouterr().out
+    assert len(json.loads(out.read_text())["rows"]) == len(rows)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="kernels may already be compiled for CUDA")
+def test_cpu_interpreted_triton(kernels_script):
+    pytest.importorskip("triton")
+    argv = ["--device", "cpu", "--shapes", "tiny_3d", "--backends", "triton"]
+    rows = kernels_script.main([*argv, "--iters", "1", "--warmup", "0", "--interpret"])
+    assert [r["mode"] for r in rows] == ["fwd", "fwd+bwd"]
+    assert all("error" not in r and r["max_err"] < 1e-4 for r in rows), rows

@@ -1,0 +1,150 @@
+"""The convvit family × spatial_dims: forward, backward, features, timm interface, errors."""
+
+from __future__ import annotations
+
+import pytest
+import timm
+import torch
+
+import hybridnets
+from hybridnets.models import ConvViT
+
+MODELS = hybridnets.list_models("convvit_*")
+PARAMS_M = {"convvit_n": (1, 5), "convvit_t": (25, 31), "convvit_s": (45, 55), "convvit_b": (80, 95)}
+
+
+def _input(model: ConvViT, batch: int = 2, size: int | None = None) -> torch.Tensor:
+    size = size or max(model.min_input_size, 32)
+    return torch.randn(batch, model.in_chans, *([size] * model.spatial_dims))
+
+
+def test_family_is_registered():
+    assert MODELS == ["convvit_b", "convvit_n", "convvit_s", "convvit_t", "convvit_test"]
+
+
+@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("spatial_dims", [2, 3])
+def test_forward_backward(name, spatial_dims):
+    model = hybridnets.create(name, spatial_dims=spatial_dims, in_chans=1, num_classes=3, drop_path_rate=0.1)
+    x = _input(model, batch=2 if name in ("convvit_test", "convvit_n") else 1)
+    y = model(x)
+    assert y.shape == (x.shape[0], 3) and torch.isfinite(y).all()
+    y.sum().backward()
+    missing = [n for n, p in model.named_parameters() if p.grad is None]
+    assert not missing, missing
+
+
+@pytest.mark.parametrize("name", sorted(PARAMS_M))
+def test_parameter_counts_sit_beside_their_peers(name):
+    low, high = PARAMS_M[name]
+    model = hybridnets.create(name)
+    assert low <= sum(p.numel() for p in model.parameters()) / 1e6 <= high
+
+
+@pytest.mark.parametrize("spatial_dims", [2, 3])
+def test_intermediates_features_only_and_feature_info(spatial_dims):
+    model = hybridnets.create("convvit_test", spatial_dims=spatial_dims).eval()
+    x = _input(model, size=48)
+    final, feats = model.forward_intermediates(x)
+    assert len(feats) == 4
+    for f, info in zip(feats, model.feature_info):
+        assert f.shape == (2, info["num_chs"], *([48 // info["reduction"]] * spatial_dims))
+    torch.testing.assert_close(final, model.forward_features(x))
+    assert [f.shape for f in model.forward_intermediates(x, indices=2, intermediates_only=True)] == [
+        f.shape for f in feats[2:]
+    ]
+    extractor = hybridnets.create(
+        "convvit_test", spatial_dims=spatial_dims, features_only=True, out_indices=(1, 3)
+    ).eval()
+    extractor.model.load_state_dict(model.state_dict(), strict=False)
+    out = extractor(x)
+    assert len(out) == 2
+    torch.testing.assert_close(out[0], feats[1])
+    torch.testing.assert_close(out[1], feats[3])
+    assert extractor.feature_info.channels() == [32, 64]
+
+
+@pytest.mark.parametrize("spatial_dims", [2, 3])
+def test_head_pre_logits_reset_and_determinism(spatial_dims):
+    model = hybridnets.create("convvit_test", spatial_dims=spatial_dims, num_classes=5).eval()
+    x = _input(model)
+    feats = model.forward_features(x)
+    assert model.forward_head(feats, pre_logits=True).shape == (2, model.num_features)
+    torch.testing.assert_close(model(x), model(x))
+    model.reset_classifier(7)
+    assert model(x).shape == (2, 7) and model.get_classifier().out_features == 7
+    model.reset_classifier(0)
+    assert model(x).shape == (2, model.num_features)
+
+
+def test_timm_interop():
+    torch.manual_seed(1)
+    ours = hybridnets.create("convvit_test", num_classes=4).eval()
+    torch.manual_seed(1)
+    theirs = timm.create_model("convvit_test", num_classes=4).eval()
+    x = _input(ours)
+    torch.testing.assert_close(ours(x), theirs(x))
+    feats = timm.create_model("convvit_test", features_only=True, out_indices=(0, 2))
+    assert [f.shape[1] for f in feats(x)] == [16, 48]
+    assert "convvit_t" in timm.list_models("convvit_*")
+
+
+def test_layout_overrides_and_options():
+    model = hybridnets.create("convvit_test", stem_stride=1, window_size=2, cbam=True, stem_type="overlap")
+    assert model.min_input_size == 8 and model.cfg.window_size == 2
+    assert model.hybridnets_config == {
+        "architecture": "convvit_test",
+        "kwargs": {"stem_stride": 1, "window_size": 2, "cbam": True, "stem_type": "overlap"},
+    }
+    assert model(torch.randn(1, 3, 8, 8)).shape == (1, 1000)
+    n = hybridnets.create("convvit_n", spatial_dims=3, in_chans=1, num_classes=2)
+    assert n(torch.randn(2, 1, 28, 28, 28)).shape == (2, 2)  # MedMNIST 3D natively
+
+
+def test_grad_checkpointing_matches():
+    model = hybridnets.create("convvit_test")
+    x = _input(model)
+    model(x).sum().backward()
+    ref = {n: p.grad.clone() for n, p in model.named_parameters()}
+    model.zero_grad()
+    model.set_grad_checkpointing(True)
+    model(x).sum().backward()
+    for n, p in model.named_parameters():
+        torch.testing.assert_close(p.grad, ref[n], atol=1e-5, rtol=1e-4)
+
+
+def test_no_weight_decay_lists_tables():
+    model = hybridnets.create("convvit_test")
+    names = model.no_weight_decay()
+    assert names and all(n.endswith("relative_position_bias_table") for n in names)
+    assert names <= dict(model.named_parameters()).keys()
+
+
+@pytest.mark.parametrize(
+    ("shape", "message"),
+    [
+        ((1, 3, 32, 32, 32), "rank 4"),
+        ((1, 1, 32, 32), "in_chans=3"),
+        ((1, 3, 8, 8), "smaller than this network's minimum"),
+        ((1, 3, 32), "rank 4"),
+    ],
+)
+def test_errors_name_expected_and_got(shape, message):
+    model = hybridnets.create("convvit_test")
+    with pytest.raises(ValueError, match=message):
+        model(torch.randn(shape))
+
+
+def test_bad_spatial_dims():
+    with pytest.raises(ValueError, match="spatial_dims"):
+        hybridnets.create("convvit_test", spatial_dims=4)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("spatial_dims", [2, 3])
+def test_torch_compile_smoke(spatial_dims):
+    model = hybridnets.create("convvit_test", spatial_dims=spatial_dims).eval()
+    x = _input(model)
+    compiled = torch.compile(model)
+    with torch.no_grad():
+        torch.testing.assert_close(compiled(x), model(x), atol=1e-4, rtol=1e-4)

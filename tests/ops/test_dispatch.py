@@ -1,0 +1,118 @@
+"""Dispatch contract: reasons, forcing, context manager, env var, and SDPA == reference."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from hybridnets import ops
+from hybridnets.layers import relative_position_index, shift_region_ids
+
+
+def _window_inputs(bw=4, h=2, window=(3, 3), d=8, shifted=True, dtype=torch.float64):
+    n = 1
+    for w in window:
+        n *= w
+    q, k, v = (torch.randn(bw, h, n, d, dtype=dtype, requires_grad=True) for _ in range(3))
+    t = 1
+    for w in window:
+        t *= 2 * w - 1
+    table = torch.randn(h, t, dtype=dtype, requires_grad=True)
+    index = relative_position_index(window, window)
+    grid = tuple(2 * w for w in window)  # 2 windows per dim
+    region = shift_region_ids(grid, window, (1,) * len(window) if shifted else (0,) * len(window), grid)
+    batch = bw // region.shape[0]
+    q, k, v = (t.detach()[: batch * region.shape[0]].requires_grad_() for t in (q, k, v))
+    return q, k, v, table, index, region
+
+
+@pytest.mark.parametrize("window", [(3, 3), (2, 2, 2)])
+@pytest.mark.parametrize("shifted", [False, True])
+def test_sdpa_matches_reference_window(window, shifted):
+    q, k, v, table, index, region = _window_inputs(bw=2 ** len(window) * 2, window=window, shifted=shifted)
+    outs, grads = [], []
+    for backend in ("reference", "sdpa"):
+        out = ops.window_attention(q, k, v, table, index, region, backend=backend)
+        g = torch.randn_like(out, generator=torch.Generator().manual_seed(1))
+        out.backward(g)
+        outs.append(out.detach())
+        grads.append([t.grad.clone() for t in (q, k, v, table)])
+        for t in (q, k, v, table):
+            t.grad = None
+    torch.testing.assert_close(outs[0], outs[1])
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b)
+
+
+def test_sdpa_matches_reference_cross_attention_with_padding():
+    b, h, lq, lk, d = 2, 2, 5, 7, 8
+    q = torch.randn(b, h, lq, d, dtype=torch.float64)
+    k, v = torch.randn(2, b, h, lk, d, dtype=torch.float64).unbind(0)
+    bias = torch.randn(h, lq, lk, dtype=torch.float64, requires_grad=True)
+    pad = torch.zeros(b, lk, dtype=torch.bool)
+    pad[1, 4:] = True
+    ref = ops.attention(q, k, v, bias, pad, backend="reference")
+    sdpa = ops.attention(q, k, v, bias, pad, backend="sdpa")
+    torch.testing.assert_close(ref, sdpa)
+    (g_ref,) = torch.autograd.grad(ref.sum(), bias)
+    (g_sdpa,) = torch.autograd.grad(sdpa.sum(), bias)
+    torch.testing.assert_close(g_ref, g_sdpa)
+    # padded keys have no influence
+    k2 = k.clone()
+    k2[1, :, 4:] += 5.0
+    torch.testing.assert_close(ops.attention(q, k2, v, bias, pad), ops.attention(q, k, v, bias, pad))
+
+
+def test_region_mask_blocks_across_regions():
+    q, k, v, table, index, region = _window_inputs(bw=4, window=(3, 3), shifted=True)
+    out = ops.window_attention(q, k, v, table, index, region, backend="reference")
+    # Perturb one key in the last window; outputs of queries in other regions must not change.
+    w = 3  # last window of image 0 mixes 4 regions when shifted
+    ids = region[w]
+    j = 0
+    k2 = k.detach().clone()
+    v2 = v.detach().clone()
+    k2[w, :, j] += 3.0
+    v2[w, :, j] += 3.0
+    out2 = ops.window_attention(q, k2, v2, table, index, region, backend="reference")
+    other = ids != ids[j]
+    assert other.any() and (~other).sum() >= 1
+    torch.testing.assert_close(out[w][:, other], out2[w][:, other])
+    assert not torch.allclose(out[w][:, ~other], out2[w][:, ~other])
+
+
+def test_unknown_backend_name_lists_choices():
+    with pytest.raises(ValueError, match="auto, triton, sdpa, reference"):
+        with ops.use_backend("flash"):
+            pass
+
+
+def test_forced_backend_that_refuses_raises_with_reasons():
+    q = torch.randint(0, 3, (1, 1, 4, 8), dtype=torch.int32)
+    reasons = ops.explain("attention", q, k=q, v=q, bias=None, key_padding_mask=None)
+    assert any("dtype torch.int32" in r for r in reasons["sdpa"])
+    with pytest.raises(ops.BackendUnavailableError, match="sdpa: dtype torch.int32"):
+        ops.attention(q, q, q, backend="sdpa")
+
+
+def test_auto_picks_first_backend_that_can_run():
+    q = torch.randn(1, 1, 4, 8)
+    chosen = ops.select_backend("attention", q, None, k=q, v=q, bias=None, key_padding_mask=None)
+    reasons = ops.explain("attention", q, k=q, v=q, bias=None, key_padding_mask=None)
+    first_ok = next(name for name in ("triton", "sdpa", "reference") if not reasons[name])
+    assert chosen.name == first_ok
+
+
+def test_context_manager_and_env_var(monkeypatch):
+    assert ops.requested_backend() == "auto"
+    with ops.use_backend("reference"):
+        assert ops.requested_backend() == "reference"
+        with ops.use_backend("sdpa"):
+            assert ops.requested_backend() == "sdpa"
+        assert ops.requested_backend() == "reference"
+        assert ops.requested_backend("sdpa") == "sdpa"  # per-call wins
+    monkeypatch.setenv("HYBRIDNETS_ATTN_BACKEND", "reference")
+    assert ops.requested_backend() == "reference"
+    monkeypatch.setenv("HYBRIDNETS_ATTN_BACKEND", "bogus")
+    with pytest.raises(ValueError, match="bogus"):
+        ops.requested_backend()
