@@ -42,30 +42,30 @@ from hybridnets.train.models import RECIPE_FILE, build_model, feature_model, loa
 _logger = logging.getLogger("linear_probe")
 
 CLASSIFIERS = {
-    "linear_svc": lambda c, seed: LinearSVC(C=c, max_iter=5000, random_state=seed),
-    "logreg": lambda c, seed: LogisticRegression(C=c, max_iter=2000, random_state=seed),
+    "linear_svc": lambda c, seed: LinearSVC(C=c, max_iter=2000, random_state=seed),
+    "logreg": lambda c, seed: LogisticRegression(C=c, max_iter=1000, random_state=seed),
     "svc": lambda c, seed: SVC(C=c, kernel="rbf", random_state=seed),
 }
-DEFAULT_CS = (1e-3, 1e-2, 1e-1, 1.0, 10.0)
+DEFAULT_CS = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
 
 
 def load_backbone(
     model: str, spatial_dims: int, in_chans: int, num_classes: int, **kwargs: Any
-) -> tuple[nn.Module, int | None]:
+) -> tuple[nn.Module, dict[str, Any]]:
     """A model name (randomly initialised unless ``kwargs`` say otherwise), a folder saved by
     the training recipe or by ``hybridnets.save_pretrained``.
 
     Returns:
-        The model and the input size the recipe folder was trained at (None: native).
+        The model and the training recipe of a recipe folder (input size, mean, std), else {}.
     """
     if (Path(model) / RECIPE_FILE).is_file():
         net, recipe = load_trained(model)
-        return net, recipe.get("resize")
+        return net, recipe
     if (Path(model) / "config.json").is_file():  # a hybridnets.save_pretrained folder
         import hybridnets
 
-        return hybridnets.create(pretrained=model, **kwargs), None
-    return build_model(model, spatial_dims, in_chans, num_classes, **kwargs), None
+        return hybridnets.create(pretrained=model, **kwargs), {}
+    return build_model(model, spatial_dims, in_chans, num_classes, **kwargs), {}
 
 
 @torch.no_grad()
@@ -186,10 +186,14 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     torch.manual_seed(0)
     splits = {s: MedMNIST(args.data, s) for s in ("train", "val", "test")}
     ds = splits["train"]
-    model, trained_size = load_backbone(
+    model, recipe = load_backbone(
         args.model, ds.spatial_dims, ds.in_chans, ds.num_classes, **args.model_kwargs
     )
-    size = args.resize or trained_size
+    size = args.resize or recipe.get("resize")
+    # A trained folder brings its input statistics; other models get the train split's.
+    mean, std = (recipe.get("mean"), recipe.get("std")) if recipe else ds.channel_stats()
+    for split in splits.values():
+        split.set_normalization(mean, std)
     start = time.perf_counter()
     features = {
         s: extract_features(model, d, size, args.batch_size, args.max_samples, args.device)

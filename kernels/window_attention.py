@@ -177,12 +177,16 @@ def _window_attention_bwd_kernel(
     qk_scale,
     HAS_REGION: tl.constexpr,
     TABLE_GRAD: tl.constexpr,
+    ONE_BLOCK: tl.constexpr,
     BLOCK_M: tl.constexpr,
     BLOCK_N: tl.constexpr,
     BLOCK_D: tl.constexpr,
     PRECISION: tl.constexpr,
 ):
-    """Program ``(bh, i)`` computes dK, dV of key block ``i`` and dQ of query block ``i``."""
+    """Program ``(bh, i)`` computes dK, dV of key block ``i`` and dQ of query block ``i``.
+
+    With ``ONE_BLOCK`` (the window fits one tile, e.g. N = 49) one pass gives all three.
+    """
     pid_bh = tl.program_id(0).to(tl.int64)
     pid = tl.program_id(1)
     w = pid_bh // H
@@ -219,32 +223,37 @@ def _window_attention_bwd_kernel(
         dk += tl.dot(tl.trans(ds.to(q.dtype)), q, input_precision=PRECISION)
         if TABLE_GRAD:
             tl.atomic_add(dtable_base + h * T + rel, ds, mask=valid, sem="relaxed")
+        if ONE_BLOCK:
+            dq = tl.dot(ds.to(k.dtype), k, input_precision=PRECISION) * scale
+            _store_rows(
+                DQ + w * stride_gb + h * stride_gh, dq, offs_m, offs_d, stride_gn, N, HEAD_DIM
+            )
     _store_rows(
         DK + w * stride_gb + h * stride_gh, dk * scale, offs_n, offs_d, stride_gn, N, HEAD_DIM
     )
     _store_rows(DV + w * stride_gb + h * stride_gh, dv, offs_n, offs_d, stride_gn, N, HEAD_DIM)
-
-    # dQ of query block `pid`: loop over every key block.
-    offs_m = pid * BLOCK_M + tl.arange(0, BLOCK_M)
-    q = _load_rows(q_base, offs_m, offs_d, stride_qn, N, HEAD_DIM)
-    do = _load_rows(do_base, offs_m, offs_d, stride_don, N, HEAD_DIM)
-    lse = tl.load(lse_base + offs_m, mask=offs_m < N, other=0.0)
-    delta = tl.load(delta_base + offs_m, mask=offs_m < N, other=0.0)
-    rid_m = _region_ids_of(region_row, offs_m, N, HAS_REGION)
-    dq = tl.zeros([BLOCK_M, BLOCK_D], tl.float32)
-    for start_n in range(0, N, BLOCK_N):
-        offs_kn = start_n + tl.arange(0, BLOCK_N)
-        k_tile = _load_rows(k_base, offs_kn, offs_d, stride_kn, N, HEAD_DIM)
-        v_tile = _load_rows(v_base, offs_kn, offs_d, stride_vn, N, HEAD_DIM)
-        bias, valid, _rel = _window_bias_mask(
-            offs_m, offs_kn, rid_m, h, Table, stride_th, Rel, region_row, N, HAS_REGION
+    if not ONE_BLOCK:
+        # dQ of query block `pid`: loop over every key block.
+        offs_m = pid * BLOCK_M + tl.arange(0, BLOCK_M)
+        q = _load_rows(q_base, offs_m, offs_d, stride_qn, N, HEAD_DIM)
+        do = _load_rows(do_base, offs_m, offs_d, stride_don, N, HEAD_DIM)
+        lse = tl.load(lse_base + offs_m, mask=offs_m < N, other=0.0)
+        delta = tl.load(delta_base + offs_m, mask=offs_m < N, other=0.0)
+        rid_m = _region_ids_of(region_row, offs_m, N, HAS_REGION)
+        dq = tl.zeros([BLOCK_M, BLOCK_D], tl.float32)
+        for start_n in range(0, N, BLOCK_N):
+            offs_kn = start_n + tl.arange(0, BLOCK_N)
+            k_tile = _load_rows(k_base, offs_kn, offs_d, stride_kn, N, HEAD_DIM)
+            v_tile = _load_rows(v_base, offs_kn, offs_d, stride_vn, N, HEAD_DIM)
+            bias, valid, _rel = _window_bias_mask(
+                offs_m, offs_kn, rid_m, h, Table, stride_th, Rel, region_row, N, HAS_REGION
+            )
+            qk = _window_logits(q, k_tile, bias, valid, qk_scale, PRECISION)
+            _p, ds = _bwd_ds(qk, lse, delta, do, v_tile, PRECISION)
+            dq += tl.dot(ds.to(k_tile.dtype), k_tile, input_precision=PRECISION)
+        _store_rows(
+            DQ + w * stride_gb + h * stride_gh, dq * scale, offs_m, offs_d, stride_gn, N, HEAD_DIM
         )
-        qk = _window_logits(q, k_tile, bias, valid, qk_scale, PRECISION)
-        _p, ds = _bwd_ds(qk, lse, delta, do, v_tile, PRECISION)
-        dq += tl.dot(ds.to(k_tile.dtype), k_tile, input_precision=PRECISION)
-    _store_rows(
-        DQ + w * stride_gb + h * stride_gh, dq * scale, offs_m, offs_d, stride_gn, N, HEAD_DIM
-    )
 
 
 def _region_arg(region_ids: Tensor | None, like: Tensor) -> tuple[Tensor, int]:
@@ -376,6 +385,7 @@ def window_attention_bwd(
         scale * LOG2E,
         HAS_REGION=region_ids is not None,
         TABLE_GRAD=table_grad,
+        ONE_BLOCK=triton.cdiv(n, block_m) == 1,
         BLOCK_M=block_m,
         BLOCK_N=block_n,
         BLOCK_D=block_d,

@@ -130,8 +130,7 @@ class MedMNIST(Dataset):
         self.labels = torch.from_numpy(label_sets[split].astype(np.int64))  # (N,)
         self.in_chans = self.images.shape[1]
         self.spatial_shape = tuple(self.images.shape[2:])
-        self.mean = self._channel_stat(mean, "mean")
-        self.std = self._channel_stat(std, "std")
+        self.set_normalization(mean, std)
         _logger.info(
             "MedMNIST %s/%s: %d images %s, %d classes",
             self.name,
@@ -244,6 +243,28 @@ class MedMNIST(Dataset):
         if stat.numel() not in (1, self.in_chans):
             raise ValueError(f"{what} has {stat.numel()} values for {self.in_chans} channel(s)")
         return stat.reshape(-1, *([1] * self.spatial_dims))
+
+    def set_normalization(
+        self, mean: float | Sequence[float] | None, std: float | Sequence[float] | None
+    ) -> MedMNIST:
+        """Use ``(x - mean) / std`` after scaling to [0, 1] (None: leave out that step)."""
+        self.mean = self._channel_stat(mean, "mean")
+        self.std = self._channel_stat(std, "std")
+        return self
+
+    def channel_stats(self, chunk: int = 256) -> tuple[list[float], list[float]]:
+        """Per-channel mean and std of this split's images scaled to [0, 1]."""
+        total = torch.zeros(self.in_chans, dtype=torch.float64)
+        squares = torch.zeros_like(total)
+        reduce = (0, *range(2, self.images.ndim))
+        for start in range(0, len(self), chunk):
+            x = self.images[start : start + chunk].double() / 255  # (b, C, *S)
+            total += x.sum(reduce)
+            squares += x.square().sum(reduce)
+        count = self.images.numel() / self.in_chans
+        mean = total / count
+        std = (squares / count - mean.square()).clamp_min(1e-12).sqrt()
+        return mean.tolist(), std.tolist()
 
     @property
     def spatial_dims(self) -> int:

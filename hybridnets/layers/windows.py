@@ -6,14 +6,11 @@ vit-pytorch's ``vit_nd.py``, so 2D and 3D share every line.
 
 from __future__ import annotations
 
-import functools
-
 import torch
 from einops import rearrange
 from torch import Tensor
 
 
-@functools.cache
 def _patterns(ndim: int) -> tuple[str, str]:
     """``("b (g0 w0) (g1 w1) c", "(b g0 g1) (w0 w1) c")`` for ``ndim`` spatial dims."""
     grid = " ".join(f"g{i}" for i in range(ndim))

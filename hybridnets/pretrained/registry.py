@@ -116,34 +116,21 @@ def get_pretrained_cfg(name: str, architecture: str | None = None) -> Pretrained
     return found[1]
 
 
-def _timm_transplant(size: str, convnext: str, swin: str, description: str) -> PretrainedCfg:
+def _timm_transplant(convnext: str, swin: str) -> PretrainedCfg:
     return PretrainedCfg(
         source=f"{TIMM_SOURCE_PREFIX}{convnext}.fb_in1k+{swin}.ms_in1k",
         licence="Apache-2.0 AND MIT",
-        description=description
-        + f" (stem, stages 1-2 and downsamples from timm {convnext}.fb_in1k, Apache-2.0; "
-        f"attention stages and head from timm {swin}.ms_in1k, MIT). Fine-tune before use.",
+        description=(
+            f"ImageNet-1k init transplanted from timm {convnext}.fb_in1k (stem, conv stages, "
+            f"downsamples; Apache-2.0) and {swin}.ms_in1k (attention blocks, head; MIT). "
+            "Fine-tune before use."
+        ),
     )
 
 
-register_pretrained(
-    "convvit_t",
-    "in1k_timm",
-    _timm_transplant(
-        "t", "convnext_tiny", "swin_tiny_patch4_window7_224", "ImageNet-1k init transplanted"
-    ),
-)
-register_pretrained(
-    "convvit_s",
-    "in1k_timm",
-    _timm_transplant(
-        "s", "convnext_small", "swin_small_patch4_window7_224", "ImageNet-1k init transplanted"
-    ),
-)
-register_pretrained(
-    "convvit_b",
-    "in1k_timm",
-    _timm_transplant(
-        "b", "convnext_base", "swin_base_patch4_window7_224", "ImageNet-1k init transplanted"
-    ),
-)
+for _size, _convnext, _swin in (
+    ("t", "convnext_tiny", "swin_tiny_patch4_window7_224"),
+    ("s", "convnext_small", "swin_small_patch4_window7_224"),
+    ("b", "convnext_base", "swin_base_patch4_window7_224"),
+):
+    register_pretrained(f"convvit_{_size}", "in1k_timm", _timm_transplant(_convnext, _swin))

@@ -159,16 +159,18 @@ def _from_folder(folder: Path) -> Checkpoint:
 
 
 def _hub_file(repo: str, filename: str) -> Path:
+    """Download ``filename`` of ``org/repo[@revision]`` with huggingface_hub (lazy import)."""
     try:
-        from huggingface_hub import hf_hub_download
+        import huggingface_hub
     except ImportError as e:
         raise ImportError(
             "'hf-hub:' sources need huggingface_hub: pip install huggingface_hub"
         ) from e
     repo_id, _, revision = repo.partition("@")
-    return Path(
-        hf_hub_download(repo_id, filename, revision=revision or None, local_files_only=is_offline())
+    path = huggingface_hub.hf_hub_download(
+        repo_id, filename, revision=revision or None, local_files_only=is_offline()
     )
+    return Path(path)
 
 
 def _from_hub(repo: str) -> Checkpoint:
@@ -177,16 +179,18 @@ def _from_hub(repo: str) -> Checkpoint:
             path = _hub_file(repo, filename)
         except ImportError:
             raise
-        except Exception as e:  # EntryNotFoundError: try the next file name
-            if type(e).__name__ != "EntryNotFoundError":
-                raise
-            continue
+        except Exception as e:
+            from huggingface_hub.errors import EntryNotFoundError
+
+            if isinstance(e, EntryNotFoundError):
+                continue  # try the next file name
+            raise
         cfg, dims = None, None
         try:
             config = read_saved_config(HF_PREFIX + repo)
             cfg, dims = config.get("pretrained_cfg"), config["kwargs"].get("spatial_dims")
-        except Exception:  # a hub repo need not carry a hybridnets config.json
-            logger.debug("no usable config.json in %s", repo)
+        except Exception as e:  # a hub repo need not carry a hybridnets config.json
+            logger.debug("no usable config.json in %s: %s", repo, e)
         return Checkpoint(read_state_dict(path), HF_PREFIX + repo, cfg, dims)
     raise FileNotFoundError(f"hf-hub:{repo} has neither {WEIGHT_FILES[0]} nor {WEIGHT_FILES[1]}")
 

@@ -52,6 +52,9 @@ class TrainConfig:
         min_lr_ratio: Final learning rate as a fraction of ``lr``.
         label_smoothing: Cross-entropy label smoothing.
         drop_path_rate: Stochastic depth for hybridnets/timm models (None: model default).
+        normalize: Standardise inputs with the training split's per-channel mean and std
+            (stored in the checkpoint's ``recipe.json``). Models whose stem is a linear patch
+            conv followed by LayerNorm (ConvNeXt, ConvViT) need centred inputs to learn.
         augment: Random flips and small affine warps on training batches.
         ema_decay: Evaluate and save an exponential moving average of the weights.
         patience: Stop after this many epochs without a better validation AUC.
@@ -77,6 +80,7 @@ class TrainConfig:
     min_lr_ratio: float = 0.01
     label_smoothing: float = 0.1
     drop_path_rate: float | None = None
+    normalize: bool = True
     augment: bool = True
     ema_decay: float | None = None
     patience: int | None = None
@@ -117,6 +121,24 @@ def _warmup_cosine(warmup_steps: int, total_steps: int, min_ratio: float):
         return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * min(t, 1.0)))
 
     return factor
+
+
+def _step(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    criterion: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    amp: bool,
+) -> float:
+    """One optimisation step on batch ``(x, y)``; returns the loss."""
+    model.train()
+    with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=amp):
+        loss = criterion(model(x).float(), y)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.item()
 
 
 def _prepare(
@@ -198,10 +220,14 @@ def train(config: TrainConfig) -> dict[str, Any]:
     )
     amp = config.amp and device.type == "cuda"
     train_ds, val_ds, test_ds = (MedMNIST(config.data, s) for s in ("train", "val", "test"))
+    mean, std = train_ds.channel_stats() if config.normalize else (None, None)
+    for ds in (train_ds, val_ds, test_ds):
+        ds.set_normalization(mean, std)
     order = torch.randperm(len(train_ds), generator=generator)
     train_index = order[: config.max_train_samples] if config.max_train_samples else order
 
     model, recipe = _build(config, train_ds)
+    recipe |= {"mean": mean, "std": std}
     model.to(device)
     n_params = sum(p.numel() for p in model.parameters())
     ema = (
@@ -229,24 +255,17 @@ def train(config: TrainConfig) -> dict[str, Any]:
     history, best_auc, best_state, best_epoch, stale = [], -math.inf, None, 0, 0
     bar = tqdm(range(1, config.epochs + 1), desc=config.model, disable=not config.progress)
     for epoch in bar:
-        model.train()
         perm = train_index[torch.randperm(len(train_index), generator=generator)]
         losses = []
-        for step in range(steps_per_epoch):
-            index = perm[step * config.batch_size : (step + 1) * config.batch_size]
+        for index in perm.split(config.batch_size):
             x = _prepare(train_ds, index, config.resize, device)
             if augment is not None:
                 x = augment(x, generator)
             y = train_ds.labels[index].to(device)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                loss = criterion(model(x).float(), y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            losses.append(_step(model, x, y, criterion, optimizer, amp))
             scheduler.step()
             if ema is not None:
                 ema.update_parameters(model)
-            losses.append(loss.item())
         eval_model = ema.module if ema is not None else model
         val = evaluate(eval_model, val_ds, device, config.resize, amp=amp)
         history.append(
@@ -255,6 +274,7 @@ def train(config: TrainConfig) -> dict[str, Any]:
                 "train_loss": float(np.mean(losses)),
                 "val_acc": val["acc"],
                 "val_auc": val["auc"],
+                "time_s": time.perf_counter() - start,
             }
         )
         bar.set_postfix(

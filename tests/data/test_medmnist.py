@@ -137,3 +137,14 @@ def test_not_an_npz(tmp_path: Path) -> None:
     path.write_bytes(b"not a zip")
     with pytest.raises(MedMNISTFormatError, match=r"not an \.npz"):
         MedMNIST(path)
+
+
+def test_channel_stats_and_normalization(tmp_path: Path) -> None:
+    path = _write(tmp_path / "toy.npz", *_arrays((8, 8, 3)))
+    ds = MedMNIST(path, "train")
+    mean, std = ds.channel_stats(chunk=4)
+    raw = np.load(path)["train_images"] / 255.0
+    np.testing.assert_allclose(mean, raw.mean((0, 1, 2)), rtol=1e-6)
+    np.testing.assert_allclose(std, raw.std((0, 1, 2)), rtol=1e-6)
+    x = torch.stack([ds.set_normalization(mean, std)[i][0] for i in range(len(ds))])
+    torch.testing.assert_close(x.mean((0, 2, 3)), torch.zeros(3), atol=1e-5, rtol=0)

@@ -62,6 +62,7 @@ CASES = {
     "cross-bias-broadcast": (2, 2, 6, 11, 32, (2, 1, 6, 11), True),
     "bias-per-key": (2, 1, 5, 12, 16, (12,), False),
     "long-keys": (1, 1, 70, 80, 16, (1, 70, 80), True),  # several query and key blocks
+    "many-queries-few-keys": (1, 1, 70, 9, 16, None, True),  # more query than key blocks
 }
 
 

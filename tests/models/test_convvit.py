@@ -143,8 +143,9 @@ def test_bad_spatial_dims():
 @pytest.mark.slow
 @pytest.mark.parametrize("spatial_dims", [2, 3])
 def test_torch_compile_smoke(spatial_dims):
+    """Dynamo traces the whole model without a graph break (aot_eager keeps CI fast)."""
     model = hybridnets.create("convvit_test", spatial_dims=spatial_dims).eval()
     x = _input(model)
-    compiled = torch.compile(model)
+    compiled = torch.compile(model, backend="aot_eager", fullgraph=True)
     with torch.no_grad():
         torch.testing.assert_close(compiled(x), model(x), atol=1e-4, rtol=1e-4)

@@ -133,9 +133,10 @@ class Saved:
 def saved_test_model(tmp_path: Path) -> Saved:
     """A 2D RGB ``convvit_test`` with 5 classes and random weights, saved with save_pretrained."""
     import hybridnets
+    from hybridnets.pretrained import save_pretrained
 
     model = _perturb(hybridnets.create("convvit_test", num_classes=5))
-    hybridnets.pretrained.save_pretrained(model, tmp_path / "saved")
+    save_pretrained(model, tmp_path / "saved")
     return Saved(model, tmp_path / "saved")
 
 

@@ -1,4 +1,4 @@
-"""Smoke tests for hybridnets.train: one tiny epoch in 2D (real data) and 3D (synthetic)."""
+"""Smoke tests for hybridnets.train.recipe: one tiny epoch in 2D (real data) and 3D (toy)."""
 
 from __future__ import annotations
 
@@ -8,17 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
-from hybridnets.train import (
-    TrainConfig,
-    best_threshold,
-    build_model,
-    classification_metrics,
-    load_trained,
-    pooled_features,
-    train,
-)
+from hybridnets.train import TrainConfig, load_trained, train
 from hybridnets.train.__main__ import parse_args
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
@@ -71,34 +62,3 @@ def test_one_epoch_3d_hybridnets(tmp_path: Path) -> None:
     result = train(config)
     _check_result(result, tmp_path / "run")
     assert (Path(result["checkpoint"]) / "config.json").is_file()  # via save_pretrained
-
-
-@pytest.mark.parametrize(
-    ("name", "spatial_dims", "kwargs"),
-    [
-        ("resnet18", 2, {}),
-        ("monai_resnet10", 3, {"widen_factor": 0.25}),
-        ("convvit_test", 2, {}),
-        ("convvit_test", 3, {}),
-    ],
-)
-def test_build_and_pool(name: str, spatial_dims: int, kwargs: dict) -> None:
-    model = build_model(name, spatial_dims, in_chans=1, num_classes=3, **kwargs)
-    x = torch.rand(2, 1, *([16] * spatial_dims))
-    assert model(x).shape == (2, 3)
-    feats = pooled_features(model, x)
-    assert feats.ndim == 2 and feats.shape[0] == 2 and feats.shape[1] > 3
-
-
-def test_build_errors() -> None:
-    with pytest.raises(ValueError, match="2D only"):
-        build_model("resnet18", 3, 1, 2)
-    with pytest.raises(ValueError, match="neither"):
-        build_model("no_such_model", 2, 1, 2)
-
-
-def test_metrics_and_threshold() -> None:
-    labels = np.array([0, 0, 1, 1])
-    probs = np.array([[0.9, 0.1], [0.7, 0.3], [0.65, 0.35], [0.2, 0.8]])
-    m = classification_metrics(labels, probs, threshold=best_threshold(labels, probs))
-    assert m["acc"] == 0.75 and m["auc"] == 1.0 and m["acc_threshold"] == 1.0

@@ -1,0 +1,37 @@
+"""The examples run (they are the README's promises)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def _load(name: str):
+    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_quickstart_runs(capsys):
+    _load("quickstart").main()
+    out = capsys.readouterr().out
+    assert "3D feature maps: [(1, 96, 16, 16, 16)" in out
+    assert "timm.create_model: ConvViT" in out
+
+
+@pytest.mark.parametrize("spatial_dims", [2, 3])
+def test_segmentation_decoder_restores_resolution(spatial_dims):
+    import torch
+
+    net = _load("segmentation_3d").HybridUNet("convvit_test", spatial_dims, in_chans=1, num_classes=3)
+    x = torch.randn(1, 1, *([32] * spatial_dims))
+    y = net(x)
+    assert y.shape == (1, 3, *([32] * spatial_dims))
+    y.mean().backward()
