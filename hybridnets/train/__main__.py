@@ -46,6 +46,7 @@ def parse_args(argv: Sequence[str] | None = None) -> TrainConfig:
         "ema_decay",
     ):
         p.add_argument(f"--{name.replace('_', '-')}", type=float, default=getattr(defaults, name))
+    p.add_argument("--no-normalize", dest="normalize", action="store_false")
     p.add_argument("--no-augment", dest="augment", action="store_false")
     p.add_argument("--no-amp", dest="amp", action="store_false")
     p.add_argument("--no-progress", dest="progress", action="store_false")
