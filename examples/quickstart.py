@@ -1,6 +1,6 @@
 """Quick start: 2D and 3D backbones, multi-scale features, timm interop, backend choice.
 
-    python examples/quickstart.py
+python examples/quickstart.py
 """
 
 from __future__ import annotations
@@ -25,7 +25,11 @@ def main() -> None:
     with torch.no_grad():
         feats = backbone(torch.randn(1, 1, 64, 64, 64))
     print("3D feature maps:", [tuple(f.shape) for f in feats])
-    print("channels / reductions:", backbone.feature_info.channels(), backbone.feature_info.reduction())
+    print(
+        "channels / reductions:",
+        backbone.feature_info.channels(),
+        backbone.feature_info.reduction(),
+    )
 
     timm_model = timm.create_model("convvit_test", num_classes=3)  # visible to timm pipelines
     print("timm.create_model:", type(timm_model).__name__)

@@ -1,7 +1,7 @@
 """``hybridnets.create``: build a registered model, optionally with weights and as a feature extractor.
 
-    model = hybridnets.create("convvit_s", spatial_dims=3, in_chans=1, num_classes=2)
-    feats = hybridnets.create("convvit_t", features_only=True, out_indices=(1, 2, 3))(x)
+model = hybridnets.create("convvit_s", spatial_dims=3, in_chans=1, num_classes=2)
+feats = hybridnets.create("convvit_t", features_only=True, out_indices=(1, 2, 3))(x)
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """Model registry: ``@register_model`` lists a constructor here and in timm's registry.
 
-    @register_model
-    def convvit_t(**kwargs) -> ConvViT: ...
+@register_model
+def convvit_t(**kwargs) -> ConvViT: ...
 
-    hybridnets.list_models("convvit_*")
+hybridnets.list_models("convvit_*")
 """
 
 from __future__ import annotations

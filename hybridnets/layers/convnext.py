@@ -77,7 +77,7 @@ class ConvNeXtBlock(nn.Module):
         drop_path: Stochastic depth rate.
         gate_layer: Optional channels-first gate applied to the branch before the residual, e.g.
             :class:`hybridnets.layers.CBAM` (called as ``gate_layer(dim, spatial_dims=...)``).
-        norm_layer: Channels-last norm.
+        norm_layer: Channels-last norm; default ``nn.LayerNorm(eps=1e-6)`` as in ConvNeXt.
 
     ``ConvNeXtBlock(64, spatial_dims=3)(torch.randn(1, 64, 8, 8, 8))``
     """
@@ -91,13 +91,13 @@ class ConvNeXtBlock(nn.Module):
         ls_init_value: float | None = 1e-6,
         drop_path: float = 0.0,
         gate_layer: Callable[..., nn.Module] | None = None,
-        norm_layer: Callable[[int], nn.Module] = partial(nn.LayerNorm, eps=1e-6),
+        norm_layer: Callable[[int], nn.Module] | None = None,
     ) -> None:
         super().__init__()
         self.conv_dw = conv_nd(
             spatial_dims, dim, dim, kernel_size=kernel_size, padding=kernel_size // 2, groups=dim
         )
-        self.norm = norm_layer(dim)
+        self.norm = (norm_layer or partial(nn.LayerNorm, eps=1e-6))(dim)
         self.mlp = Mlp(dim, int(mlp_ratio * dim), act_layer=nn.GELU)
         self.ls = LayerScale(dim, ls_init_value) if ls_init_value is not None else nn.Identity()
         self.gate = gate_layer(dim, spatial_dims=spatial_dims) if gate_layer else nn.Identity()

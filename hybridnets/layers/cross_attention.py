@@ -31,9 +31,7 @@ class CrossAttention(nn.Module):
         self.kv = nn.Linear(context_dim or dim, 2 * dim, bias=qkv_bias)
         self.proj = nn.Linear(dim, dim)
 
-    def forward(
-        self, x: Tensor, context: Tensor, key_padding_mask: Tensor | None = None
-    ) -> Tensor:
+    def forward(self, x: Tensor, context: Tensor, key_padding_mask: Tensor | None = None) -> Tensor:
         """Args: x ``(B, Lq, dim)``; context ``(B, Lk, context_dim)``; key_padding_mask bool
         ``(B, Lk)``, True where the context token is padding. Returns ``(B, Lq, dim)``."""
         b, lq, c = x.shape
@@ -63,9 +61,7 @@ class CrossAttentionFusion(nn.Module):
         self.attn = CrossAttention(dim, context_dim, num_heads, qkv_bias)
         self.gate = nn.Parameter(torch.zeros(()))
 
-    def forward(
-        self, x: Tensor, context: Tensor, key_padding_mask: Tensor | None = None
-    ) -> Tensor:
+    def forward(self, x: Tensor, context: Tensor, key_padding_mask: Tensor | None = None) -> Tensor:
         b, c, *size = x.shape
         tokens = x.flatten(2).transpose(1, 2)  # (B, L, C)
         mixed = self.attn(self.norm(tokens), self.norm_context(context), key_padding_mask)

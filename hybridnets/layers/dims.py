@@ -25,13 +25,17 @@ def adaptive_avg_pool_nd(spatial_dims: int, output_size: int = 1) -> nn.Module:
     return _AVG_POOL[check_spatial_dims(spatial_dims)](output_size)
 
 
-def to_tuple(value: int | tuple[int, ...], spatial_dims: int, name: str = "value") -> tuple[int, ...]:
+def to_tuple(
+    value: int | tuple[int, ...], spatial_dims: int, name: str = "value"
+) -> tuple[int, ...]:
     """Broadcast an int to a ``spatial_dims``-tuple; check a tuple's length."""
     if isinstance(value, int):
         return (value,) * spatial_dims
     value = tuple(int(v) for v in value)
     if len(value) != spatial_dims:
-        raise ValueError(f"{name} needs {spatial_dims} entries for spatial_dims={spatial_dims}, got {value}")
+        raise ValueError(
+            f"{name} needs {spatial_dims} entries for spatial_dims={spatial_dims}, got {value}"
+        )
     return value
 
 

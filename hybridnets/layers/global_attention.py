@@ -34,7 +34,9 @@ class GlobalAttention(nn.Module):
         self.num_heads = num_heads
         self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
         self.proj = nn.Linear(dim, dim)
-        self.rpb = RelativePositionBias(num_heads, to_tuple(rel_pos_size, spatial_dims, "rel_pos_size"))
+        self.rpb = RelativePositionBias(
+            num_heads, to_tuple(rel_pos_size, spatial_dims, "rel_pos_size")
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         b, *size, c = x.shape

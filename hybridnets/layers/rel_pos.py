@@ -51,7 +51,9 @@ class RelativePositionBias(nn.Module):
 
     def index(self, grid: tuple[int, ...]) -> Tensor:
         """``(N, N)`` index for the tokens of ``grid``."""
-        return relative_position_index(grid, self.window_size, self.relative_position_bias_table.device)
+        return relative_position_index(
+            grid, self.window_size, self.relative_position_bias_table.device
+        )
 
     def bias(self, grid: tuple[int, ...]) -> Tensor:
         """The materialised ``(H, N, N)`` bias for ``grid`` (for global attention)."""

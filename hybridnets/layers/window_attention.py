@@ -54,7 +54,9 @@ class WindowAttention(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         size = tuple(x.shape[1:-1])
         window = tuple(min(w, s) for w, s in zip(self.window_size, size))
-        shift = tuple(sh if s > w else 0 for sh, w, s in zip(self.shift_size, self.window_size, size))
+        shift = tuple(
+            sh if s > w else 0 for sh, w, s in zip(self.shift_size, self.window_size, size)
+        )
         padded = tuple(-(-s // w) * w for s, w in zip(size, window))
         pads = [p for s, pp in zip(reversed(size), reversed(padded)) for p in (0, pp - s)]
         x = F.pad(x, [0, 0, *pads])  # (B, *S_pad, C)

@@ -87,12 +87,17 @@ class ConvViTStage(nn.Module):
             gate = partial(CBAM) if cfg.cbam else None
             blocks = [
                 ConvNeXtBlock(
-                    dim, spatial_dims, mlp_ratio=cfg.mlp_ratio, ls_init_value=cfg.conv_ls_init_value,
-                    drop_path=dp, gate_layer=gate,
+                    dim,
+                    spatial_dims,
+                    mlp_ratio=cfg.mlp_ratio,
+                    ls_init_value=cfg.conv_ls_init_value,
+                    drop_path=dp,
+                    gate_layer=gate,
                 )
                 for dp in drop_path
             ]
         elif block_type in ("W", "G"):
+
             def mixer(i: int) -> nn.Module:
                 if block_type == "G":
                     return GlobalAttention(dim, num_heads, spatial_dims, rel_pos_size=window)
@@ -150,7 +155,9 @@ class ConvViT(nn.Module):
         self.spatial_dims = check_spatial_dims(spatial_dims)
         self.in_chans = in_chans
         self.num_classes = num_classes
-        self.stem = ConvNeXtStem(in_chans, cfg.dims[0], cfg.stem_stride, spatial_dims, cfg.stem_type)
+        self.stem = ConvNeXtStem(
+            in_chans, cfg.dims[0], cfg.stem_stride, spatial_dims, cfg.stem_type
+        )
 
         rates = torch.linspace(0, drop_path_rate, sum(cfg.depths)).tolist()
         stages, in_dim, reduction = [], cfg.dims[0], cfg.stem_stride
@@ -161,9 +168,13 @@ class ConvViT(nn.Module):
             reduction *= 2 if i > 0 else 1
             dp, rates = rates[:depth], rates[depth:]
             stages.append(
-                ConvViTStage(in_dim, dim, depth, kind, cfg, heads, spatial_dims, dp, downsample=i > 0)
+                ConvViTStage(
+                    in_dim, dim, depth, kind, cfg, heads, spatial_dims, dp, downsample=i > 0
+                )
             )
-            self.feature_info.append({"num_chs": dim, "reduction": reduction, "module": f"stages.{i}"})
+            self.feature_info.append(
+                {"num_chs": dim, "reduction": reduction, "module": f"stages.{i}"}
+            )
             in_dim = dim
         self.stages = nn.Sequential(*stages)
         self.min_input_size = reduction
@@ -180,7 +191,10 @@ class ConvViT(nn.Module):
 
     @torch.jit.ignore
     def group_matcher(self, coarse: bool = False) -> dict[str, Any]:
-        return {"stem": r"^stem", "blocks": r"^stages\.(\d+)" if coarse else r"^stages\.(\d+)\.blocks\.(\d+)"}
+        return {
+            "stem": r"^stem",
+            "blocks": r"^stages\.(\d+)" if coarse else r"^stages\.(\d+)\.blocks\.(\d+)",
+        }
 
     @torch.jit.ignore
     def set_grad_checkpointing(self, enable: bool = True) -> None:
@@ -238,7 +252,10 @@ class ConvViT(nn.Module):
         return self.norm_pre(x), intermediates
 
     def prune_intermediate_layers(
-        self, indices: int | list[int] | tuple[int, ...] = 1, prune_norm: bool = False, prune_head: bool = True
+        self,
+        indices: int | list[int] | tuple[int, ...] = 1,
+        prune_norm: bool = False,
+        prune_head: bool = True,
     ) -> list[int]:
         """Drop stages after the last one in ``indices`` (and the head)."""
         take, max_index = feature_take_indices(len(self.stages), indices)
@@ -259,15 +276,26 @@ def _init_weights(module: nn.Module) -> None:
 # --- sizes ----------------------------------------------------------------------------------
 _CFGS = {
     "convvit_test": ConvViTCfg(
-        dims=(16, 32, 48, 64), depths=(1, 1, 2, 1), num_heads=(1, 1, 2, 2), window_size=3,
-        stem_stride=2, default_size=32,
+        dims=(16, 32, 48, 64),
+        depths=(1, 1, 2, 1),
+        num_heads=(1, 1, 2, 2),
+        window_size=3,
+        stem_stride=2,
+        default_size=32,
     ),
     "convvit_n": ConvViTCfg(
-        dims=(32, 64, 128, 256), depths=(2, 2, 4, 2), num_heads=(1, 2, 4, 8), stem_stride=2,
+        dims=(32, 64, 128, 256),
+        depths=(2, 2, 4, 2),
+        num_heads=(1, 2, 4, 8),
+        stem_stride=2,
         default_size=28,
     ),
-    "convvit_t": ConvViTCfg(dims=(96, 192, 384, 768), depths=(3, 3, 6, 2), num_heads=(3, 6, 12, 24)),
-    "convvit_s": ConvViTCfg(dims=(96, 192, 384, 768), depths=(3, 3, 18, 2), num_heads=(3, 6, 12, 24)),
+    "convvit_t": ConvViTCfg(
+        dims=(96, 192, 384, 768), depths=(3, 3, 6, 2), num_heads=(3, 6, 12, 24)
+    ),
+    "convvit_s": ConvViTCfg(
+        dims=(96, 192, 384, 768), depths=(3, 3, 18, 2), num_heads=(3, 6, 12, 24)
+    ),
     "convvit_b": ConvViTCfg(
         dims=(128, 256, 512, 1024), depths=(3, 3, 18, 2), num_heads=(4, 8, 16, 32)
     ),
@@ -285,7 +313,11 @@ def _build_convvit(variant: str, **kwargs: Any) -> ConvViT:
     cfg = dataclasses.replace(_CFGS[variant], **layout)
     model = ConvViT(cfg, **{k: v for k, v in kwargs.items() if k not in fields})
     model.pretrained_cfg = default_pretrained_cfg(
-        variant, model.spatial_dims, model.in_chans, model.num_classes, cfg.default_size,
+        variant,
+        model.spatial_dims,
+        model.in_chans,
+        model.num_classes,
+        cfg.default_size,
         min_input_size=model.min_input_size,
     )
     return model

@@ -48,7 +48,13 @@ def window_attention(
     """Windowed attention with relative position bias and region mask; see
     :func:`window_attention_reference` for shapes and semantics."""
     impl = select_backend(
-        "window_attention", q, backend, k=k, v=v, rpb_table=rpb_table, rel_index=rel_index,
+        "window_attention",
+        q,
+        backend,
+        k=k,
+        v=v,
+        rpb_table=rpb_table,
+        rel_index=rel_index,
         region_ids=region_ids,
     )
     return impl.window_attention(q, k, v, rpb_table, rel_index, region_ids, scale)

@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from hybridnets.pretrained.download import download, is_offline
+from hybridnets.pretrained.download import ChecksumError, download, file_sha256, is_offline
 from hybridnets.pretrained.io import read_state_dict
 from hybridnets.pretrained.registry import (
     TIMM_SOURCE_PREFIX,
@@ -63,6 +63,11 @@ def resolve_source(
     source: bool | str | Path, model: nn.Module, sha256: str | None = None
 ) -> Checkpoint:
     """Load the checkpoint that ``source`` names for ``model``.
+
+    Args:
+        source: See the module docstring; tags are looked up for ``model``'s architecture.
+        model: The target (its registered name resolves ``True`` and bare tags).
+        sha256: Expected digest of a downloaded or local file (a tag brings its own).
 
     Raises:
         ValueError: ``source`` is not a file, folder, URL, hub id or known tag.
@@ -109,8 +114,6 @@ def resolve_source(
 def _check_sha256(path: Path, sha256: str | None) -> None:
     if sha256 is None:
         return
-    from hybridnets.pretrained.download import ChecksumError, file_sha256
-
     got = file_sha256(path)
     if got != sha256.lower():
         raise ChecksumError(f"sha256 mismatch for {path}: expected {sha256.lower()}, got {got}")

@@ -1,7 +1,8 @@
 """Supervised training recipe for MedMNIST-format data, 2D and 3D, any backbone.
 
-AdamW (no decay on norms and biases), linear warm-up then cosine decay per step, label
-smoothing, batched random flips + small affine, bf16 autocast on CUDA, optional EMA of the
+Inputs standardised with the training split's statistics, AdamW (no decay on norms and
+biases), linear warm-up then cosine decay per step, label smoothing, batched random flips +
+small affine, bf16 autocast on CUDA, optional EMA of the
 weights, best checkpoint and early stopping on validation AUC. Metrics follow MedMNIST v2
 (Yang et al., Scientific Data 2023): ACC of the argmax and one-vs-rest AUC.
 

@@ -30,7 +30,9 @@ def test_quickstart_runs(capsys):
 def test_segmentation_decoder_restores_resolution(spatial_dims):
     import torch
 
-    net = _load("segmentation_3d").HybridUNet("convvit_test", spatial_dims, in_chans=1, num_classes=3)
+    net = _load("segmentation_3d").HybridUNet(
+        "convvit_test", spatial_dims, in_chans=1, num_classes=3
+    )
     x = torch.randn(1, 1, *([32] * spatial_dims))
     y = net(x)
     assert y.shape == (1, 3, *([32] * spatial_dims))

@@ -15,7 +15,9 @@ def test_normalises_over_channels(spatial_dims):
     x = torch.randn(2, 8, *([3] * spatial_dims)) * 5 + 2
     y = norm(x)
     torch.testing.assert_close(y.mean(1), torch.zeros_like(y.mean(1)), atol=1e-5, rtol=0)
-    torch.testing.assert_close(y.var(1, unbiased=False), torch.ones_like(y.mean(1)), atol=1e-3, rtol=0)
+    torch.testing.assert_close(
+        y.var(1, unbiased=False), torch.ones_like(y.mean(1)), atol=1e-3, rtol=0
+    )
 
 
 def test_equals_timm_layernorm2d():

@@ -16,7 +16,9 @@ def test_index_matches_timm_swin():
 @pytest.mark.parametrize("window", [(3, 3), (2, 3, 4)])
 def test_index_is_a_bijection_on_offsets(window):
     index = relative_position_index(window, window)
-    coords = torch.stack(torch.meshgrid(*[torch.arange(w) for w in window], indexing="ij")).flatten(1)
+    coords = torch.stack(torch.meshgrid(*[torch.arange(w) for w in window], indexing="ij")).flatten(
+        1
+    )
     offsets = (coords[:, :, None] - coords[:, None, :]).flatten(1).T  # (N·N, d)
     flat = index.flatten()
     for value in flat.unique():

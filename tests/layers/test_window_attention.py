@@ -26,8 +26,10 @@ def test_shapes_and_backward(spatial_dims, shift, size):
 def test_block_equals_timm_swin_block(shift):
     theirs = SwinTransformerBlock(32, (14, 14), num_heads=4, window_size=7, shift_size=shift).eval()
     ours = TransformerBlock(32, WindowAttention(32, 4, 2, window_size=7, shift_size=shift)).eval()
-    state = {k.replace("attn.relative_position_bias_table", "attn.rpb.relative_position_bias_table"): v
-             for k, v in theirs.state_dict().items()}
+    state = {
+        k.replace("attn.relative_position_bias_table", "attn.rpb.relative_position_bias_table"): v
+        for k, v in theirs.state_dict().items()
+    }
     ours.load_state_dict(state)
     x = torch.randn(2, 14, 14, 32)
     torch.testing.assert_close(ours(x), theirs(x), atol=1e-5, rtol=1e-5)
@@ -73,7 +75,9 @@ def test_padding_is_masked(spatial_dims):
     y = attn(x)
     glob = GlobalAttention(8, 2, spatial_dims, rel_pos_size=3)
     glob.load_state_dict(attn.state_dict())
-    corner = x[(slice(None), *([slice(3, 4)] * spatial_dims))]  # the 1^d real part of the last window
+    corner = x[
+        (slice(None), *([slice(3, 4)] * spatial_dims))
+    ]  # the 1^d real part of the last window
     torch.testing.assert_close(y[(slice(None), *([slice(3, 4)] * spatial_dims))], glob(corner))
 
 

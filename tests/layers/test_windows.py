@@ -31,7 +31,9 @@ def test_partition_groups_contiguous_tokens():
 
 
 def test_region_ids_reproduce_timm_swin_shift_mask():
-    block = SwinTransformerBlock(dim=8, input_resolution=(14, 14), num_heads=2, window_size=7, shift_size=3)
+    block = SwinTransformerBlock(
+        dim=8, input_resolution=(14, 14), num_heads=2, window_size=7, shift_size=3
+    )
     timm_blocked = block.attn_mask != 0  # (nW, N, N)
     ids = shift_region_ids((14, 14), (7, 7), (3, 3), (14, 14))
     assert torch.equal(region_mask(ids), timm_blocked)

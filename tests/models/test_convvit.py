@@ -10,7 +10,12 @@ import hybridnets
 from hybridnets.models import ConvViT
 
 MODELS = hybridnets.list_models("convvit_*")
-PARAMS_M = {"convvit_n": (1, 5), "convvit_t": (25, 31), "convvit_s": (45, 55), "convvit_b": (80, 95)}
+PARAMS_M = {
+    "convvit_n": (1, 5),
+    "convvit_t": (25, 31),
+    "convvit_s": (45, 55),
+    "convvit_b": (80, 95),
+}
 
 
 def _input(model: ConvViT, batch: int = 2, size: int | None = None) -> torch.Tensor:
@@ -25,7 +30,9 @@ def test_family_is_registered():
 @pytest.mark.parametrize("name", MODELS)
 @pytest.mark.parametrize("spatial_dims", [2, 3])
 def test_forward_backward(name, spatial_dims):
-    model = hybridnets.create(name, spatial_dims=spatial_dims, in_chans=1, num_classes=3, drop_path_rate=0.1)
+    model = hybridnets.create(
+        name, spatial_dims=spatial_dims, in_chans=1, num_classes=3, drop_path_rate=0.1
+    )
     x = _input(model, batch=2 if name in ("convvit_test", "convvit_n") else 1)
     y = model(x)
     assert y.shape == (x.shape[0], 3) and torch.isfinite(y).all()
@@ -50,9 +57,9 @@ def test_intermediates_features_only_and_feature_info(spatial_dims):
     for f, info in zip(feats, model.feature_info):
         assert f.shape == (2, info["num_chs"], *([48 // info["reduction"]] * spatial_dims))
     torch.testing.assert_close(final, model.forward_features(x))
-    assert [f.shape for f in model.forward_intermediates(x, indices=2, intermediates_only=True)] == [
-        f.shape for f in feats[2:]
-    ]
+    assert [
+        f.shape for f in model.forward_intermediates(x, indices=2, intermediates_only=True)
+    ] == [f.shape for f in feats[2:]]
     extractor = hybridnets.create(
         "convvit_test", spatial_dims=spatial_dims, features_only=True, out_indices=(1, 3)
     ).eval()
@@ -90,7 +97,9 @@ def test_timm_interop():
 
 
 def test_layout_overrides_and_options():
-    model = hybridnets.create("convvit_test", stem_stride=1, window_size=2, cbam=True, stem_type="overlap")
+    model = hybridnets.create(
+        "convvit_test", stem_stride=1, window_size=2, cbam=True, stem_type="overlap"
+    )
     assert model.min_input_size == 8 and model.cfg.window_size == 2
     assert model.hybridnets_config == {
         "architecture": "convvit_test",

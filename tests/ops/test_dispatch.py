@@ -20,7 +20,9 @@ def _window_inputs(bw=4, h=2, window=(3, 3), d=8, shifted=True, dtype=torch.floa
     table = torch.randn(h, t, dtype=dtype, requires_grad=True)
     index = relative_position_index(window, window)
     grid = tuple(2 * w for w in window)  # 2 windows per dim
-    region = shift_region_ids(grid, window, (1,) * len(window) if shifted else (0,) * len(window), grid)
+    region = shift_region_ids(
+        grid, window, (1,) * len(window) if shifted else (0,) * len(window), grid
+    )
     batch = bw // region.shape[0]
     q, k, v = (t.detach()[: batch * region.shape[0]].requires_grad_() for t in (q, k, v))
     return q, k, v, table, index, region
@@ -29,7 +31,9 @@ def _window_inputs(bw=4, h=2, window=(3, 3), d=8, shifted=True, dtype=torch.floa
 @pytest.mark.parametrize("window", [(3, 3), (2, 2, 2)])
 @pytest.mark.parametrize("shifted", [False, True])
 def test_sdpa_matches_reference_window(window, shifted):
-    q, k, v, table, index, region = _window_inputs(bw=2 ** len(window) * 2, window=window, shifted=shifted)
+    q, k, v, table, index, region = _window_inputs(
+        bw=2 ** len(window) * 2, window=window, shifted=shifted
+    )
     outs, grads = [], []
     for backend in ("reference", "sdpa"):
         out = ops.window_attention(q, k, v, table, index, region, backend=backend)
@@ -60,7 +64,9 @@ def test_sdpa_matches_reference_cross_attention_with_padding():
     # padded keys have no influence
     k2 = k.clone()
     k2[1, :, 4:] += 5.0
-    torch.testing.assert_close(ops.attention(q, k2, v, bias, pad), ops.attention(q, k, v, bias, pad))
+    torch.testing.assert_close(
+        ops.attention(q, k2, v, bias, pad), ops.attention(q, k, v, bias, pad)
+    )
 
 
 def test_region_mask_blocks_across_regions():
@@ -82,16 +88,15 @@ def test_region_mask_blocks_across_regions():
 
 
 def test_unknown_backend_name_lists_choices():
-    with pytest.raises(ValueError, match="auto, triton, sdpa, reference"):
-        with ops.use_backend("flash"):
-            pass
+    with pytest.raises(ValueError, match="auto, triton, sdpa, reference"), ops.use_backend("flash"):
+        pass
 
 
 def test_forced_backend_that_refuses_raises_with_reasons():
     q = torch.randint(0, 3, (1, 1, 4, 8), dtype=torch.int32)
     reasons = ops.explain("attention", q, k=q, v=q, bias=None, key_padding_mask=None)
     assert any("dtype torch.int32" in r for r in reasons["sdpa"])
-    with pytest.raises(ops.BackendUnavailableError, match="sdpa: dtype torch.int32"):
+    with pytest.raises(ops.BackendUnavailableError, match=r"sdpa: dtype torch\.int32"):
         ops.attention(q, q, q, backend="sdpa")
 
 
