@@ -169,10 +169,9 @@ def benchmark_model(
     """Rows for one model: every mode and batch size. Out of memory at a batch size gives a
     row with an ``error`` and skips the larger batch sizes of that mode."""
     _free(device)
-    model = create_model(name, size, in_chans, args.num_classes)
+    model = create_model(name, size, in_chans, args.num_classes).to(device)
     params_m = count_params(model) / 1e6
-    gmacs = count_macs(model, (1, in_chans, *size)) / 1e9
-    model = model.to(device)
+    gmacs = count_macs(model, (1, in_chans, *size)) / 1e9  # traced on the device, fp32
     if args.channels_last:
         model = model.to(memory_format=_channels_last(len(size)))
     rows = []

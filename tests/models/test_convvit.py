@@ -158,3 +158,16 @@ def test_torch_compile_smoke(spatial_dims):
     compiled = torch.compile(model, backend="aot_eager", fullgraph=True)
     with torch.no_grad():
         torch.testing.assert_close(compiled(x), model(x), atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("spatial_dims", "size"), [(2, (50, 70)), (2, (16, 33)), (3, (16, 40, 23)), (3, (30, 17, 64))]
+)
+def test_any_size_at_or_above_the_minimum(spatial_dims, size):
+    """Odd and anisotropic sizes: windows pad or clip, downsampling floors."""
+    model = hybridnets.create("convvit_test", spatial_dims=spatial_dims, in_chans=1).eval()
+    x = torch.randn(1, 1, *size)
+    feats = model.forward_intermediates(x, intermediates_only=True)
+    for f, info in zip(feats, model.feature_info):
+        assert f.shape[2:] == tuple(s // info["reduction"] for s in size)
+    assert model(x).shape == (1, 1000)
