@@ -1,13 +1,25 @@
 """hybridnets: hybrid CNN-attention backbones for medical imaging, 2D and 3D.
 
-import hybridnets
-model = hybridnets.create("convvit_s", spatial_dims=3, in_chans=1, num_classes=2)
+    import hybridnets
+    model = hybridnets.create("convvit_s", spatial_dims=3, in_chans=1, num_classes=2)
 """
 
 from hybridnets import models as models  # registers the model families
+from hybridnets import pretrained as pretrained
 from hybridnets.factory import create
+from hybridnets.pretrained import list_pretrained, load_pretrained, save_pretrained
 from hybridnets.registry import is_model, list_models, register_model
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "create", "is_model", "list_models", "register_model"]
+__all__ = [
+    "__version__",
+    "create",
+    "is_model",
+    "list_models",
+    "list_pretrained",
+    "load_pretrained",
+    "pretrained",
+    "register_model",
+    "save_pretrained",
+]
