@@ -46,8 +46,8 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         raise UnsafeCheckpointError(
             f"refusing to load {path}: it needs unpickling of code, which can execute arbitrary "
             "commands, and hybridnets only loads torch files with weights_only=True. If you "
-            "trust the file, convert it once: sd = torch.load(path, weights_only=False); "
-            "safetensors.torch.save_file(sd, 'model.safetensors').\n"
+            "trust the file, load it once in a trusted session with weights_only disabled and save "
+            "its state dict with safetensors.torch.save_file(sd, 'model.safetensors').\n"
             f"torch said: {str(e).splitlines()[0]}"
         ) from e
     return _unwrap(obj, path)
