@@ -1,5 +1,7 @@
 """Backbone families; importing this module registers every model."""
 
-from hybridnets.models.convvit import ConvViT, ConvViTCfg, ConvViTStage
+from hybridnets.models.cbamnext import CBAMNeXt
+from hybridnets.models.convswin import ConvSwin
+from hybridnets.models.convvit import ConvViT, ConvViTCfg, ConvViTStage, create_hybrid
 
-__all__ = ["ConvViT", "ConvViTCfg", "ConvViTStage"]
+__all__ = ["CBAMNeXt", "ConvSwin", "ConvViT", "ConvViTCfg", "ConvViTStage", "create_hybrid"]

@@ -23,9 +23,9 @@ from typing import Any
 
 import torch
 from timm.layers import trunc_normal_
-from timm.models import checkpoint_seq
 from timm.models._features import feature_take_indices
 from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
 
 from hybridnets.layers import (
     CBAM,
@@ -42,12 +42,13 @@ from hybridnets.layers import (
 from hybridnets.models._builder import build_model, default_pretrained_cfg
 from hybridnets.registry import register_model
 
-__all__ = ["ConvViT", "ConvViTCfg", "ConvViTStage"]
+__all__ = ["ConvViT", "ConvViTCfg", "ConvViTStage", "create_hybrid"]
 
 
 @dataclass(frozen=True)
 class ConvViTCfg:
-    """Layout of a ConvViT. ``block_types`` per stage: ``C`` conv, ``W`` window attn, ``G`` global."""
+    """Layout of a hybrid. ``block_types`` per stage: ``C`` conv, ``W`` window attention, ``G``
+    global attention, or a pattern such as ``"CW"`` repeated over the stage's depth."""
 
     dims: tuple[int, ...] = (96, 192, 384, 768)
     depths: tuple[int, ...] = (3, 3, 6, 2)
@@ -64,14 +65,18 @@ class ConvViTCfg:
 
 
 class ConvViTStage(nn.Module):
-    """Optional downsampling, then ``depth`` blocks of one type on channels-first ``(B, C, *S)``."""
+    """Optional downsampling, then blocks on channels-first ``(B, C, *S)``.
+
+    ``pattern`` names the block types, repeated over the stage: ``"C"`` ConvNeXt block, ``"W"``
+    shifted-window attention (every other window block shifted), ``"G"`` global attention;
+    ``"CCW"`` interleaves two conv blocks and one window block (Next-ViT style).
+    """
 
     def __init__(
         self,
         in_dim: int,
         dim: int,
-        depth: int,
-        block_type: str,
+        pattern: str,
         cfg: ConvViTCfg,
         num_heads: int,
         spatial_dims: int,
@@ -79,50 +84,52 @@ class ConvViTStage(nn.Module):
         downsample: bool,
     ) -> None:
         super().__init__()
+        if not pattern or set(pattern) - set("CWG"):
+            raise ValueError(f"unknown block types in {pattern!r}; use 'C', 'W' and 'G'")
         self.downsample = Downsample(in_dim, dim, spatial_dims) if downsample else nn.Identity()
-        self.channels_last = block_type != "C"
         self.grad_checkpointing = False
-        window = cfg.window_size
-        if block_type == "C":
-            gate = partial(CBAM) if cfg.cbam else None
-            blocks = [
-                ConvNeXtBlock(
-                    dim,
-                    spatial_dims,
-                    mlp_ratio=cfg.mlp_ratio,
-                    ls_init_value=cfg.conv_ls_init_value,
-                    drop_path=dp,
-                    gate_layer=gate,
+        window, gate = cfg.window_size, (partial(CBAM) if cfg.cbam else None)
+        blocks, windows_so_far = [], 0
+        for i, dp in enumerate(drop_path):
+            kind = pattern[i % len(pattern)]
+            if kind == "C":
+                blocks.append(
+                    ConvNeXtBlock(
+                        dim,
+                        spatial_dims,
+                        mlp_ratio=cfg.mlp_ratio,
+                        ls_init_value=cfg.conv_ls_init_value,
+                        drop_path=dp,
+                        gate_layer=gate,
+                    )
                 )
-                for dp in drop_path
-            ]
-        elif block_type in ("W", "G"):
-
-            def mixer(i: int) -> nn.Module:
-                if block_type == "G":
-                    return GlobalAttention(dim, num_heads, spatial_dims, rel_pos_size=window)
-                shift = 0 if i % 2 == 0 else window // 2
-                return WindowAttention(dim, num_heads, spatial_dims, window, shift_size=shift)
-
-            blocks = [
+                continue
+            if kind == "G":
+                mixer = GlobalAttention(dim, num_heads, spatial_dims, rel_pos_size=window)
+            else:
+                shift = 0 if windows_so_far % 2 == 0 else window // 2
+                mixer = WindowAttention(dim, num_heads, spatial_dims, window, shift_size=shift)
+                windows_so_far += 1
+            blocks.append(
                 TransformerBlock(
-                    dim, mixer(i), cfg.mlp_ratio, drop_path=dp, ls_init_value=cfg.attn_ls_init_value
+                    dim, mixer, cfg.mlp_ratio, drop_path=dp, ls_init_value=cfg.attn_ls_init_value
                 )
-                for i, dp in enumerate(drop_path)
-            ]
-        else:
-            raise ValueError(f"unknown block type {block_type!r}; use 'C', 'W' or 'G'")
+            )
         self.blocks = nn.Sequential(*blocks)
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.downsample(x)
-        if self.channels_last:
-            x = x.movedim(1, -1)  # (B, *S, C)
-        if self.grad_checkpointing and not torch.jit.is_scripting():
-            x = checkpoint_seq(self.blocks, x)
-        else:
-            x = self.blocks(x)
-        return x.movedim(-1, 1) if self.channels_last else x  # (B, C, *S)
+        channels_last = False
+        for block in self.blocks:
+            wants_last = isinstance(block, TransformerBlock)  # attention blocks work on (B, *S, C)
+            if wants_last != channels_last:
+                x = x.movedim(1, -1) if wants_last else x.movedim(-1, 1)
+                channels_last = wants_last
+            if self.grad_checkpointing and not torch.jit.is_scripting():
+                x = checkpoint(block, x, use_reentrant=False)
+            else:
+                x = block(x)
+        return x.movedim(-1, 1) if channels_last else x  # (B, C, *S)
 
 
 class ConvViT(nn.Module):
@@ -168,9 +175,7 @@ class ConvViT(nn.Module):
             reduction *= 2 if i > 0 else 1
             dp, rates = rates[:depth], rates[depth:]
             stages.append(
-                ConvViTStage(
-                    in_dim, dim, depth, kind, cfg, heads, spatial_dims, dp, downsample=i > 0
-                )
+                ConvViTStage(in_dim, dim, kind, cfg, heads, spatial_dims, dp, downsample=i > 0)
             )
             self.feature_info.append(
                 {"num_chs": dim, "reduction": reduction, "module": f"stages.{i}"}
@@ -302,16 +307,26 @@ _CFGS = {
 }
 
 
-def _create_convvit(variant: str, pretrained: Any = False, **kwargs: Any) -> nn.Module:
-    return build_model(partial(_build_convvit, variant), variant, pretrained, **kwargs)
+def create_hybrid(
+    cfgs: dict[str, ConvViTCfg],
+    variant: str,
+    pretrained: Any = False,
+    model_cls: type[ConvViT] | None = None,
+    **kwargs: Any,
+) -> nn.Module:
+    """Build ``variant`` from a family's config table; ``kwargs`` may override layout fields
+    (``window_size``, ``stem_stride``, ``cbam``, ...) as well as model arguments."""
+    builder = partial(_build_hybrid, cfgs[variant], variant, model_cls or ConvViT)
+    return build_model(builder, variant, pretrained, **kwargs)
 
 
-def _build_convvit(variant: str, **kwargs: Any) -> ConvViT:
-    """``kwargs`` may override layout fields (``window_size``, ``stem_stride``, ``cbam``, ...)."""
+def _build_hybrid(
+    base: ConvViTCfg, variant: str, model_cls: type[ConvViT], **kwargs: Any
+) -> ConvViT:
     fields = {f.name for f in dataclasses.fields(ConvViTCfg)}
     layout = {k: tuple(v) if isinstance(v, list) else v for k, v in kwargs.items() if k in fields}
-    cfg = dataclasses.replace(_CFGS[variant], **layout)
-    model = ConvViT(cfg, **{k: v for k, v in kwargs.items() if k not in fields})
+    cfg = dataclasses.replace(base, **layout)
+    model = model_cls(cfg, **{k: v for k, v in kwargs.items() if k not in fields})
     model.pretrained_cfg = default_pretrained_cfg(
         variant,
         model.spatial_dims,
@@ -326,28 +341,28 @@ def _build_convvit(variant: str, **kwargs: Any) -> ConvViT:
 @register_model
 def convvit_test(pretrained: Any = False, **kwargs: Any) -> ConvViT:
     """Tiny ConvViT for tests (window 3, ~0.2M params)."""
-    return _create_convvit("convvit_test", pretrained, **kwargs)
+    return create_hybrid(_CFGS, "convvit_test", pretrained, **kwargs)
 
 
 @register_model
 def convvit_n(pretrained: Any = False, **kwargs: Any) -> ConvViT:
     """Nano ConvViT (~3M) for training from scratch on 28–64 px images/volumes (stem stride 2)."""
-    return _create_convvit("convvit_n", pretrained, **kwargs)
+    return create_hybrid(_CFGS, "convvit_n", pretrained, **kwargs)
 
 
 @register_model
 def convvit_t(pretrained: Any = False, **kwargs: Any) -> ConvViT:
     """ConvViT-T: ConvNeXt-T widths, Swin-T heads and window 7 (~28M params at 224²)."""
-    return _create_convvit("convvit_t", pretrained, **kwargs)
+    return create_hybrid(_CFGS, "convvit_t", pretrained, **kwargs)
 
 
 @register_model
 def convvit_s(pretrained: Any = False, **kwargs: Any) -> ConvViT:
     """ConvViT-S: ConvNeXt-S widths, Swin-S depth and heads (~50M params)."""
-    return _create_convvit("convvit_s", pretrained, **kwargs)
+    return create_hybrid(_CFGS, "convvit_s", pretrained, **kwargs)
 
 
 @register_model
 def convvit_b(pretrained: Any = False, **kwargs: Any) -> ConvViT:
     """ConvViT-B: ConvNeXt-B widths, Swin-B heads (~88M params)."""
-    return _create_convvit("convvit_b", pretrained, **kwargs)
+    return create_hybrid(_CFGS, "convvit_b", pretrained, **kwargs)
