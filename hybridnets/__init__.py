@@ -1,7 +1,7 @@
 """hybridnets: hybrid CNN-attention backbones for medical imaging, 2D and 3D.
 
-    import hybridnets
-    model = hybridnets.create("convvit_s", spatial_dims=3, in_chans=1, num_classes=2)
+import hybridnets
+model = hybridnets.create("convvit_s", spatial_dims=3, in_chans=1, num_classes=2)
 """
 
 from hybridnets import models as models  # registers the model families

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
 from hybridnets import ops
 from hybridnets.layers.dims import to_tuple
+from hybridnets.layers.heads_projection import MultiHeadProjections
 from hybridnets.layers.rel_pos import RelativePositionBias
 from hybridnets.layers.windows import shift_region_ids, window_partition, window_reverse
 
 
-class WindowAttention(nn.Module):
+class WindowAttention(MultiHeadProjections):
     """Window attention on a channels-last map ``(B, *S, C)``.
 
     Args:
@@ -41,14 +42,9 @@ class WindowAttention(nn.Module):
         shift_size: int | tuple[int, ...] = 0,
         qkv_bias: bool = True,
     ) -> None:
-        super().__init__()
-        if dim % num_heads:
-            raise ValueError(f"dim {dim} is not divisible by num_heads {num_heads}")
-        self.num_heads = num_heads
+        super().__init__(dim, num_heads, qkv_bias)
         self.window_size = to_tuple(window_size, spatial_dims, "window_size")
         self.shift_size = to_tuple(shift_size, spatial_dims, "shift_size")
-        self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
-        self.proj = nn.Linear(dim, dim)
         self.rpb = RelativePositionBias(num_heads, self.window_size)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -68,11 +64,9 @@ class WindowAttention(nn.Module):
         if any(shift) or padded != size:
             region_ids = shift_region_ids(padded, window, shift, size, x.device)  # (nW, N)
 
-        bw, n, c = windows.shape
-        qkv = self.qkv(windows).view(bw, n, 3, self.num_heads, c // self.num_heads)
-        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # 3 × (B·nW, H, N, Dh)
+        q, k, v = self.split_heads(windows)  # 3 × (B·nW, H, N, Dh)
         out = ops.window_attention(q, k, v, self.rpb.table(), self.rpb.index(window), region_ids)
-        out = self.proj(out.transpose(1, 2).reshape(bw, n, c))  # (B·nW, N, C)
+        out = self.merge_heads(out)  # (B·nW, N, C)
 
         x = window_reverse(out, window, padded)  # (B, *S_pad, C)
         if any(shift):

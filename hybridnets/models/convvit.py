@@ -48,7 +48,9 @@ __all__ = ["ConvViT", "ConvViTCfg", "ConvViTStage", "create_hybrid"]
 @dataclass(frozen=True)
 class ConvViTCfg:
     """Layout of a hybrid. ``block_types`` per stage: ``C`` conv, ``W`` window attention, ``G``
-    global attention, or a pattern such as ``"CW"`` repeated over the stage's depth."""
+    global attention, or a pattern such as ``"CW"`` repeated over the stage's depth. ``head_norm``:
+    ``"layer"`` (ConvNeXt/Swin, what ImageNet weights expect) or ``"batch"`` (for training from
+    scratch on sparse medical inputs; see :class:`hybridnets.layers.PooledHead`)."""
 
     dims: tuple[int, ...] = (96, 192, 384, 768)
     depths: tuple[int, ...] = (3, 3, 6, 2)
@@ -61,6 +63,7 @@ class ConvViTCfg:
     conv_ls_init_value: float | None = 1e-6
     attn_ls_init_value: float | None = None
     cbam: bool = False
+    head_norm: str = "layer"
     default_size: int = 224
 
 
@@ -185,7 +188,7 @@ class ConvViT(nn.Module):
         self.min_input_size = reduction
         self.num_features = self.head_hidden_size = in_dim
         self.norm_pre = nn.Identity()
-        self.head = PooledHead(in_dim, num_classes, drop_rate)
+        self.head = PooledHead(in_dim, num_classes, drop_rate, cfg.head_norm)
         self.apply(_init_weights)
 
     # --- timm model interface -------------------------------------------------------------
@@ -293,6 +296,7 @@ _CFGS = {
         depths=(2, 2, 4, 2),
         num_heads=(1, 2, 4, 8),
         stem_stride=2,
+        head_norm="batch",
         default_size=28,
     ),
     "convvit_t": ConvViTCfg(
@@ -346,7 +350,8 @@ def convvit_test(pretrained: Any = False, **kwargs: Any) -> ConvViT:
 
 @register_model
 def convvit_n(pretrained: Any = False, **kwargs: Any) -> ConvViT:
-    """Nano ConvViT (~3M) for training from scratch on 28–64 px images/volumes (stem stride 2)."""
+    """Nano ConvViT (~3M) for training from scratch on 28–64 px images/volumes (stem stride 2,
+    batch-norm head)."""
     return create_hybrid(_CFGS, "convvit_n", pretrained, **kwargs)
 
 

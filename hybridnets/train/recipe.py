@@ -237,7 +237,11 @@ def train(config: TrainConfig) -> dict[str, Any]:
         else None
     )
     optimizer = torch.optim.AdamW(_param_groups(model, config.weight_decay), lr=config.lr)
-    steps_per_epoch = math.ceil(len(train_index) / config.batch_size)
+    # a last batch of one sample is dropped: batch-norm layers (convvit_n's head) cannot train on it
+    steps_per_epoch = len(train_index) // config.batch_size
+    steps_per_epoch += len(train_index) % config.batch_size > 1
+    if steps_per_epoch == 0:
+        raise ValueError(f"training needs at least 2 samples, got {len(train_index)}")
     total = steps_per_epoch * config.epochs
     warmup = max(1, round(config.warmup_epochs * steps_per_epoch))
     scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -258,7 +262,7 @@ def train(config: TrainConfig) -> dict[str, Any]:
     for epoch in bar:
         perm = train_index[torch.randperm(len(train_index), generator=generator)]
         losses = []
-        for index in perm.split(config.batch_size):
+        for index in perm.split(config.batch_size)[:steps_per_epoch]:
             x = _prepare(train_ds, index, config.resize, device)
             if augment is not None:
                 x = augment(x, generator)

@@ -110,8 +110,9 @@ def test_layout_overrides_and_options():
     assert n(torch.randn(2, 1, 28, 28, 28)).shape == (2, 2)  # MedMNIST 3D natively
 
 
-def test_grad_checkpointing_matches():
-    model = hybridnets.create("convvit_test")
+@pytest.mark.parametrize("name", ["convvit_test", "convswin_test", "cbamnext_test"])
+def test_grad_checkpointing_matches(name):
+    model = hybridnets.create(name)
     x = _input(model)
     model(x).sum().backward()
     ref = {n: p.grad.clone() for n, p in model.named_parameters()}
