@@ -7,10 +7,8 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-DATA = ROOT.parent / "shared" / "data" / "pneumoniamnist.npz"
 
 
 def _load():
@@ -38,9 +36,8 @@ def test_probe_separable_features() -> None:
         assert res[name]["runs"][0]["C"] in (0.1, 1.0)
 
 
-def test_cli_tiny_subset(tmp_path: Path) -> None:
-    if not DATA.is_file():
-        pytest.skip(f"{DATA} not available")
+def test_cli_tiny_subset(tmp_path: Path, medmnist_file) -> None:
+    data = medmnist_file("pneumoniamnist.npz")
     out = tmp_path / "probe.json"
     lp = _load()
     lp.main(
@@ -48,7 +45,7 @@ def test_cli_tiny_subset(tmp_path: Path) -> None:
             "--model",
             "test_resnet",
             "--data",
-            str(DATA),
+            str(data),
             "--max-samples",
             "96",
             "--seeds",

@@ -10,15 +10,6 @@ import torch
 
 from hybridnets.data import MedMNIST, MedMNISTFormatError
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
-
-
-def _real(name: str) -> Path:
-    path = DATA / name
-    if not path.is_file():
-        pytest.skip(f"{path} not available")
-    return path
-
 
 @pytest.mark.parametrize(
     ("name", "split", "n", "spatial"),
@@ -28,8 +19,8 @@ def _real(name: str) -> Path:
         ("adrenalmnist3d.npz", "val", 98, (28, 28, 28)),
     ],
 )
-def test_real_files(name: str, split: str, n: int, spatial: tuple[int, ...]) -> None:
-    ds = MedMNIST(_real(name), split)
+def test_real_files(medmnist_file, name: str, split: str, n: int, spatial: tuple[int, ...]) -> None:
+    ds = MedMNIST(medmnist_file(name), split)
     assert len(ds) == n
     assert (ds.num_classes, ds.in_chans, ds.spatial_dims) == (2, 1, len(spatial))
     image, label = ds[0]

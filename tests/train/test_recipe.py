@@ -7,12 +7,9 @@ import math
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from hybridnets.train import TrainConfig, load_trained, train
 from hybridnets.train.__main__ import parse_args
-
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 
 
 def _toy_3d(path: Path, n: int = 24, size: int = 16) -> Path:
@@ -38,10 +35,8 @@ def _check_result(result: dict, out: Path) -> None:
     assert recipe["model"] == result["model"]
 
 
-def test_one_epoch_2d_real_data(tmp_path: Path) -> None:
-    data = DATA / "pneumoniamnist.npz"
-    if not data.is_file():
-        pytest.skip(f"{data} not available")
+def test_one_epoch_2d_real_data(tmp_path: Path, medmnist_file) -> None:
+    data = medmnist_file("pneumoniamnist.npz")
     config = TrainConfig(
         model="test_resnet",
         data=str(data),

@@ -1,0 +1,138 @@
+"""Aggregate MedMNIST training runs into ``results/medmnist.json`` and print the results table.
+
+Each run folder is what ``python -m hybridnets.train --out RUN`` writes (``result.json``), plus
+``RUN/probe.json`` when ``benchmarks/linear_probe.py --model RUN/best --out RUN/probe.json`` ran.
+Runs of one setting (seeds) become one row: mean ± std (ddof=1) of every metric.
+
+    python benchmarks/medmnist_summary.py add runs/adr_convvit_n_s0 runs/adr_convvit_n_s1 \
+        --label "convvit_n"        # adds seeds to a row with this label, data and epochs
+    python benchmarks/medmnist_summary.py table > table.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).parent / "results" / "medmnist.json"
+SPLIT_METRICS = ("acc", "auc", "acc_threshold")
+PROBES = ("logreg", "linear_svc")
+
+
+def run_entry(folder: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The per-run record kept in the JSON, and the run's config."""
+    result = json.loads((folder / "result.json").read_text())
+    entry = {
+        "run": folder.name,
+        "test": result["test"],
+        "val": result["val"],
+        "threshold": result["threshold"],
+        "wall_time_s": result["wall_time_s"],
+        "best_epoch": result["best_epoch"],
+        "params": result["params"],
+    }
+    probe = folder / "probe.json"
+    if probe.is_file():
+        entry["probe"] = {
+            name: {k: v for k, v in r.items() if k != "runs"}
+            for name, r in json.loads(probe.read_text())["results"].items()
+        }
+    return entry, result["config"] | {"data_name": result["data"]}
+
+
+def _mean_std(values: list[float]) -> list[float]:
+    return [statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0]
+
+
+def summarise(row: dict[str, Any]) -> dict[str, Any]:
+    """Fill a row's aggregate fields from its ``runs``."""
+    runs = row["runs"]
+    row["wall_time_s"] = [round(r["wall_time_s"]) for r in runs]
+    row["best_epoch"] = [r.get("best_epoch") for r in runs]
+    for split in ("val", "test"):
+        for metric in SPLIT_METRICS:
+            row[f"{split}_{metric}"] = _mean_std([r[split][metric] for r in runs])
+    for name in PROBES:
+        if all(name in r.get("probe", {}) for r in runs):
+            for metric, key in (("acc", "test_acc"), ("f1", "test_f1_macro")):
+                row[f"probe_{name}_{metric}"] = _mean_std([r["probe"][name][key] for r in runs])
+    return row
+
+
+def add(folders: Sequence[Path], label: str, path: Path = RESULTS) -> dict[str, Any]:
+    """Add runs (seeds of one setting) to the row with ``label``, data and epochs, or a new row."""
+    rows = json.loads(path.read_text()) if path.is_file() else []
+    entries, configs = zip(*(run_entry(f) for f in folders))
+    data, epochs = configs[0]["data_name"], configs[0]["epochs"]
+    if any((c["data_name"], c["epochs"]) != (data, epochs) for c in configs):
+        raise ValueError("runs of one row must share data and epochs")
+    row = next(
+        (r for r in rows if (r["data"], r["model"], r["epochs"]) == (data, label, epochs)), None
+    )
+    if row is None:
+        row = {"data": data, "model": label, "epochs": epochs, "runs": []}
+        rows.append(row)
+    for i, old in enumerate(row["runs"]):  # rows written before runs kept their best epoch
+        old.setdefault("best_epoch", row.get("best_epoch", [None] * (i + 1))[i])
+    seeds = {c["seed"]: e for c, e in zip(configs, entries)}
+    kept = [r for r, s in zip(row["runs"], row.get("seeds", [])) if s not in seeds]
+    kept_seeds = [s for s in row.get("seeds", []) if s not in seeds]
+    row["runs"], row["seeds"] = kept + list(seeds.values()), kept_seeds + list(seeds)
+    row["params_M"] = entries[0]["params"] / 1e6
+    summarise(row)
+    rows.sort(key=lambda r: (r["data"], r["model"], r["epochs"]))
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(rows, indent=1) + "\n")
+    tmp.replace(path)
+    return row
+
+
+def _cell(row: dict[str, Any], key: str) -> str:
+    if key not in row:
+        return "–"
+    mean, std = row[key]
+    return f"{mean:.3f} ± {std:.3f}"
+
+
+def table(path: Path = RESULTS) -> str:
+    """The Markdown results table of every row."""
+    head = (
+        "| data | model | params | epochs | seeds | test ACC (argmax) | test ACC (val threshold) "
+        "| test AUC | val AUC | probe ACC logreg | probe ACC LinearSVC | wall time per seed (s) |"
+    )
+    lines = [head, "|" + "---|" * 12]
+    for row in json.loads(path.read_text()):
+        cells = [row["data"], row["model"], f"{row['params_M']:.2f}M", str(row["epochs"])]
+        cells.append(str(len(row["seeds"])))
+        for key in ("test_acc", "test_acc_threshold", "test_auc", "val_auc"):
+            cells.append(_cell(row, key))
+        cells += [_cell(row, "probe_logreg_acc"), _cell(row, "probe_linear_svc_acc")]
+        cells.append(", ".join(str(t) for t in row["wall_time_s"]))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    a = sub.add_parser("add", help="add run folders (seeds of one setting) as one row")
+    a.add_argument("runs", nargs="+", type=Path)
+    a.add_argument("--label", required=True, help="model column, e.g. 'convvit_n'")
+    for s in (a, sub.add_parser("table", help="print the Markdown table")):
+        s.add_argument("--json", type=Path, default=RESULTS)
+    args = p.parse_args(argv)
+    if args.command == "add":
+        row = add(args.runs, args.label, args.json)
+        print(
+            f"{row['data']} {row['model']} ({len(row['seeds'])} seeds): test AUC {_cell(row, 'test_auc')}"
+        )
+    else:
+        print(table(args.json))
+
+
+if __name__ == "__main__":
+    main()
