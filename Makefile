@@ -15,6 +15,7 @@ $(STAMP): setup.cfg pyproject.toml constraints.txt
 install: $(STAMP)
 
 demo: $(STAMP)
+	$(PY) examples/model_summary.py convvit_s --size-2d 224 --size-3d 64
 	$(PY) benchmarks/latency.py --models convvit_s,convnext_tiny,swin_tiny_patch4_window7_224 \
 		--batch-size 1,4 --input-size 224 --markdown
 

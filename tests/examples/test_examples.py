@@ -37,3 +37,12 @@ def test_segmentation_decoder_restores_resolution(spatial_dims):
     y = net(x)
     assert y.shape == (1, 3, *([32] * spatial_dims))
     y.mean().backward()
+
+
+def test_model_summary_prints_every_stage(capsys):
+    summary = _load("model_summary")
+    summary.summarise("convvit_test", 3, 32)
+    out = capsys.readouterr().out
+    assert "convvit_test 3D, input (1, 1, 32, 32, 32)" in out
+    assert "stages.3  stride 16  (1, 64, 2, 2, 2)" in out  # convvit_test: stem stride 2
+    assert "GMACs" in out and "logits (1, 1000)" in out
