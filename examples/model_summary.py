@@ -1,7 +1,7 @@
 """Summary of one model in 2D and 3D: parameters, GMACs, output shape and per-stage features.
 
-    python examples/model_summary.py                       # convvit_s at 224² and 64³
-    python examples/model_summary.py convvit_n --size-2d 28 --size-3d 28
+python examples/model_summary.py                       # convvit_s at 224² and 64³
+python examples/model_summary.py convvit_n --size-2d 28 --size-3d 28
 """
 
 from __future__ import annotations
