@@ -1,7 +1,7 @@
 """``load_pretrained``: load, adapt and report.
 
 report = load_pretrained(model, "convvit_t.in1k_timm")  # or a file, folder, URL, hf-hub:
-print(report)
+str(report)  # loaded / adapted / missing / unexpected / shape-mismatched keys
 """
 
 from __future__ import annotations
