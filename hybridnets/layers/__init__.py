@@ -18,8 +18,16 @@ from hybridnets.layers.dims import (
 )
 from hybridnets.layers.global_attention import GlobalAttention
 from hybridnets.layers.head import PooledHead
-from hybridnets.layers.norm import LayerNormNd
+from hybridnets.layers.mbconv import (
+    ConvDownsample,
+    ConvNormAct,
+    ConvStem,
+    FusedMBConvBlock,
+    MBConvBlock,
+)
+from hybridnets.layers.norm import BatchNormNd, LayerNormNd
 from hybridnets.layers.rel_pos import RelativePositionBias, relative_position_index
+from hybridnets.layers.squeeze_excite import SqueezeExcite
 from hybridnets.layers.transformer_block import TransformerBlock
 from hybridnets.layers.window_attention import WindowAttention
 from hybridnets.layers.windows import shift_region_ids, window_partition, window_reverse
@@ -27,18 +35,25 @@ from hybridnets.layers.windows import shift_region_ids, window_partition, window
 __all__ = [
     "CBAM",
     "AttentionPool",
+    "BatchNormNd",
     "CoAttention",
+    "ConvDownsample",
     "ConvNeXtBlock",
     "ConvNeXtStem",
+    "ConvNormAct",
+    "ConvStem",
     "CrossAttentionFusion",
     "Downsample",
     "DropPath",
+    "FusedMBConvBlock",
     "GlobalAttention",
     "LayerNormNd",
     "LayerScale",
+    "MBConvBlock",
     "Mlp",
     "PooledHead",
     "RelativePositionBias",
+    "SqueezeExcite",
     "TransformerBlock",
     "WindowAttention",
     "adaptive_avg_pool_nd",

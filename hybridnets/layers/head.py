@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from hybridnets.layers.norm import BatchNormNd
+
 HEAD_NORMS = ("layer", "batch")
 
 
@@ -15,7 +17,8 @@ class PooledHead(nn.Module):
     what all samples share; it matters on sparse medical inputs (masks, or scans that are mostly
     background), where the pooled features of every sample are dominated by the same background
     and a LayerNorm head learns very slowly (AdrenalMNIST3D: see benchmarks/results/medmnist.md).
-    A batch-norm head needs batches of 2 or more in training.
+    At batch 1 in training the batch-norm head normalises with its running statistics
+    (:class:`hybridnets.layers.BatchNormNd`), so 3D users can train at batch 1.
 
     ``PooledHead(768, 2)(torch.randn(4, 768, 3, 3, 3)).shape == (4, 2)``
     """
@@ -26,7 +29,7 @@ class PooledHead(nn.Module):
         super().__init__()
         if norm not in HEAD_NORMS:
             raise ValueError(f"head norm must be one of {HEAD_NORMS}, got {norm!r}")
-        self.norm = nn.LayerNorm(dim, eps=1e-6) if norm == "layer" else nn.BatchNorm1d(dim)
+        self.norm = nn.LayerNorm(dim, eps=1e-6) if norm == "layer" else BatchNormNd(dim)
         self.drop = nn.Dropout(drop_rate)
         self.fc = nn.Linear(dim, num_classes) if num_classes > 0 else nn.Identity()
 

@@ -19,3 +19,26 @@ class LayerNormNd(nn.LayerNorm):
         x = x.movedim(1, -1)  # (B, *S, C)
         x = F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
         return x.movedim(-1, 1)  # (B, C, *S)
+
+
+class BatchNormNd(nn.modules.batchnorm._BatchNorm):
+    """BatchNorm over the channel dim of ``(B, C, *S)`` for any rank (1D, 2D and 3D alike).
+
+    In training, an input with a single value per channel (batch 1 after global pooling, or a
+    1-voxel map at batch 1, common when 3D users train at batch 1–2) cannot give batch
+    statistics: it is normalised with the running statistics instead (which are left as they
+    are) rather than raising as ``nn.BatchNorm*d`` does. State-dict keys equal ``nn.BatchNorm*d``'s.
+
+    ``BatchNormNd(64)(torch.randn(2, 64, 8, 8, 8))``
+    """
+
+    def _check_input_dim(self, x: Tensor) -> None:
+        if x.ndim < 2:
+            raise ValueError(f"BatchNormNd expects (B, C, *S), got shape {tuple(x.shape)}")
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.training and x.numel() <= x.shape[1]:  # one value per channel
+            return F.batch_norm(
+                x, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0, self.eps
+            )
+        return super().forward(x)

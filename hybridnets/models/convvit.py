@@ -9,6 +9,14 @@ attention late for context) built from ConvNeXt and Swin parts:
 
 ``convvit_t/_s/_b`` share ConvNeXt-T/S/B's widths and Swin-T/S/B's heads and window (7), so
 ImageNet weights of both parents transplant into them (:mod:`hybridnets.pretrained`).
+
+``convvit_n`` (and ``convvit_test``) is the small-data design for training from scratch on a
+few hundred to a few thousand 28–64 px images or volumes (CoAtNet / EfficientNetV2 lineage):
+a conv-BN-SiLU stem (two 3^d convs, stride 2), fused-MBConv stages with BatchNorm and
+squeeze-excitation (expansion 1, then 4), stride-2 conv-BN downsampling that rounds sizes up,
+attention only on the small maps of stages 3 and 4, and a BatchNorm head. Fused (full 3^d)
+convolutions rather than depthwise ones: in 3D a depthwise 3^3 conv ran 14× slower than a
+full one on CPU (benchmarks/results/small_data.md).
 Code: Apache-2.0, hybridnets authors.
 
     model = hybridnets.create("convvit_t", spatial_dims=3, in_chans=1, num_classes=2)
@@ -29,10 +37,15 @@ from torch.utils.checkpoint import checkpoint
 
 from hybridnets.layers import (
     CBAM,
+    ConvDownsample,
     ConvNeXtBlock,
     ConvNeXtStem,
+    ConvNormAct,
+    ConvStem,
     Downsample,
+    FusedMBConvBlock,
     GlobalAttention,
+    MBConvBlock,
     PooledHead,
     TransformerBlock,
     WindowAttention,
@@ -47,10 +60,18 @@ __all__ = ["ConvViT", "ConvViTCfg", "ConvViTStage", "create_hybrid"]
 
 @dataclass(frozen=True)
 class ConvViTCfg:
-    """Layout of a hybrid. ``block_types`` per stage: ``C`` conv, ``W`` window attention, ``G``
-    global attention, or a pattern such as ``"CW"`` repeated over the stage's depth. ``head_norm``:
-    ``"layer"`` (ConvNeXt/Swin, what ImageNet weights expect) or ``"batch"`` (for training from
-    scratch on sparse medical inputs; see :class:`hybridnets.layers.PooledHead`)."""
+    """Layout of a hybrid.
+
+    ``block_types`` per stage: ``C`` ConvNeXt block (LayerNorm), ``M`` MBConv block (BatchNorm,
+    squeeze-excitation), ``F`` fused MBConv block, ``W`` window attention, ``G`` global attention, or a pattern such as
+    ``"CW"`` repeated over the stage's depth. ``stem_type``: ``"patch"`` (ConvNeXt's linear patch
+    conv + LayerNorm, what ImageNet weights expect), ``"overlap"`` (two 3^d convs, LayerNorm) or
+    ``"conv"`` (two 3^d conv-BN-act, learns from raw intensities). ``downsample``: ``"patch"``
+    (ConvNeXt's LayerNorm + 2^d stride-2 conv) or ``"conv"`` (3^d stride-2 conv + BatchNorm,
+    sizes round up). ``mlp_ratio`` is the MLP ratio of ``C``/``W``/``G`` blocks and the expansion
+    of ``M``/``F`` blocks unless ``expand_ratios`` gives one per stage; ``act_layer`` the activation of the BatchNorm layers (stem ``"conv"``, ``M``).
+    ``head_norm``: ``"layer"`` (ConvNeXt/Swin) or ``"batch"`` (for training from scratch on
+    sparse medical inputs; see :class:`hybridnets.layers.PooledHead`)."""
 
     dims: tuple[int, ...] = (96, 192, 384, 768)
     depths: tuple[int, ...] = (3, 3, 6, 2)
@@ -59,7 +80,11 @@ class ConvViTCfg:
     window_size: int = 7
     stem_stride: int = 4
     stem_type: str = "patch"
+    downsample: str = "patch"
     mlp_ratio: float = 4.0
+    expand_ratios: tuple[float, ...] | None = None
+    se_ratio: float = 0.25
+    act_layer: str = "silu"
     conv_ls_init_value: float | None = 1e-6
     attn_ls_init_value: float | None = None
     cbam: bool = False
@@ -70,7 +95,8 @@ class ConvViTCfg:
 class ConvViTStage(nn.Module):
     """Optional downsampling, then blocks on channels-first ``(B, C, *S)``.
 
-    ``pattern`` names the block types, repeated over the stage: ``"C"`` ConvNeXt block, ``"W"``
+    ``pattern`` names the block types, repeated over the stage: ``"C"`` ConvNeXt block, ``"M"``
+    MBConv block, ``"F"`` fused MBConv block, ``"W"``
     shifted-window attention (every other window block shifted), ``"G"`` global attention;
     ``"CCW"`` interleaves two conv blocks and one window block (Next-ViT style).
     """
@@ -85,13 +111,21 @@ class ConvViTStage(nn.Module):
         spatial_dims: int,
         drop_path: list[float],
         downsample: bool,
+        expand_ratio: float | None = None,
     ) -> None:
         super().__init__()
-        if not pattern or set(pattern) - set("CWG"):
-            raise ValueError(f"unknown block types in {pattern!r}; use 'C', 'W' and 'G'")
-        self.downsample = Downsample(in_dim, dim, spatial_dims) if downsample else nn.Identity()
+        if not pattern or set(pattern) - set("CMFWG"):
+            raise ValueError(f"unknown block types in {pattern!r}; use 'C', 'M', 'F', 'W' and 'G'")
+        if cfg.downsample not in _DOWNSAMPLES:
+            raise ValueError(
+                f"downsample must be one of {sorted(_DOWNSAMPLES)}, got {cfg.downsample!r}"
+            )
+        self.downsample = (
+            _DOWNSAMPLES[cfg.downsample](in_dim, dim, spatial_dims) if downsample else nn.Identity()
+        )
         self.grad_checkpointing = False
         window, gate = cfg.window_size, (partial(CBAM) if cfg.cbam else None)
+        expand_ratio = expand_ratio or cfg.mlp_ratio
         blocks, windows_so_far = [], 0
         for i, dp in enumerate(drop_path):
             kind = pattern[i % len(pattern)]
@@ -104,6 +138,19 @@ class ConvViTStage(nn.Module):
                         ls_init_value=cfg.conv_ls_init_value,
                         drop_path=dp,
                         gate_layer=gate,
+                    )
+                )
+                continue
+            if kind in ("M", "F"):
+                block_cls = MBConvBlock if kind == "M" else FusedMBConvBlock
+                blocks.append(
+                    block_cls(
+                        dim,
+                        spatial_dims,
+                        expand_ratio=expand_ratio,
+                        se_ratio=cfg.se_ratio,
+                        drop_path=dp,
+                        act_layer=cfg.act_layer,
                     )
                 )
                 continue
@@ -165,8 +212,10 @@ class ConvViT(nn.Module):
         self.spatial_dims = check_spatial_dims(spatial_dims)
         self.in_chans = in_chans
         self.num_classes = num_classes
-        self.stem = ConvNeXtStem(
-            in_chans, cfg.dims[0], cfg.stem_stride, spatial_dims, cfg.stem_type
+        self.stem = (
+            ConvStem(in_chans, cfg.dims[0], cfg.stem_stride, spatial_dims, cfg.act_layer)
+            if cfg.stem_type == "conv"
+            else ConvNeXtStem(in_chans, cfg.dims[0], cfg.stem_stride, spatial_dims, cfg.stem_type)
         )
 
         rates = torch.linspace(0, drop_path_rate, sum(cfg.depths)).tolist()
@@ -177,8 +226,11 @@ class ConvViT(nn.Module):
         ):
             reduction *= 2 if i > 0 else 1
             dp, rates = rates[:depth], rates[depth:]
+            expand = cfg.expand_ratios[i] if cfg.expand_ratios else None
             stages.append(
-                ConvViTStage(in_dim, dim, kind, cfg, heads, spatial_dims, dp, downsample=i > 0)
+                ConvViTStage(
+                    in_dim, dim, kind, cfg, heads, spatial_dims, dp, i > 0, expand_ratio=expand
+                )
             )
             self.feature_info.append(
                 {"num_chs": dim, "reduction": reduction, "module": f"stages.{i}"}
@@ -199,9 +251,17 @@ class ConvViT(nn.Module):
 
     @torch.jit.ignore
     def group_matcher(self, coarse: bool = False) -> dict[str, Any]:
+        """timm's parameter groups (layer-wise LR decay): stem, then each stage's downsampling
+        with that stage's first block (as timm's ConvNeXt), the head last."""
         return {
             "stem": r"^stem",
-            "blocks": r"^stages\.(\d+)" if coarse else r"^stages\.(\d+)\.blocks\.(\d+)",
+            "blocks": r"^stages\.(\d+)"
+            if coarse
+            else [
+                (r"^stages\.(\d+)\.downsample", (0,)),
+                (r"^stages\.(\d+)\.blocks\.(\d+)", None),
+                (r"^norm_pre", (99999,)),
+            ],
         }
 
     @torch.jit.ignore
@@ -274,11 +334,19 @@ class ConvViT(nn.Module):
         return take
 
 
+_DOWNSAMPLES = {"patch": Downsample, "conv": ConvDownsample}
+
+
 def _init_weights(module: nn.Module) -> None:
+    """Truncated normal (std 0.02) for linear and LayerNorm-model convs (ConvNeXt, Swin); He init
+    for convs followed by BatchNorm; CBAM gates at identity (``apply`` visits a module after its
+    children, so these overrides win)."""
     if isinstance(module, (nn.Linear, nn.Conv2d, nn.Conv3d)):
         trunc_normal_(module.weight, std=0.02)
         if module.bias is not None:
             nn.init.zeros_(module.bias)
+    elif isinstance(module, (ConvNormAct, CBAM)):
+        module.init_weights()
 
 
 # --- sizes ----------------------------------------------------------------------------------
@@ -287,15 +355,24 @@ _CFGS = {
         dims=(16, 32, 48, 64),
         depths=(1, 1, 2, 1),
         num_heads=(1, 1, 2, 2),
+        block_types=("F", "F", "W", "G"),
+        expand_ratios=(1, 4, 4, 4),
         window_size=3,
+        stem_type="conv",
         stem_stride=2,
+        downsample="conv",
+        head_norm="batch",
         default_size=32,
     ),
     "convvit_n": ConvViTCfg(
         dims=(32, 64, 128, 256),
         depths=(2, 2, 4, 2),
         num_heads=(1, 2, 4, 8),
+        block_types=("F", "F", "W", "G"),
+        expand_ratios=(1, 4, 4, 4),
+        stem_type="conv",
         stem_stride=2,
+        downsample="conv",
         head_norm="batch",
         default_size=28,
     ),
@@ -338,6 +415,7 @@ def _build_hybrid(
         model.num_classes,
         cfg.default_size,
         min_input_size=model.min_input_size,
+        first_conv="stem.0.0" if cfg.stem_type == "conv" else "stem.0",
     )
     return model
 
@@ -350,8 +428,8 @@ def convvit_test(pretrained: Any = False, **kwargs: Any) -> ConvViT:
 
 @register_model
 def convvit_n(pretrained: Any = False, **kwargs: Any) -> ConvViT:
-    """Nano ConvViT (~3M) for training from scratch on 28–64 px images/volumes (stem stride 2,
-    batch-norm head)."""
+    """Nano ConvViT (~3M) for training from scratch on few labels at 28–64 px: conv-BN stem,
+    fused-MBConv BatchNorm stages, window then global attention, batch-norm head."""
     return create_hybrid(_CFGS, "convvit_n", pretrained, **kwargs)
 
 

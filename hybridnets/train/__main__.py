@@ -1,8 +1,8 @@
-"""Command line for the training recipe.
+"""Command line for the training recipe; every option is a :class:`TrainConfig` field.
 
     python -m hybridnets.train --model convvit_n --data pneumoniamnist.npz --epochs 30 --seed 0
     python -m hybridnets.train --model monai_resnet18 --data adrenalmnist3d.npz --out runs/r18
-    python -m hybridnets.train --model vit_tiny_patch16_224 --data pneumoniamnist.npz \
+    python -m hybridnets.train --model vit_tiny_patch16_224 --data pneumoniamnist.npz \\
         --model-kwargs '{"img_size": 28, "patch_size": 4}'
 """
 
@@ -11,51 +11,78 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import sys
 from collections.abc import Sequence
-from dataclasses import fields
+from dataclasses import MISSING, fields
 
-from hybridnets.train.recipe import TrainConfig, train
+from hybridnets.train.recipe import CLASS_BALANCE, SELECT, TrainConfig, train
+
+_CHOICES = {"class_balance": CLASS_BALANCE, "select": SELECT, "device": ("auto", "cpu", "cuda")}
+_FLAGS = {"out_dir": "--out"}
+
+
+def field_help() -> dict[str, str]:
+    """``{field: description}`` from the ``Args:`` section of :class:`TrainConfig`'s docstring."""
+    args = TrainConfig.__doc__.split("Args:", 1)[1]
+    return {
+        m.group(1): " ".join(m.group(2).split())
+        for m in re.finditer(r"^\s{8}(\w+): (.*?)(?=^\s{8}\w+: |\Z)", args, re.M | re.S)
+    }
+
+
+def _optional(kind: type):
+    def parse(text: str):
+        return None if text.lower() in ("none", "off") else kind(text)
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser: one option per :class:`TrainConfig` field, help and default from its docs."""
+    helps = field_help()
+    p = argparse.ArgumentParser(
+        prog="python -m hybridnets.train",
+        description=__doc__.split("\n")[0],
+        epilog="Booleans that default to on have a --no-... switch; 'none' turns optional numbers off.",
+    )
+    for f in fields(TrainConfig):
+        flag = _FLAGS.get(f.name, "--" + f.name.replace("_", "-"))
+        help_text = helps[f.name]
+        if f.default is MISSING and f.default_factory is MISSING:
+            p.add_argument(flag, dest=f.name, required=True, help=help_text)
+            continue
+        default = f.default if f.default is not MISSING else f.default_factory()
+        if f.type in ("bool", bool):
+            if default:
+                flag = "--no-" + flag.removeprefix("--")
+            p.add_argument(
+                flag,
+                dest=f.name,
+                action="store_false" if default else "store_true",
+                help=f"{help_text} (default: {'on' if default else 'off'})",
+            )
+            continue
+        kind = {"int": int, "float": float, "dict[str, Any]": json.loads}.get(
+            str(f.type).replace(" | None", ""), str
+        )
+        if "None" in str(f.type):
+            kind = _optional(kind)
+        p.add_argument(
+            flag,
+            dest=f.name,
+            type=kind,
+            default=default,
+            choices=_CHOICES.get(f.name),
+            help=f"{help_text} (default: {json.dumps(default) if isinstance(default, dict) else default})",
+        )
+    return p
 
 
 def parse_args(argv: Sequence[str] | None = None) -> TrainConfig:
     """Parse command-line arguments into a :class:`TrainConfig`."""
-    defaults = TrainConfig(model="", data="")
-    p = argparse.ArgumentParser(
-        prog="python -m hybridnets.train", description=__doc__.split("\n")[0]
-    )
-    p.add_argument("--model", required=True, help="hybridnets, monai_<resnet> or timm model name")
-    p.add_argument("--data", required=True, help="MedMNIST .npz file")
-    p.add_argument("--out", dest="out_dir", default=defaults.out_dir, help="output folder")
-    for name in (
-        "epochs",
-        "batch_size",
-        "seed",
-        "patience",
-        "resize",
-        "max_train_samples",
-        "num_threads",
-    ):
-        p.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(defaults, name))
-    for name in (
-        "lr",
-        "weight_decay",
-        "warmup_epochs",
-        "min_lr_ratio",
-        "label_smoothing",
-        "drop_path_rate",
-        "ema_decay",
-    ):
-        p.add_argument(f"--{name.replace('_', '-')}", type=float, default=getattr(defaults, name))
-    p.add_argument("--no-normalize", dest="normalize", action="store_false")
-    p.add_argument("--no-augment", dest="augment", action="store_false")
-    p.add_argument("--no-amp", dest="amp", action="store_false")
-    p.add_argument("--no-progress", dest="progress", action="store_false")
-    p.add_argument("--device", default=defaults.device)
-    p.add_argument(
-        "--model-kwargs", type=json.loads, default={}, help="JSON, e.g. '{\"stem_stride\": 1}'"
-    )
-    args = vars(p.parse_args(argv))
+    args = vars(build_parser().parse_args(argv))
     return TrainConfig(**{f.name: args[f.name] for f in fields(TrainConfig)})
 
 

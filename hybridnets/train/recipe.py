@@ -1,10 +1,13 @@
 """Supervised training recipe for MedMNIST-format data, 2D and 3D, any backbone.
 
-Inputs standardised with the training split's statistics, AdamW (no decay on norms and
-biases), linear warm-up then cosine decay per step, label smoothing, batched random flips +
-small affine, bf16 autocast on CUDA, optional EMA of the
-weights, best checkpoint and early stopping on validation AUC. Metrics follow MedMNIST v2
-(Yang et al., Scientific Data 2023): ACC of the argmax and one-vs-rest AUC.
+One recipe for every model (ours and the baselines), tuned once on PneumoniaMNIST,
+RetinaMNIST and AdrenalMNIST3D (benchmarks/results/medmnist.md): inputs standardised with
+the training split's statistics, AdamW through timm's parameter groups (no decay on norms,
+biases and ``no_weight_decay()`` names; optional layer-wise LR decay), linear warm-up then
+cosine decay per step, label smoothing, batched random flips + small affine, bf16 autocast on
+CUDA, timm's EMA of the weights (with warm-up), optional class balancing, and a checkpoint
+selector. Metrics follow MedMNIST v2 (Yang et al., Scientific Data 2023): ACC of the argmax
+and one-vs-rest AUC.
 
     result = train(TrainConfig(model="convvit_n", data="pneumoniamnist.npz", epochs=30))
 """
@@ -24,15 +27,28 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from timm.optim import param_groups_layer_decay, param_groups_weight_decay
+from timm.utils import ModelEmaV3
 from torch import nn
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm.auto import tqdm
 
 from hybridnets.data import MedMNIST, RandomFlipAffine
 from hybridnets.train.metrics import best_threshold, classification_metrics
 from hybridnets.train.models import build_model, model_source, save_checkpoint
 
-__all__ = ["TrainConfig", "evaluate", "predict", "train"]
+__all__ = [
+    "CLASS_BALANCE",
+    "SELECT",
+    "TrainConfig",
+    "evaluate",
+    "param_groups",
+    "predict",
+    "stratified_subset",
+    "train",
+]
+
+CLASS_BALANCE = ("none", "loss", "sampler")
+SELECT = ("last", "val_auc", "val_loss")
 
 _logger = logging.getLogger(__name__)
 
@@ -42,48 +58,54 @@ class TrainConfig:
     """Everything one training run needs; serialised into ``result.json``.
 
     Args:
-        model: hybridnets, ``monai_<resnet>`` or timm model name.
-        data: MedMNIST ``.npz`` file.
-        out_dir: Folder for ``result.json`` and the ``best/`` checkpoint.
-        epochs: Maximum number of epochs.
-        batch_size: Training batch size.
-        lr: Peak learning rate.
-        weight_decay: AdamW weight decay (not applied to 1-D parameters).
-        warmup_epochs: Linear warm-up length (may be fractional).
-        min_lr_ratio: Final learning rate as a fraction of ``lr``.
+        model: hybridnets, monai_<resnet> or timm model name.
+        data: MedMNIST-format .npz file.
+        out_dir: Folder for result.json and the best/ checkpoint.
+        epochs: Number of epochs (the cosine schedule spans them all).
+        batch_size: Training batch size; the last incomplete batch is kept unless it has one sample.
+        lr: Peak learning rate of AdamW.
+        weight_decay: AdamW weight decay (not on norms, biases and the model's no_weight_decay() names).
+        layer_decay: Layer-wise LR decay through the model's group_matcher (e.g. 0.75 when fine-tuning pretrained weights; None: off).
+        clip_grad: Clip the global gradient norm to this value (None: no clipping).
+        warmup_epochs: Linear warm-up length in epochs (may be fractional).
+        min_lr_ratio: Final learning rate as a fraction of lr.
         label_smoothing: Cross-entropy label smoothing.
-        drop_path_rate: Stochastic depth for hybridnets/timm models (None: model default).
-        normalize: Standardise inputs with the training split's per-channel mean and std
-            (stored in the checkpoint's ``recipe.json``). Models whose stem is a linear patch
-            conv followed by LayerNorm (ConvNeXt, ConvViT) need centred inputs to learn.
+        drop_path_rate: Stochastic depth for hybridnets/timm models (None: the model's default).
+        normalize: Standardise inputs with the training split's per-channel mean and std (stored in the checkpoint's recipe.json).
         augment: Random flips and small affine warps on training batches.
-        ema_decay: Evaluate and save an exponential moving average of the weights.
-        patience: Stop after this many epochs without a better validation AUC.
-        seed: Seed for weights, shuffling and augmentation.
+        ema_decay: Evaluate and save timm's EMA of the weights with this decay (warm-up makes early steps count less; None or 0: off).
+        class_balance: none (plain loss), loss (class-weighted cross-entropy) or sampler (each epoch draws classes equally often).
+        select: Weights reported and saved: last (the end of training), val_auc (epoch with the best validation AUC) or val_loss (lowest validation loss).
+        patience: Stop after this many epochs without a better validation score (None: never).
+        seed: Seed for weights, subsets, shuffling and augmentation.
         resize: Train and evaluate at this edge length (bilinear/trilinear) instead of native.
-        max_train_samples: Use a random subset of the training split (smoke tests).
-        model_kwargs: Extra model constructor arguments (``stem_stride``, ``img_size``, ...).
-        device: ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``.
+        max_train_samples: Train on a stratified random subset of this many training samples.
+        model_kwargs: Extra model constructor arguments as JSON (stem_stride, img_size, ...).
+        device: auto (CUDA when available), cpu or cuda.
         amp: bf16 autocast on CUDA.
         progress: Show a tqdm progress bar.
-        num_threads: CPU threads for torch (None: torch's default); 1 is fastest on a
-            small machine shared with other jobs.
+        num_threads: CPU threads for torch (None: torch's default); 1 is fastest on a small machine shared with other jobs.
+        log_test: Also evaluate the test split after every epoch into history (analysis of selectors only; never used to choose weights).
     """
 
     model: str
     data: str
     out_dir: str = "runs/train"
     epochs: int = 30
-    batch_size: int = 128
-    lr: float = 2e-3
+    batch_size: int = 32
+    lr: float = 5e-4
     weight_decay: float = 0.05
+    layer_decay: float | None = None
+    clip_grad: float | None = None
     warmup_epochs: float = 2.0
     min_lr_ratio: float = 0.01
     label_smoothing: float = 0.1
     drop_path_rate: float | None = None
     normalize: bool = True
     augment: bool = True
-    ema_decay: float | None = None
+    ema_decay: float | None = 0.998
+    class_balance: str = "none"
+    select: str = "last"
     patience: int | None = None
     seed: int = 0
     resize: int | None = None
@@ -93,6 +115,18 @@ class TrainConfig:
     amp: bool = True
     progress: bool = True
     num_threads: int | None = None
+    log_test: bool = False
+
+    def __post_init__(self) -> None:
+        if self.class_balance not in CLASS_BALANCE:
+            raise ValueError(
+                f"class_balance must be one of {CLASS_BALANCE}, got {self.class_balance!r}"
+            )
+        if self.select not in SELECT:
+            raise ValueError(f"select must be one of {SELECT}, got {self.select!r}")
+        for name in ("epochs", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
 
 
 def _seed_everything(seed: int) -> torch.Generator:
@@ -102,16 +136,44 @@ def _seed_everything(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    """Weight decay on matrices and kernels only, not on norms, biases or tokens."""
-    decay, no_decay = [], []
-    for p in model.parameters():
-        if p.requires_grad:
-            (decay if p.ndim > 1 else no_decay).append(p)
-    return [
-        {"params": decay, "weight_decay": weight_decay},
-        {"params": no_decay, "weight_decay": 0},
-    ]
+def param_groups(
+    model: nn.Module, weight_decay: float, layer_decay: float | None = None
+) -> list[dict[str, Any]]:
+    """timm's AdamW parameter groups: no decay on 1-D parameters, biases and the names in
+    ``model.no_weight_decay()``; with ``layer_decay``, per-layer LR scales from
+    ``model.group_matcher()`` (``lr_scale`` in each group, applied by the scheduler)."""
+    skip = model.no_weight_decay() if hasattr(model, "no_weight_decay") else set()
+    if layer_decay is not None:
+        if not hasattr(model, "group_matcher"):
+            raise ValueError(
+                f"layer_decay needs a model with group_matcher(); {type(model).__name__} has none"
+            )
+        return param_groups_layer_decay(
+            model, weight_decay, no_weight_decay_list=skip, layer_decay=layer_decay
+        )
+    return param_groups_weight_decay(model, weight_decay, no_weight_decay_list=skip)
+
+
+def stratified_subset(labels: torch.Tensor, n: int, generator: torch.Generator) -> torch.Tensor:
+    """Indices of a random subset of ``n`` samples with the class proportions of ``labels``."""
+    if n >= len(labels):
+        return torch.randperm(len(labels), generator=generator)
+    classes, counts = labels.unique(return_counts=True)
+    quota = (counts.double() * n / len(labels)).floor().long().clamp_min(1)
+    quota[(counts.double() * n / len(labels) - quota).argmax()] += n - quota.sum()
+    picks = []
+    for c, q in zip(classes, quota):
+        members = torch.nonzero(labels == c).flatten()
+        picks.append(members[torch.randperm(len(members), generator=generator)[:q]])
+    index = torch.cat(picks)
+    return index[torch.randperm(len(index), generator=generator)]
+
+
+def _class_weights(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """``N / (K · n_k)`` per class (1 for a balanced set); absent classes get 0."""
+    counts = torch.bincount(labels, minlength=num_classes).double()
+    weights = len(labels) / (num_classes * counts.clamp_min(1))
+    return torch.where(counts > 0, weights, torch.zeros_like(weights)).float()
 
 
 def _warmup_cosine(warmup_steps: int, total_steps: int, min_ratio: float):
@@ -131,6 +193,7 @@ def _step(
     criterion: nn.Module,
     optimizer: torch.optim.Optimizer,
     amp: bool,
+    clip_grad: float | None = None,
 ) -> float:
     """One optimisation step on batch ``(x, y)``; returns the loss."""
     model.train()
@@ -138,6 +201,8 @@ def _step(
         loss = criterion(model(x).float(), y)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
+    if clip_grad is not None:
+        nn.utils.clip_grad_norm_(model.parameters(), clip_grad)
     optimizer.step()
     return loss.item()
 
@@ -203,12 +268,38 @@ def _build(config: TrainConfig, train_ds: MedMNIST) -> tuple[nn.Module, dict[str
     return model, recipe
 
 
+def _epoch_order(
+    train_index: torch.Tensor, weights: torch.Tensor | None, generator: torch.Generator
+) -> torch.Tensor:
+    """This epoch's sample order: a permutation, or (``weights``) a class-balanced draw."""
+    if weights is None:
+        return train_index[torch.randperm(len(train_index), generator=generator)]
+    draw = torch.multinomial(weights, len(train_index), replacement=True, generator=generator)
+    return train_index[draw]
+
+
+def _scores(labels: np.ndarray, probs: np.ndarray) -> dict[str, float]:
+    """ACC, AUC and the mean cross-entropy (no smoothing) of predicted ``probs``."""
+    loss = -np.log(np.clip(probs[np.arange(len(labels)), labels], 1e-12, None)).mean()
+    return classification_metrics(labels, probs) | {"loss": float(loss)}
+
+
+def _is_better(select: str, score: dict[str, float], best: dict[str, float] | None) -> bool:
+    if best is None or select == "last":
+        return True
+    if select == "val_auc":  # ties (a saturated AUC on a tiny split) go to the lower loss
+        return score["auc"] > best["auc"] or (
+            score["auc"] == best["auc"] and score["loss"] < best["loss"]
+        )
+    return score["loss"] < best["loss"]
+
+
 def train(config: TrainConfig) -> dict[str, Any]:
     """Train ``config.model`` on ``config.data``; returns (and writes) the result dict.
 
-    The result holds val/test ACC and AUC of the best-validation-AUC checkpoint, the binary
-    test ACC at the threshold chosen on validation, epochs run, wall time, parameter count,
-    the per-epoch history and the checkpoint folder.
+    The result holds val/test ACC and AUC of the selected weights (``config.select``), the
+    binary test ACC at the threshold chosen on validation, epochs run, wall time, parameter
+    count, the per-epoch history and the checkpoint folder.
     """
     start = time.perf_counter()
     generator = _seed_everything(config.seed)
@@ -224,20 +315,22 @@ def train(config: TrainConfig) -> dict[str, Any]:
     mean, std = train_ds.channel_stats() if config.normalize else (None, None)
     for ds in (train_ds, val_ds, test_ds):
         ds.set_normalization(mean, std)
-    order = torch.randperm(len(train_ds), generator=generator)
-    train_index = order[: config.max_train_samples] if config.max_train_samples else order
+    train_index = stratified_subset(
+        train_ds.labels, config.max_train_samples or len(train_ds), generator
+    )
+    train_labels = train_ds.labels[train_index]
+    class_weights = _class_weights(train_labels, train_ds.num_classes)
 
     model, recipe = _build(config, train_ds)
     recipe |= {"mean": mean, "std": std}
     model.to(device)
     n_params = sum(p.numel() for p in model.parameters())
-    ema = (
-        AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay), use_buffers=True)
-        if config.ema_decay
-        else None
-    )
-    optimizer = torch.optim.AdamW(_param_groups(model, config.weight_decay), lr=config.lr)
-    # a last batch of one sample is dropped: batch-norm layers (convvit_n's head) cannot train on it
+    ema = ModelEmaV3(model, decay=config.ema_decay, use_warmup=True) if config.ema_decay else None
+    groups = param_groups(model, config.weight_decay, config.layer_decay)
+    for group in groups:
+        group["lr"] = config.lr * group.get("lr_scale", 1.0)
+    optimizer = torch.optim.AdamW(groups, lr=config.lr)
+    # a last batch of one sample is dropped: batch-norm layers cannot use its statistics
     steps_per_epoch = len(train_index) // config.batch_size
     steps_per_epoch += len(train_index) % config.batch_size > 1
     if steps_per_epoch == 0:
@@ -248,7 +341,11 @@ def train(config: TrainConfig) -> dict[str, Any]:
         optimizer, _warmup_cosine(warmup, total, config.min_lr_ratio)
     )
     augment = RandomFlipAffine(train_ds.spatial_dims) if config.augment else None
-    criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+    criterion = nn.CrossEntropyLoss(
+        weight=class_weights.to(device) if config.class_balance == "loss" else None,
+        label_smoothing=config.label_smoothing,
+    )
+    sample_weights = class_weights[train_labels] if config.class_balance == "sampler" else None
     _logger.info(
         "training %s (%.2fM params) on %s, %d samples",
         config.model,
@@ -257,45 +354,44 @@ def train(config: TrainConfig) -> dict[str, Any]:
         len(train_index),
     )
 
-    history, best_auc, best_state, best_epoch, stale = [], -math.inf, None, 0, 0
+    eval_model = ema.module if ema is not None else model
+    history, best, best_state, best_epoch, stale = [], None, None, 0, 0
     bar = tqdm(range(1, config.epochs + 1), desc=config.model, disable=not config.progress)
     for epoch in bar:
-        perm = train_index[torch.randperm(len(train_index), generator=generator)]
         losses = []
-        for index in perm.split(config.batch_size)[:steps_per_epoch]:
+        order = _epoch_order(train_index, sample_weights, generator)
+        for step, index in enumerate(order.split(config.batch_size)[:steps_per_epoch]):
             x = _prepare(train_ds, index, config.resize, device)
             if augment is not None:
                 x = augment(x, generator)
             y = train_ds.labels[index].to(device)
-            losses.append(_step(model, x, y, criterion, optimizer, amp))
+            losses.append(_step(model, x, y, criterion, optimizer, amp, config.clip_grad))
             scheduler.step()
             if ema is not None:
-                ema.update_parameters(model)
-        eval_model = ema.module if ema is not None else model
-        val = evaluate(eval_model, val_ds, device, config.resize, amp=amp)
-        history.append(
-            {
-                "epoch": epoch,
-                "train_loss": float(np.mean(losses)),
-                "val_acc": val["acc"],
-                "val_auc": val["auc"],
-                "time_s": time.perf_counter() - start,
-            }
+                ema.update(model, step=(epoch - 1) * steps_per_epoch + step)
+        val = _scores(
+            val_ds.labels.numpy(), predict(eval_model, val_ds, device, config.resize, amp=amp)
         )
-        bar.set_postfix(
-            loss=f"{np.mean(losses):.3f}", val_auc=f"{val['auc']:.3f}", val_acc=f"{val['acc']:.3f}"
-        )
+        row = {"epoch": epoch, "train_loss": float(np.mean(losses))}
+        row |= {f"val_{k}": v for k, v in val.items()}
+        if config.log_test:
+            test = _scores(
+                test_ds.labels.numpy(), predict(eval_model, test_ds, device, config.resize, amp=amp)
+            )
+            row |= {f"test_{k}": v for k, v in test.items()}
+        history.append(row | {"time_s": time.perf_counter() - start})
+        bar.set_postfix(loss=f"{row['train_loss']:.3f}", val_auc=f"{val['auc']:.3f}")
         _logger.info("epoch %d/%d %s", epoch, config.epochs, history[-1])
-        if val["auc"] > best_auc:
-            best_auc, best_epoch, stale = val["auc"], epoch, 0
-            best_state = copy.deepcopy(eval_model.state_dict())
+        if _is_better(config.select, val, best):
+            best, best_epoch, stale = val, epoch, 0
+            if config.select != "last":
+                best_state = copy.deepcopy(eval_model.state_dict())
         else:
             stale += 1
             if config.patience is not None and stale >= config.patience:
                 _logger.info("early stop at epoch %d (best %d)", epoch, best_epoch)
                 break
 
-    eval_model = ema.module if ema is not None else model
     if best_state is not None:
         eval_model.load_state_dict(best_state)
     val_probs = predict(eval_model, val_ds, device, config.resize, amp=amp)
@@ -309,6 +405,7 @@ def train(config: TrainConfig) -> dict[str, Any]:
         "model": config.model,
         "data": train_ds.name,
         "params": n_params,
+        "train_samples": len(train_index),
         "epochs_run": len(history),
         "best_epoch": best_epoch,
         "threshold": threshold,
@@ -321,6 +418,8 @@ def train(config: TrainConfig) -> dict[str, Any]:
         "history": history,
     }
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "result.json").write_text(json.dumps(result, indent=2))
+    tmp = out_dir / "result.json.tmp"
+    tmp.write_text(json.dumps(result, indent=2))
+    tmp.replace(out_dir / "result.json")
     _logger.info("test %s", result["test"])
     return result

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 import hybridnets
-from hybridnets.layers import PooledHead
+from hybridnets.layers import BatchNormNd, PooledHead
 
 
 @pytest.mark.parametrize("norm", ["layer", "batch"])
@@ -38,8 +38,16 @@ def test_unknown_norm():
 
 
 def test_models_take_head_norm():
-    assert isinstance(hybridnets.create("convvit_n", num_classes=2).head.norm, torch.nn.BatchNorm1d)
-    model = hybridnets.create("convvit_test", spatial_dims=3, in_chans=1, head_norm="batch")
-    assert isinstance(model.head.norm, torch.nn.BatchNorm1d)
+    assert isinstance(hybridnets.create("convvit_n", num_classes=2).head.norm, BatchNormNd)
+    model = hybridnets.create("convvit_test", spatial_dims=3, in_chans=1, head_norm="layer")
+    assert isinstance(model.head.norm, torch.nn.LayerNorm)
+    model = hybridnets.create("cbamnext_test", spatial_dims=3, in_chans=1, head_norm="batch")
+    assert isinstance(model.head.norm, BatchNormNd)
     model(torch.randn(2, 1, 32, 32, 32)).sum().backward()
     assert model.eval()(torch.randn(1, 1, 32, 32, 32)).shape == (1, 1000)
+
+
+def test_batch_norm_head_trains_at_batch_1():
+    head = PooledHead(16, 2, norm="batch").train()
+    head(torch.randn(1, 16, 3, 3, 3)).sum().backward()  # nn.BatchNorm1d would raise here
+    assert head.fc.weight.grad is not None

@@ -165,10 +165,56 @@ def test_torch_compile_smoke(spatial_dims):
     ("spatial_dims", "size"), [(2, (50, 70)), (2, (16, 33)), (3, (16, 40, 23)), (3, (30, 17, 64))]
 )
 def test_any_size_at_or_above_the_minimum(spatial_dims, size):
-    """Odd and anisotropic sizes: windows pad or clip, downsampling floors."""
-    model = hybridnets.create("convvit_test", spatial_dims=spatial_dims, in_chans=1).eval()
+    """Odd and anisotropic sizes: windows pad or clip, ConvNeXt's patch downsampling floors."""
+    model = hybridnets.create(
+        "convvit_test",
+        spatial_dims=spatial_dims,
+        in_chans=1,
+        block_types=("C", "C", "W", "G"),
+        stem_type="patch",
+        downsample="patch",
+    ).eval()
     x = torch.randn(1, 1, *size)
     feats = model.forward_intermediates(x, intermediates_only=True)
     for f, info in zip(feats, model.feature_info):
         assert f.shape[2:] == tuple(s // info["reduction"] for s in size)
     assert model(x).shape == (1, 1000)
+
+
+@pytest.mark.parametrize("name", ["convvit_test", "convvit_n"])
+@pytest.mark.parametrize("size", [(29, 31), (27, 29, 31)], ids=["2d", "3d"])
+@pytest.mark.parametrize("train", [True, False], ids=["train", "eval"])
+def test_small_data_design_at_odd_sizes_and_batch_1(name, size, train):
+    """BatchNorm stem/stages/head: odd sizes round up, batch 1 trains (3D users' regime)."""
+    model = hybridnets.create(name, spatial_dims=len(size), in_chans=1, num_classes=2)
+    model.train(train)
+    x = torch.rand(1, 1, *size)
+    feats = model.forward_intermediates(x, intermediates_only=True)
+    expected, shape = [], list(size)
+    for _ in range(4):
+        shape = [-(-s // 2) for s in shape]
+        expected.append(tuple(shape))
+    assert [tuple(f.shape[2:]) for f in feats] == expected
+    y = model(x)
+    assert y.shape == (1, 2) and torch.isfinite(y).all()
+    if train:
+        y.sum().backward()
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_group_matcher_covers_every_parameter_once(name):
+    from timm.models import group_parameters
+
+    model = hybridnets.create(name, num_classes=2)
+    groups = group_parameters(model, model.group_matcher(coarse=False))
+    names = [n for members in groups.values() for n in members]
+    assert sorted(names) == sorted(n for n, _ in model.named_parameters())  # once each
+    group_of = {n: g for g, members in groups.items() for n in members}
+    for i in range(len(model.stages)):
+        first_block = f"stages.{i}.blocks.0."
+        block_group = {group_of[n] for n in names if n.startswith(first_block)}
+        for n in names:
+            if n.startswith(f"stages.{i}.downsample."):  # the downsample goes with its stage
+                assert {group_of[n]} == block_group, n
+    assert group_of["head.fc.weight"] == max(groups)  # the head is the last group
+    assert group_of[next(n for n in names if n.startswith("stem."))] == min(groups)

@@ -72,7 +72,7 @@ def test_mean_inflation_is_i3d_and_exact_away_from_padding():
 def test_inflation_modes_reported_and_validated(saved_test_model):
     model = hybridnets.create("convvit_test", num_classes=5, spatial_dims=3)
     report = load_pretrained(model, saved_test_model.folder, inflate="mean")
-    assert report.adapted["stem.0.weight"] == "inflated 2D → 3D (mean)"
+    assert report.adapted["stem.0.0.weight"] == "inflated 2D → 3D (mean)"
     assert (
         "(5, 5) → (5, 5, 5)"
         in report.adapted["stages.2.blocks.0.attn.rpb.relative_position_bias_table"]

@@ -114,24 +114,24 @@ def test_mismatched_checkpoint_raises_with_report(saved_test_model):
     message = str(info.value)
     assert "strict=False" in message and "shape-mismatched" in message
     assert "saved from 'convvit_test', the model is 'convvit_n'" in message
-    assert info.value.report.mismatched["stem.0.weight"] == ((16, 3, 2, 2), (32, 3, 2, 2))
+    assert info.value.report.mismatched["stem.1.0.weight"] == ((16, 16, 3, 3), (32, 16, 3, 3))
 
 
 def test_non_strict_loads_what_fits(saved_test_model, tmp_path):
     state_dict = saved_test_model.model.state_dict()
-    del state_dict["stem.1.weight"]
+    del state_dict["stem.1.0.weight"]
     state_dict["extra.weight"] = torch.zeros(1)
-    state_dict["stages.0.blocks.0.ls.gamma"] = torch.zeros(7)
+    state_dict["stages.0.blocks.0.conv_exp.1.weight"] = torch.zeros(7)
     model = hybridnets.create("convvit_test", num_classes=5)
-    before = model.state_dict()["stem.1.weight"].clone()
+    before = model.state_dict()["stem.1.0.weight"].clone()
     write_state_dict(state_dict, tmp_path / "partial.safetensors")
     with pytest.raises(PretrainedLoadError):
         load_pretrained(model, tmp_path / "partial.safetensors")
     report = load_pretrained(model, tmp_path / "partial.safetensors", strict=False)
-    assert report.missing == ["stem.1.weight"] and report.unexpected == ["extra.weight"]
-    assert list(report.mismatched) == ["stages.0.blocks.0.ls.gamma"]
-    assert torch.equal(model.state_dict()["stem.1.weight"], before)
-    assert torch.equal(model.stem[0].weight, saved_test_model.model.stem[0].weight)
+    assert report.missing == ["stem.1.0.weight"] and report.unexpected == ["extra.weight"]
+    assert list(report.mismatched) == ["stages.0.blocks.0.conv_exp.1.weight"]
+    assert torch.equal(model.state_dict()["stem.1.0.weight"], before)
+    assert torch.equal(model.stem[0][0].weight, saved_test_model.model.stem[0][0].weight)
 
 
 def test_unknown_sources_explain_themselves(tmp_path):

@@ -41,7 +41,7 @@ def test_round_trip(name, spatial_dims, tmp_path, perturb, request):
 def test_config_json_contents(saved_test_model):
     config = json.loads((saved_test_model.folder / "config.json").read_text())
     assert config["architecture"] == "convvit_test" and config["kwargs"] == {"num_classes": 5}
-    assert config["pretrained_cfg"]["first_conv"] == "stem.0"
+    assert config["pretrained_cfg"]["first_conv"] == "stem.0.0"
 
 
 def test_tuple_kwargs_come_back_as_tuples(tmp_path):
@@ -54,7 +54,7 @@ def test_tuple_kwargs_come_back_as_tuples(tmp_path):
 def test_overrides_when_loading_a_folder(saved_test_model):
     model = hybridnets.create(pretrained=saved_test_model.folder, num_classes=2)
     assert model.num_classes == 2
-    assert torch.equal(model.stem[0].weight, saved_test_model.model.stem[0].weight)
+    assert torch.equal(model.stem[0][0].weight, saved_test_model.model.stem[0][0].weight)
 
 
 def test_unsaveable_models_are_explained(tmp_path):

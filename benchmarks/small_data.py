@@ -1,0 +1,203 @@
+"""Small-data benchmark: convvit_n vs CNN and ViT baselines from scratch, one recipe, 3 seeds.
+
+Every run is ``python -m hybridnets.train`` with the recipe's defaults (what a new user gets),
+one thread per run; settings differ only in data, epochs and the labelled subset:
+
+    python benchmarks/small_data.py run --jobs 2                   # every setting, model, seed
+    python benchmarks/small_data.py run --settings retina --models convvit_n,resnet18
+    python benchmarks/small_data.py summary                        # JSON, Markdown table, plot
+
+Data: MedMNIST files in ``$MEDMNIST_DIR`` or ``../shared/data`` (a missing file is skipped
+with its path named). Run folders go to ``--runs`` (default ``runs/small_data``); finished
+runs (``result.json`` present) are not run again, so an interrupted sweep resumes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from medmnist_summary import add
+
+_logger = logging.getLogger("small_data")
+RESULTS = Path(__file__).parent / "results"
+
+# setting -> (file, spatial dims, recipe arguments besides the defaults)
+SETTINGS: dict[str, tuple[str, int, list[str]]] = {
+    "pneumonia": ("pneumoniamnist.npz", 2, ["--epochs", "10"]),
+    "pneumonia_500": ("pneumoniamnist.npz", 2, ["--epochs", "30", "--max-train-samples", "500"]),
+    "retina": ("retinamnist.npz", 2, ["--epochs", "30"]),
+    "adrenal3d": ("adrenalmnist3d.npz", 3, ["--epochs", "10"]),
+}
+# label -> (spatial dims, model arguments)
+MODELS: dict[str, tuple[int, list[str]]] = {
+    "convvit_n": (0, ["--model", "convvit_n"]),
+    "convvit_n (v0.1 layout)": (
+        2,
+        [
+            "--model",
+            "convvit_n",
+            "--model-kwargs",
+            '{"block_types": ["C", "C", "W", "G"], "stem_type": "patch", "downsample": "patch"}',
+        ],
+    ),
+    "resnet18": (2, ["--model", "resnet18"]),
+    "convnext_atto": (2, ["--model", "convnext_atto", "--resize", "32"]),
+    "vit_tiny (patch 4)": (
+        2,
+        [
+            "--model",
+            "vit_tiny_patch16_224",
+            "--model-kwargs",
+            '{"img_size": 28, "patch_size": 4}',
+        ],
+    ),
+    "monai_resnet18": (
+        3,
+        ["--model", "monai_resnet18", "--model-kwargs", '{"conv1_t_stride": 2}'],
+    ),
+}
+
+
+def data_dir() -> Path:
+    """``$MEDMNIST_DIR``, else ``../shared/data`` beside the repository."""
+    return Path(os.environ.get("MEDMNIST_DIR", Path(__file__).parents[2] / "shared" / "data"))
+
+
+def run_name(setting: str, label: str, seed: int) -> str:
+    slug = "".join(c if c.isalnum() else "_" for c in label).strip("_")
+    return f"{setting}__{slug}__s{seed}"
+
+
+def commands(
+    settings: Sequence[str], labels: Sequence[str], seeds: Sequence[int], runs: Path
+) -> list[tuple[Path, list[str]]]:
+    """``(run folder, argv)`` of every run that applies (a model's dims match the setting's)."""
+    out = []
+    for setting in settings:
+        file, dims, recipe = SETTINGS[setting]
+        path = data_dir() / file
+        if not path.is_file():
+            _logger.warning("skipping %s: %s not found (set MEDMNIST_DIR)", setting, path)
+            continue
+        for label in labels:
+            model_dims, model_args = MODELS[label]
+            if model_dims not in (0, dims):
+                continue
+            for seed in seeds:
+                folder = runs / run_name(setting, label, seed)
+                argv = [sys.executable, "-m", "hybridnets.train", "--data", str(path)]
+                argv += [*model_args, *recipe, "--seed", str(seed), "--out", str(folder)]
+                out.append((folder, [*argv, "--num-threads", "1", "--no-progress"]))
+    return out
+
+
+def _run(folder: Path, argv: list[str]) -> None:
+    if (folder / "result.json").is_file():
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    _logger.info("running %s", folder.name)
+    with open(folder / "train.log", "w") as log:
+        done = subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT, check=False)
+    _logger.info("%s exited %d", folder.name, done.returncode)
+
+
+def summary(runs: Path, out: Path = RESULTS) -> Path:
+    """Rows (mean ± std over seeds) into ``small_data.json``, the table, and the plot."""
+    json_path = out / "small_data.json"
+    json_path.unlink(missing_ok=True)
+    groups: dict[tuple[str, str], list[Path]] = {}
+    for setting in SETTINGS:
+        for label in MODELS:
+            folders = sorted(runs.glob(run_name(setting, label, 0)[:-1] + "*"))
+            folders = [f for f in folders if (f / "result.json").is_file()]
+            if folders:
+                groups[(setting, label)] = folders
+    for (setting, label), folders in groups.items():
+        add(folders, f"{label} [{setting}]", json_path)
+    rows = json.loads(json_path.read_text())
+    _plot(rows, out / "small_data_auc_vs_params.png")
+    (out / "small_data_table.md").write_text(_table(rows) + "\n")
+    return json_path
+
+
+def _table(rows: list[dict]) -> str:
+    lines = [
+        "| setting | model | params | seeds | test ACC | test AUC | wall s / run |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        label, setting = r["model"].rsplit(" [", 1)
+        cells = [setting.rstrip("]"), label, f"{r['params_M']:.2f}M", str(len(r["seeds"]))]
+        cells += [f"{r[k][0]:.3f} ± {r[k][1]:.3f}" for k in ("test_acc", "test_auc")]
+        cells.append(f"{sum(r['wall_time_s']) / len(r['wall_time_s']):.0f}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _plot(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    settings = sorted({r["model"].rsplit(" [", 1)[1].rstrip("]") for r in rows})
+    fig, axes = plt.subplots(1, len(settings), figsize=(4.2 * len(settings), 3.8), squeeze=False)
+    for ax, setting in zip(axes[0], settings):
+        for r in rows:
+            label, s = r["model"].rsplit(" [", 1)
+            if s.rstrip("]") != setting:
+                continue
+            mean, std = r["test_auc"]
+            ax.errorbar(r["params_M"], mean, yerr=std, fmt="o", capsize=3, label=label)
+        ax.set_xscale("log")
+        ax.set_xlabel("parameters (M)")
+        ax.set_ylabel("test AUC (mean ± std, 3 seeds)")
+        ax.set_title(setting)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    tmp = path.with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=120)
+    tmp.replace(path)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("run", help="train every (setting, model, seed) not yet done")
+    r.add_argument("--settings", default=",".join(SETTINGS), help="comma-separated settings")
+    r.add_argument("--models", default=",".join(MODELS), help="comma-separated model labels")
+    r.add_argument("--seeds", default="0,1,2", help="comma-separated seeds")
+    r.add_argument("--jobs", type=int, default=2, help="runs side by side (one thread each)")
+    s = sub.add_parser("summary", help="aggregate finished runs into results/small_data.*")
+    for q in (r, s):
+        q.add_argument("--runs", type=Path, default=Path("runs/small_data"), help="run folders")
+    args = p.parse_args(argv)
+    if args.command == "summary":
+        print(summary(args.runs))
+        return
+    labels = args.models.split(",")
+    unknown = [m for m in labels if m not in MODELS] + [
+        s for s in args.settings.split(",") if s not in SETTINGS
+    ]
+    if unknown:
+        raise SystemExit(f"unknown {unknown}; models {list(MODELS)}, settings {list(SETTINGS)}")
+    todo = commands(
+        args.settings.split(","), labels, [int(s) for s in args.seeds.split(",")], args.runs
+    )
+    with ThreadPoolExecutor(args.jobs) as pool:
+        list(pool.map(lambda job: _run(*job), todo))
+
+
+if __name__ == "__main__":
+    main()
