@@ -1,7 +1,9 @@
 """Small-data benchmark: convvit_n vs CNN and ViT baselines from scratch, one recipe, 3 seeds.
 
 Every run is ``python -m hybridnets.train`` with the recipe's defaults (what a new user gets),
-one thread per run; settings differ only in data, epochs and the labelled subset:
+one thread per run, plus ``--log-test`` so that the test metrics of every epoch are kept for the
+analysis of checkpoint selectors (the selection itself never sees them); settings differ only
+in data, epochs and the labelled subset:
 
     python benchmarks/small_data.py run --jobs 2                   # every setting, model, seed
     python benchmarks/small_data.py run --settings retina --models convvit_n,resnet18
@@ -96,7 +98,8 @@ def commands(
                 folder = runs / run_name(setting, label, seed)
                 argv = [sys.executable, "-m", "hybridnets.train", "--data", str(path)]
                 argv += [*model_args, *recipe, "--seed", str(seed), "--out", str(folder)]
-                out.append((folder, [*argv, "--num-threads", "1", "--no-progress"]))
+                extra = ["--num-threads", "1", "--no-progress", "--log-test"]
+                out.append((folder, [*argv, *extra]))
     return out
 
 

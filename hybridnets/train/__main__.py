@@ -44,7 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     helps = field_help()
     p = argparse.ArgumentParser(
         prog="python -m hybridnets.train",
-        description=__doc__.split("\n")[0],
+        description="Train any hybridnets, timm or monai_<resnet> model on a MedMNIST-format .npz "
+        "file with one recipe (hybridnets.train.TrainConfig); prints the result as JSON.",
         epilog="Booleans that default to on have a --no-... switch; 'none' turns optional numbers off.",
     )
     for f in fields(TrainConfig):
@@ -61,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
                 flag,
                 dest=f.name,
                 action="store_false" if default else "store_true",
-                help=f"{help_text} (default: {'on' if default else 'off'})",
+                help=f"{'Turn off: ' if default else ''}{help_text} (default: {'on' if default else 'off'})",
             )
             continue
         kind = {"int": int, "float": float, "dict[str, Any]": json.loads}.get(

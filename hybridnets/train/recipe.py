@@ -62,21 +62,29 @@ class TrainConfig:
         data: MedMNIST-format .npz file.
         out_dir: Folder for result.json and the best/ checkpoint.
         epochs: Number of epochs (the cosine schedule spans them all).
-        batch_size: Training batch size; the last incomplete batch is kept unless it has one sample.
+        batch_size: Training batch size; the last incomplete batch is kept unless it has one
+            sample.
         lr: Peak learning rate of AdamW.
-        weight_decay: AdamW weight decay (not on norms, biases and the model's no_weight_decay() names).
-        layer_decay: Layer-wise LR decay through the model's group_matcher (e.g. 0.75 when fine-tuning pretrained weights; None: off).
+        weight_decay: AdamW weight decay (not on norms, biases and the model's no_weight_decay()
+            names).
+        layer_decay: Layer-wise LR decay through the model's group_matcher (e.g. 0.75 when fine-
+            tuning pretrained weights; None: off).
         clip_grad: Clip the global gradient norm to this value (None: no clipping).
         warmup_epochs: Linear warm-up length in epochs (may be fractional).
         min_lr_ratio: Final learning rate as a fraction of lr.
         label_smoothing: Cross-entropy label smoothing.
         drop_path_rate: Stochastic depth for hybridnets/timm models (None: the model's default).
-        normalize: Standardise inputs with the training split's per-channel mean and std (stored in the checkpoint's recipe.json).
+        normalize: Standardise inputs with the training split's per-channel mean and std (stored in
+            the checkpoint's recipe.json).
         augment: Random flips and small affine warps on training batches.
-        ema_decay: Evaluate and save timm's EMA of the weights with this decay (warm-up makes early steps count less; None or 0: off).
-        class_balance: none (plain loss), loss (class-weighted cross-entropy) or sampler (each epoch draws classes equally often).
-        select: Weights reported and saved: last (the end of training), val_auc (epoch with the best validation AUC) or val_loss (lowest validation loss).
-        patience: Stop after this many epochs without a better validation score (None: never).
+        ema_decay: Evaluate and save timm's EMA of the weights with this decay (warm-up makes early
+            steps count less; None or 0: off).
+        class_balance: none (plain loss), loss (class-weighted cross-entropy) or sampler (each
+            epoch draws classes equally often).
+        select: Weights reported and saved: last (the end of training), val_auc (epoch with the
+            best validation AUC) or val_loss (lowest validation loss).
+        patience: With select val_auc or val_loss, stop after this many epochs without a better
+            validation score (None: never).
         seed: Seed for weights, subsets, shuffling and augmentation.
         resize: Train and evaluate at this edge length (bilinear/trilinear) instead of native.
         max_train_samples: Train on a stratified random subset of this many training samples.
@@ -84,8 +92,10 @@ class TrainConfig:
         device: auto (CUDA when available), cpu or cuda.
         amp: bf16 autocast on CUDA.
         progress: Show a tqdm progress bar.
-        num_threads: CPU threads for torch (None: torch's default); 1 is fastest on a small machine shared with other jobs.
-        log_test: Also evaluate the test split after every epoch into history (analysis of selectors only; never used to choose weights).
+        num_threads: CPU threads for torch (None: torch's default); 1 is fastest on a small machine
+            shared with other jobs.
+        log_test: Also evaluate the test split after every epoch into history (analysis of
+            selectors only; never used to choose weights).
     """
 
     model: str
@@ -105,7 +115,7 @@ class TrainConfig:
     augment: bool = True
     ema_decay: float | None = 0.998
     class_balance: str = "none"
-    select: str = "last"
+    select: str = "val_loss"
     patience: int | None = None
     seed: int = 0
     resize: int | None = None
