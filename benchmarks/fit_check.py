@@ -25,6 +25,7 @@ from sklearn.metrics import roc_auc_score
 
 from hybridnets.data import MedMNIST
 from hybridnets.train.models import build_model
+from hybridnets.train.recipe import param_groups
 
 
 def fit_check(
@@ -47,7 +48,7 @@ def fit_check(
         raise ValueError(f"fit_check reports a binary AUC; {ds.name} has {ds.num_classes} classes")
     torch.manual_seed(seed)
     model = build_model(model_name, ds.spatial_dims, ds.in_chans, 2, **(model_kwargs or {}))
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.05)
+    opt = torch.optim.AdamW(param_groups(model, weight_decay=0.05), lr=lr)  # as the recipe
     start = time.perf_counter()
     model.train()
     for _ in range(steps):

@@ -128,8 +128,36 @@ def summary(runs: Path, out: Path = RESULTS) -> Path:
         add(folders, f"{label} [{setting}]", json_path)
     rows = json.loads(json_path.read_text())
     _plot(rows, out / "small_data_auc_vs_params.png")
-    (out / "small_data_table.md").write_text(_table(rows) + "\n")
+    selectors = _selectors(groups)
+    (out / "small_data_table.md").write_text(_table(rows) + "\n\n" + selectors + "\n")
     return json_path
+
+
+def _selectors(groups: dict[tuple[str, str], list[Path]]) -> str:
+    """Mean test ACC / AUC if each selector had chosen the epoch (from ``--log-test`` history)."""
+    import statistics
+
+    pick = {
+        "last": lambda h: h[-1],
+        "val_auc": lambda h: max(h, key=lambda r: (r["val_auc"], -r["val_loss"])),
+        "val_loss": lambda h: min(h, key=lambda r: r["val_loss"]),
+    }
+    lines = [
+        "| setting | model | " + " | ".join(f"{k}: test ACC / AUC" for k in pick) + " |",
+        "|---|---|" + "---|" * len(pick),
+    ]
+    for (setting, label), folders in groups.items():
+        histories = [json.loads((f / "result.json").read_text())["history"] for f in folders]
+        if not all(h and "test_auc" in h[0] for h in histories):
+            continue
+        cells = []
+        for choose in pick.values():
+            chosen = [choose(h) for h in histories]
+            acc = statistics.fmean(r["test_acc"] for r in chosen)
+            auc = statistics.fmean(r["test_auc"] for r in chosen)
+            cells.append(f"{acc:.3f} / {auc:.3f}")
+        lines.append(f"| {setting} | {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def _table(rows: list[dict]) -> str:

@@ -1,0 +1,74 @@
+"""Tests for benchmarks/small_data.py: which runs a sweep makes, and the summary files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import small_data
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    for name in ("pneumoniamnist.npz", "adrenalmnist3d.npz"):  # retinamnist.npz is absent
+        (tmp_path / name).write_bytes(b"")
+    monkeypatch.setenv("MEDMNIST_DIR", str(tmp_path))
+    return tmp_path
+
+
+def test_commands_match_dims_and_use_the_recipe_defaults(data_dir: Path, tmp_path: Path) -> None:
+    jobs = small_data.commands(
+        list(small_data.SETTINGS), ["convvit_n", "resnet18", "monai_resnet18"], [0, 1], tmp_path
+    )
+    names = sorted(folder.name for folder, _ in jobs)
+    assert "pneumonia_500__convvit_n__s1" in names and "adrenal3d__monai_resnet18__s0" in names
+    assert not any(n.startswith("retina") for n in names)  # its file is missing: skipped
+    assert not any("adrenal3d__resnet18" in n or "pneumonia__monai" in n for n in names)
+    argv = dict(jobs)[tmp_path / "pneumonia_500__convvit_n__s1"]
+    assert argv[argv.index("--max-train-samples") + 1] == "500"
+    assert argv[argv.index("--seed") + 1] == "1" and "--log-test" in argv
+    assert "--lr" not in argv and "--batch-size" not in argv  # what a new user gets
+
+
+def _run(folder: Path, seed: int, auc: float) -> None:
+    folder.mkdir(parents=True)
+    history = [
+        {
+            "epoch": e,
+            "val_auc": 0.95 if e == 1 else 0.9,
+            "val_loss": 1.0 - 0.1 * e,
+            "test_acc": 0.7,
+            "test_auc": auc - 0.1 * (e < 3),
+        }
+        for e in range(1, 4)
+    ]
+    split = {"acc": 0.8, "auc": auc, "acc_threshold": 0.8}
+    result = {
+        "data": "pneumoniamnist",
+        "params": 3_000_000,
+        "best_epoch": 3,
+        "threshold": 0.5,
+        "val": split,
+        "test": split,
+        "wall_time_s": 60.0,
+        "config": {"seed": seed, "epochs": 30},
+        "history": history,
+    }
+    (folder / "result.json").write_text(json.dumps(result))
+
+
+def test_summary_rows_table_selectors_and_plot(tmp_path: Path) -> None:
+    runs, out = tmp_path / "runs", tmp_path / "out"
+    out.mkdir()
+    for seed, auc in ((0, 0.9), (1, 0.94), (2, 0.92)):
+        _run(runs / small_data.run_name("pneumonia_500", "convvit_n", seed), seed, auc)
+    _run(runs / small_data.run_name("pneumonia_500", "resnet18", 0), 0, 0.8)
+    rows = json.loads(small_data.summary(runs, out).read_text())
+    row = next(r for r in rows if r["model"] == "convvit_n [pneumonia_500]")
+    assert row["seeds"] == [0, 1, 2] and np.isclose(row["test_auc"][0], 0.92)
+    table = (out / "small_data_table.md").read_text()
+    assert "| pneumonia_500 | convvit_n | 3.00M | 3 | 0.800 ± 0.000 | 0.920 ± 0.020 | 60 |" in table
+    assert "| pneumonia_500 | convvit_n | 0.700 / 0.920 | 0.700 / 0.820 | 0.700 / 0.920 |" in table
+    assert (out / "small_data_auc_vs_params.png").stat().st_size > 1000
