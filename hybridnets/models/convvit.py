@@ -15,8 +15,9 @@ few hundred to a few thousand 28–64 px images or volumes (CoAtNet / EfficientN
 a conv-BN-SiLU stem (two 3^d convs, stride 2), fused-MBConv stages with BatchNorm and
 squeeze-excitation (expansion 1, then 4), stride-2 conv-BN downsampling that rounds sizes up,
 attention only on the small maps of stages 3 and 4, and a BatchNorm head. Fused (full 3^d)
-convolutions rather than depthwise ones: in 3D a depthwise 3^3 conv ran 14× slower than a
-full one on CPU (benchmarks/results/small_data.md).
+convolutions rather than depthwise ones: with MBConv (depthwise) stages a 3D training epoch on
+AdrenalMNIST3D took 4× longer on one CPU thread (283 s vs 67 s, batch 32), the depthwise 3^3
+convolution dominating (benchmarks/results/small_data.md).
 Code: Apache-2.0, hybridnets authors.
 
     model = hybridnets.create("convvit_t", spatial_dims=3, in_chans=1, num_classes=2)
@@ -63,13 +64,14 @@ class ConvViTCfg:
     """Layout of a hybrid.
 
     ``block_types`` per stage: ``C`` ConvNeXt block (LayerNorm), ``M`` MBConv block (BatchNorm,
-    squeeze-excitation), ``F`` fused MBConv block, ``W`` window attention, ``G`` global attention, or a pattern such as
-    ``"CW"`` repeated over the stage's depth. ``stem_type``: ``"patch"`` (ConvNeXt's linear patch
+    squeeze-excitation), ``F`` fused MBConv block, ``W`` window attention, ``G`` global
+    attention, or a pattern such as ``"CW"`` repeated over the stage's depth. ``stem_type``: ``"patch"`` (ConvNeXt's linear patch
     conv + LayerNorm, what ImageNet weights expect), ``"overlap"`` (two 3^d convs, LayerNorm) or
     ``"conv"`` (two 3^d conv-BN-act, learns from raw intensities). ``downsample``: ``"patch"``
     (ConvNeXt's LayerNorm + 2^d stride-2 conv) or ``"conv"`` (3^d stride-2 conv + BatchNorm,
     sizes round up). ``mlp_ratio`` is the MLP ratio of ``C``/``W``/``G`` blocks and the expansion
-    of ``M``/``F`` blocks unless ``expand_ratios`` gives one per stage; ``act_layer`` the activation of the BatchNorm layers (stem ``"conv"``, ``M``).
+    of ``M``/``F`` blocks unless ``expand_ratios`` gives one per stage; ``act_layer`` is the
+    activation of the BatchNorm layers (stem ``"conv"``, ``M``, ``F``).
     ``head_norm``: ``"layer"`` (ConvNeXt/Swin) or ``"batch"`` (for training from scratch on
     sparse medical inputs; see :class:`hybridnets.layers.PooledHead`)."""
 
@@ -208,6 +210,12 @@ class ConvViT(nn.Module):
         super().__init__()
         if not len(cfg.dims) == len(cfg.depths) == len(cfg.num_heads) == len(cfg.block_types):
             raise ValueError(f"dims, depths, num_heads and block_types differ in length: {cfg}")
+        if cfg.expand_ratios is not None and len(cfg.expand_ratios) != len(cfg.dims):
+            raise ValueError(f"expand_ratios needs one value per stage ({len(cfg.dims)}): {cfg}")
+        if cfg.stem_type not in ("patch", "overlap", "conv"):
+            raise ValueError(
+                f"stem_type must be 'patch', 'overlap' or 'conv', got {cfg.stem_type!r}"
+            )
         self.cfg = cfg
         self.spatial_dims = check_spatial_dims(spatial_dims)
         self.in_chans = in_chans

@@ -218,3 +218,17 @@ def test_group_matcher_covers_every_parameter_once(name):
                 assert {group_of[n]} == block_group, n
     assert group_of["head.fc.weight"] == max(groups)  # the head is the last group
     assert group_of[next(n for n in names if n.startswith("stem."))] == min(groups)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"block_types": ("F", "X", "W", "G")}, "unknown block types"),
+        ({"downsample": "pool"}, "downsample must be one of"),
+        ({"stem_type": "conv3"}, "stem_type must be"),
+        ({"expand_ratios": (1, 4)}, "one value per stage"),
+    ],
+)
+def test_bad_layouts_say_what_is_allowed(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        hybridnets.create("convvit_test", **kwargs)
