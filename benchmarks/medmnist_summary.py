@@ -55,7 +55,8 @@ def summarise(row: dict[str, Any]) -> dict[str, Any]:
     row["best_epoch"] = [r.get("best_epoch") for r in runs]
     for split in ("val", "test"):
         for metric in SPLIT_METRICS:
-            row[f"{split}_{metric}"] = _mean_std([r[split][metric] for r in runs])
+            if all(metric in r[split] for r in runs):  # acc_threshold: binary tasks only
+                row[f"{split}_{metric}"] = _mean_std([r[split][metric] for r in runs])
     for name in PROBES:
         if all(name in r.get("probe", {}) for r in runs):
             for metric, key in (("acc", "test_acc"), ("f1", "test_f1_macro")):

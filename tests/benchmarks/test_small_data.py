@@ -32,7 +32,7 @@ def test_commands_match_dims_and_use_the_recipe_defaults(data_dir: Path, tmp_pat
     assert "--lr" not in argv and "--batch-size" not in argv  # what a new user gets
 
 
-def _run(folder: Path, seed: int, auc: float) -> None:
+def _run(folder: Path, seed: int, auc: float, multiclass: bool = False) -> None:
     folder.mkdir(parents=True)
     history = [
         {
@@ -44,7 +44,7 @@ def _run(folder: Path, seed: int, auc: float) -> None:
         }
         for e in range(1, 4)
     ]
-    split = {"acc": 0.8, "auc": auc, "acc_threshold": 0.8}
+    split = {"acc": 0.8, "auc": auc} | ({} if multiclass else {"acc_threshold": 0.8})
     result = {
         "data": "pneumoniamnist",
         "params": 3_000_000,
@@ -65,10 +65,12 @@ def test_summary_rows_table_selectors_and_plot(tmp_path: Path) -> None:
     for seed, auc in ((0, 0.9), (1, 0.94), (2, 0.92)):
         _run(runs / small_data.run_name("pneumonia_500", "convvit_n", seed), seed, auc)
     _run(runs / small_data.run_name("pneumonia_500", "resnet18", 0), 0, 0.8)
+    _run(runs / small_data.run_name("retina", "resnet18", 0), 0, 0.7, multiclass=True)
     rows = json.loads(small_data.summary(runs, out).read_text())
     row = next(r for r in rows if r["model"] == "convvit_n [pneumonia_500]")
     assert row["seeds"] == [0, 1, 2] and np.isclose(row["test_auc"][0], 0.92)
     table = (out / "small_data_table.md").read_text()
     assert "| pneumonia_500 | convvit_n | 3.00M | 3 | 0.800 ± 0.000 | 0.920 ± 0.020 | 60 |" in table
     assert "| pneumonia_500 | convvit_n | 0.700 / 0.920 | 0.700 / 0.820 | 0.700 / 0.920 |" in table
+    assert "| retina | resnet18 | 3.00M | 1 | 0.800 ± 0.000 | 0.700 ± 0.000 | 60 |" in table
     assert (out / "small_data_auc_vs_params.png").stat().st_size > 1000
