@@ -126,11 +126,18 @@ def summary(runs: Path, out: Path = RESULTS) -> Path:
                 groups[(setting, label)] = folders
     for (setting, label), folders in groups.items():
         add(folders, f"{label} [{setting}]", json_path)
-    rows = json.loads(json_path.read_text())
+    order = {name: i for i, name in enumerate(SETTINGS)}
+    rows = sorted(json.loads(json_path.read_text()), key=lambda r: _sort_key(r, order))
     _plot(rows, out / "small_data_auc_vs_params.png")
     selectors = _selectors(groups)
     (out / "small_data_table.md").write_text(_table(rows) + "\n\n" + selectors + "\n")
     return json_path
+
+
+def _sort_key(row: dict, order: dict[str, int]) -> tuple:
+    """Settings in ``SETTINGS`` order, ``convvit_n`` first within each."""
+    label, setting = row["model"].rsplit(" [", 1)
+    return order[setting.rstrip("]")], label != "convvit_n", label
 
 
 def _selectors(groups: dict[tuple[str, str], list[Path]]) -> str:
@@ -180,7 +187,9 @@ def _plot(rows: list[dict], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    settings = sorted({r["model"].rsplit(" [", 1)[1].rstrip("]") for r in rows})
+    present = {r["model"].rsplit(" [", 1)[1].rstrip("]") for r in rows}
+    settings = [name for name in SETTINGS if name in present]
+    colour = {label: f"C{i}" for i, label in enumerate(MODELS)}
     fig, axes = plt.subplots(1, len(settings), figsize=(4.2 * len(settings), 3.8), squeeze=False)
     for ax, setting in zip(axes[0], settings):
         for r in rows:
@@ -188,10 +197,18 @@ def _plot(rows: list[dict], path: Path) -> None:
             if s.rstrip("]") != setting:
                 continue
             mean, std = r["test_auc"]
-            ax.errorbar(r["params_M"], mean, yerr=std, fmt="o", capsize=3, label=label)
+            ax.errorbar(
+                r["params_M"],
+                mean,
+                yerr=std,
+                fmt="o",
+                capsize=3,
+                color=colour[label],
+                label=f"{label} ({len(r['seeds'])} seed{'s' * (len(r['seeds']) > 1)})",
+            )
         ax.set_xscale("log")
         ax.set_xlabel("parameters (M)")
-        ax.set_ylabel("test AUC (mean ± std, 3 seeds)")
+        ax.set_ylabel("test AUC (mean ± std over seeds)")
         ax.set_title(setting)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
