@@ -18,7 +18,7 @@ from dataclasses import MISSING, fields
 
 from hybridnets.train.recipe import CLASS_BALANCE, SELECT, TrainConfig, train
 
-_CHOICES = {"class_balance": CLASS_BALANCE, "select": SELECT, "device": ("auto", "cpu", "cuda")}
+_CHOICES = {"class_balance": CLASS_BALANCE, "select": SELECT}
 _FLAGS = {"out_dir": "--out"}
 
 

@@ -89,7 +89,7 @@ class TrainConfig:
         resize: Train and evaluate at this edge length (bilinear/trilinear) instead of native.
         max_train_samples: Train on a stratified random subset of this many training samples.
         model_kwargs: Extra model constructor arguments as JSON (stem_stride, img_size, ...).
-        device: auto (CUDA when available), cpu or cuda.
+        device: auto (CUDA when available), cpu, cuda or cuda:N.
         amp: bf16 autocast on CUDA.
         progress: Show a tqdm progress bar.
         num_threads: CPU threads for torch (None: torch's default); 1 is fastest on a small machine
@@ -151,7 +151,8 @@ def param_groups(
 ) -> list[dict[str, Any]]:
     """timm's AdamW parameter groups: no decay on 1-D parameters, biases and the names in
     ``model.no_weight_decay()``; with ``layer_decay``, per-layer LR scales from
-    ``model.group_matcher()`` (``lr_scale`` in each group, applied by the scheduler)."""
+    ``model.group_matcher()`` (``lr_scale`` in each group; :func:`train` multiplies it into
+    the group's learning rate)."""
     skip = model.no_weight_decay() if hasattr(model, "no_weight_decay") else set()
     if layer_decay is not None:
         if not hasattr(model, "group_matcher"):
