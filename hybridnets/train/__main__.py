@@ -20,6 +20,7 @@ from hybridnets.train.recipe import CLASS_BALANCE, SELECT, TrainConfig, train
 
 _CHOICES = {"class_balance": CLASS_BALANCE, "select": SELECT}
 _FLAGS = {"out_dir": "--out"}
+_METAVARS = {"int": "N", "float": "X", "dict[str, Any]": "JSON", "str": "TEXT"}
 
 
 def field_help() -> dict[str, str]:
@@ -47,12 +48,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train any hybridnets, timm or monai_<resnet> model on a MedMNIST-format .npz "
         "file with one recipe (hybridnets.train.TrainConfig); prints the result as JSON.",
         epilog="Booleans that default to on have a --no-... switch; 'none' turns optional numbers off.",
+        formatter_class=lambda prog: argparse.HelpFormatter(prog, max_help_position=36),
     )
     for f in fields(TrainConfig):
         flag = _FLAGS.get(f.name, "--" + f.name.replace("_", "-"))
         help_text = helps[f.name]
         if f.default is MISSING and f.default_factory is MISSING:
-            p.add_argument(flag, dest=f.name, required=True, help=help_text)
+            p.add_argument(flag, dest=f.name, required=True, metavar="TEXT", help=help_text)
             continue
         default = f.default if f.default is not MISSING else f.default_factory()
         if f.type in ("bool", bool):
@@ -74,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
             flag,
             dest=f.name,
             type=kind,
+            metavar=None
+            if f.name in _CHOICES
+            else _METAVARS.get(str(f.type).replace(" | None", ""), "TEXT"),
             default=default,
             choices=_CHOICES.get(f.name),
             help=f"{help_text} (default: {json.dumps(default) if isinstance(default, dict) else default})",

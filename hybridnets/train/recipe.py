@@ -67,8 +67,8 @@ class TrainConfig:
         lr: Peak learning rate of AdamW.
         weight_decay: AdamW weight decay (not on norms, biases and the model's no_weight_decay()
             names).
-        layer_decay: Layer-wise LR decay through the model's group_matcher (e.g. 0.75 when fine-
-            tuning pretrained weights; None: off).
+        layer_decay: Layer-wise LR decay through the model's group_matcher (e.g. 0.75 when
+            fine-tuning pretrained weights; None: off).
         clip_grad: Clip the global gradient norm to this value (None: no clipping).
         warmup_epochs: Linear warm-up length in epochs (may be fractional).
         min_lr_ratio: Final learning rate as a fraction of lr.
