@@ -1,8 +1,8 @@
 """Shared pieces of the benchmark scripts: model names, input sizes, environment, tables.
 
-A model name is looked up in one place, :func:`resolve_model`: the hybridnets registry first,
-then the MONAI aliases below, then timm. So ``convvit_s``, ``swin_unetr`` and ``convnext_tiny``
-can sit in one ``--models`` list.
+Model names go through the library's one resolver (:mod:`hybridnets.resolve`): the hybridnets
+registry first, then the MONAI aliases, then timm. So ``convvit_s``, ``swin_unetr`` and
+``convnext_tiny`` can sit in one ``--models`` list.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib.metadata
 import os
 import platform
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import timm
@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 import hybridnets
+from hybridnets.resolve import create_model
 
 DEFAULT_PEERS_2D = (
     "convnext_tiny",
@@ -32,101 +33,19 @@ DEFAULT_PEERS_3D = ("swin_unetr_encoder", "swin_unetr", "unetr", "monai_resnet18
 TEXT_KEYS = frozenset({"model", "source", "mode", "device", "dtype", "error"})
 """Table columns aligned left; the others are numbers, aligned right."""
 
-SEGMENTATION_CLASSES = 14  # BTCV, the setting of the published SwinUNETR / UNETR figures
 
-
-def _swin_unetr(spatial_dims: int, in_chans: int, size: tuple[int, ...], classes: int | None):
-    from monai.networks.nets import SwinUNETR
-
-    classes = SEGMENTATION_CLASSES if classes is None else classes
-    return SwinUNETR(in_chans, classes, feature_size=48, spatial_dims=spatial_dims)
-
-
-def _swin_unetr_encoder(
-    spatial_dims: int, in_chans: int, size: tuple[int, ...], classes: int | None
-):
-    return _swin_unetr(spatial_dims, in_chans, size, classes).swinViT
-
-
-def _unetr(spatial_dims: int, in_chans: int, size: tuple[int, ...], classes: int | None):
-    from monai.networks.nets import UNETR
-
-    classes = SEGMENTATION_CLASSES if classes is None else classes
-    return UNETR(in_chans, classes, img_size=size, feature_size=16, spatial_dims=spatial_dims)
-
-
-def _monai_resnet18(spatial_dims: int, in_chans: int, size: tuple[int, ...], classes: int | None):
-    from monai.networks.nets import resnet18
-
-    kwargs = {} if classes is None else {"num_classes": classes}
-    return resnet18(spatial_dims=spatial_dims, n_input_channels=in_chans, **kwargs)
-
-
-MONAI_MODELS: dict[str, Callable[[int, int, tuple[int, ...], int | None], nn.Module]] = {
-    "swin_unetr": _swin_unetr,  # full SwinUNETR segmentation network, feature_size 48
-    "swin_unetr_encoder": _swin_unetr_encoder,  # its Swin encoder (``.swinViT``) alone
-    "unetr": _unetr,
-    "monai_resnet18": _monai_resnet18,
-}
-"""MONAI networks by benchmark name: ``(spatial_dims, in_chans, input_size, num_classes)``."""
-
-
-def resolve_model(name: str) -> str:
-    """Which library builds ``name``: ``"hybridnets"``, ``"monai"`` or ``"timm"``.
-
-    The hybridnets registry wins (its models are also registered in timm), then the MONAI
-    aliases in :data:`MONAI_MODELS`, then timm.
-
-    Raises:
-        ValueError: no library knows ``name``.
-    """
-    if hybridnets.is_model(name):
-        return "hybridnets"
-    if name in MONAI_MODELS:
-        return "monai"
-    if timm.is_model(name):
-        return "timm"
-    raise ValueError(
-        f"unknown model {name!r}: not a hybridnets model (hybridnets.list_models()), "
-        f"a MONAI alias ({', '.join(MONAI_MODELS)}) or a timm model (timm.list_models())"
-    )
-
-
-def create_model(
-    name: str,
-    input_size: tuple[int, ...],
-    in_chans: int,
-    num_classes: int | None = None,
+def model_for_input(
+    name: str, input_size: tuple[int, ...], in_chans: int, num_classes: int | None = None
 ) -> nn.Module:
-    """Build ``name`` for inputs of spatial size ``input_size`` (2 or 3 dims) in eval mode.
+    """``name`` from the library resolver (:func:`hybridnets.resolve.create_model`), in eval mode,
+    for inputs of spatial size ``input_size`` (its length is ``spatial_dims``).
 
-    Args:
-        name: A hybridnets, MONAI-alias or timm model name.
-        input_size: Spatial size; its length is ``spatial_dims``.
-        in_chans: Input channels.
-        num_classes: Classes (segmentation: output channels); None keeps each library's
-            default (timm/hybridnets 1000, MONAI segmentation nets 14, MONAI ResNet 400).
+    ``num_classes=None`` keeps each library's default (timm/hybridnets 1000, MONAI segmentation
+    nets 14, MONAI ResNet 400).
     """
-    spatial_dims = len(input_size)
-    source = resolve_model(name)
-    classes = {} if num_classes is None else {"num_classes": num_classes}
-    if source == "hybridnets":
-        model = hybridnets.create(name, spatial_dims=spatial_dims, in_chans=in_chans, **classes)
-    elif source == "monai":
-        model = MONAI_MODELS[name](spatial_dims, in_chans, input_size, num_classes)
-    else:
-        if spatial_dims != 2:
-            raise ValueError(f"timm model {name!r} is 2D only; got input size {input_size}")
-        default = timm.get_pretrained_cfg_value(name, "input_size") or (3, 224, 224)
-        kwargs: dict[str, Any] = {"in_chans": in_chans, **classes}
-        if tuple(default[1:]) != tuple(input_size):
-            try:  # models with a fixed token grid (ViT, Swin, MaxViT) take img_size
-                model = timm.create_model(name, img_size=input_size, **kwargs)
-                return model.eval()
-            except TypeError:  # CNNs take any size and no img_size argument
-                pass
-        model = timm.create_model(name, **kwargs)
-    return model.eval()
+    return create_model(
+        name, len(input_size), in_chans, num_classes, input_size=tuple(input_size)
+    ).eval()
 
 
 def parse_input_size(text: str, spatial_dims: int | None = None) -> tuple[int, ...]:

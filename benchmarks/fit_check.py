@@ -24,8 +24,8 @@ import torch.nn.functional as F
 from sklearn.metrics import roc_auc_score
 
 from hybridnets.data import MedMNIST
-from hybridnets.train.models import build_model
-from hybridnets.train.recipe import param_groups
+from hybridnets.engine import param_groups
+from hybridnets.resolve import create_model
 
 
 def fit_check(
@@ -47,7 +47,7 @@ def fit_check(
     if ds.num_classes != 2:
         raise ValueError(f"fit_check reports a binary AUC; {ds.name} has {ds.num_classes} classes")
     torch.manual_seed(seed)
-    model = build_model(model_name, ds.spatial_dims, ds.in_chans, 2, **(model_kwargs or {}))
+    model = create_model(model_name, ds.spatial_dims, ds.in_chans, 2, **(model_kwargs or {}))
     opt = torch.optim.AdamW(param_groups(model, weight_decay=0.05), lr=lr)  # as the recipe
     start = time.perf_counter()
     model.train()

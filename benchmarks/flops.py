@@ -23,16 +23,17 @@ from typing import Any
 import torch
 from _common import (
     cpu_threads,
-    create_model,
     default_models,
     env_info,
     markdown_table,
+    model_for_input,
     parse_input_size,
-    resolve_model,
     split_names,
 )
 
+from hybridnets.atomic import atomic_write_text
 from hybridnets.flops import count_flops, count_macs, count_params
+from hybridnets.resolve import model_source
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -59,7 +60,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     torch.set_num_threads(cpu_threads(args.threads))
     sizes = [parse_input_size(s, args.spatial_dims) for s in args.input_size]
     names = split_names(args.models) if args.models else default_models(len(sizes[0]))
-    sources = {name: resolve_model(name) for name in names}
+    sources = {name: model_source(name) for name in names}
     rows = []
     for name in names:
         for size in sizes:
@@ -74,7 +75,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             }
             start = time.perf_counter()
             try:
-                model = create_model(name, size, in_chans, args.num_classes)
+                model = model_for_input(name, size, in_chans, args.num_classes)
             except (ValueError, TypeError, AssertionError, RuntimeError) as err:
                 row["error"] = f"{type(err).__name__}: {err}".splitlines()[0][:120]
                 rows.append(row)
@@ -92,8 +93,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     print(pivot_table(rows, sizes, args.torch_check))
     result = {"env": env_info("cpu"), "rows": rows}
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
+        atomic_write_text(args.json, json.dumps(result, indent=2) + "\n")
     return result
 
 

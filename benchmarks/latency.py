@@ -5,7 +5,7 @@
     python benchmarks/latency.py --models convvit_t,swin_unetr_encoder,unetr --input-size 96,96,96 \
         --device cuda --dtype bf16 --batch-size 1,2,4 --json results/lat3d.json
 
-Names resolve hybridnets → MONAI alias → timm (see ``_common.resolve_model``). Per model and
+Names resolve hybridnets → MONAI alias → timm (see :mod:`hybridnets.resolve`). Per model and
 setting a row gives ``params_m``, ``gmacs`` (per sample, ``hybridnets.flops``), latency
 p50/p90 (ms per batch), throughput (samples/s from p50) and peak memory (CUDA: max allocated;
 CPU: peak RSS above the resident size before the run). ``--dtype bf16|fp16`` runs under AMP
@@ -32,19 +32,20 @@ from typing import Any
 import torch
 from _common import (
     cpu_threads,
-    create_model,
     default_models,
     env_info,
     markdown_table,
+    model_for_input,
     parse_input_size,
-    resolve_model,
     split_names,
     text_table,
 )
 from torch import Tensor, nn
 from tqdm import tqdm
 
+from hybridnets.atomic import atomic_path, atomic_write_text
 from hybridnets.flops import count_macs, count_params
+from hybridnets.resolve import model_source
 
 ROW_KEYS = (
     "model",
@@ -115,7 +116,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     in_chans = args.in_chans or (3 if len(size) == 2 else 1)
     names = split_names(args.models) if args.models else default_models(len(size))
     for name in names:  # fail on a typo before spending minutes on the first models
-        resolve_model(name)
+        model_source(name)
     batch_sizes = [int(b) for b in split_names(args.batch_size)]
     modes = ("infer", "train") if args.mode == "both" else (args.mode,)
     on_cpu = device.type == "cpu"
@@ -169,7 +170,7 @@ def benchmark_model(
     """Rows for one model: every mode and batch size. Out of memory at a batch size gives a
     row with an ``error`` and skips the larger batch sizes of that mode."""
     _free(device)
-    model = create_model(name, size, in_chans, args.num_classes).to(device)
+    model = model_for_input(name, size, in_chans, args.num_classes).to(device)
     params_m = count_params(model) / 1e6
     gmacs = count_macs(model, (1, in_chans, *size)) / 1e9  # traced on the device, fp32
     if args.channels_last:
@@ -390,12 +391,10 @@ def write_outputs(result: dict[str, Any], args: argparse.Namespace) -> None:
     print(result["settings"]["summary"] + "\n")
     print(markdown_table(rows, columns) if args.markdown else text_table(rows, columns))
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
+        atomic_write_text(args.json, json.dumps(result, indent=2) + "\n")
     if args.csv:
-        args.csv.parent.mkdir(parents=True, exist_ok=True)
         keys = [*ROW_KEYS, "compile_s", "error"]
-        with args.csv.open("w", newline="") as f:
+        with atomic_path(args.csv) as tmp, tmp.open("w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=keys, restval="")
             writer.writeheader()
             writer.writerows(rows)
@@ -425,9 +424,9 @@ def plot(rows: Sequence[dict[str, Any]], path: Path, metric: str = "throughput")
         ax.set_title(f"{rows[0]['device']}, {rows[0]['dtype']}")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120)
     plt.close(fig)
 
 

@@ -36,8 +36,10 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC, LinearSVC
 from torch import nn
 
+from hybridnets.atomic import atomic_write_text
 from hybridnets.data import MedMNIST
-from hybridnets.train.models import RECIPE_FILE, build_model, feature_model, load_trained
+from hybridnets.resolve import create_model
+from hybridnets.train.models import RECIPE_FILE, feature_model, load_trained
 
 _logger = logging.getLogger("linear_probe")
 
@@ -65,7 +67,7 @@ def load_backbone(
         import hybridnets
 
         return hybridnets.create(pretrained=model, **kwargs), {}
-    return build_model(model, spatial_dims, in_chans, num_classes, **kwargs), {}
+    return create_model(model, spatial_dims, in_chans, num_classes, **kwargs), {}
 
 
 @torch.no_grad()
@@ -219,8 +221,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     }
     print(markdown(args.model, ds.name, results))
     if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(result, indent=2))
+        atomic_write_text(args.out, json.dumps(result, indent=2) + "\n")
     return result
 
 

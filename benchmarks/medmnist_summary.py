@@ -18,6 +18,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from hybridnets.atomic import atomic_write_text
+
 RESULTS = Path(__file__).parent / "results" / "medmnist.json"
 SPLIT_METRICS = ("acc", "auc", "acc_threshold")
 PROBES = ("logreg", "linear_svc")
@@ -86,9 +88,7 @@ def add(folders: Sequence[Path], label: str, path: Path = RESULTS) -> dict[str, 
     row["params_M"] = entries[0]["params"] / 1e6
     summarise(row)
     rows.sort(key=lambda r: (r["data"], r["model"], r["epochs"]))
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(rows, indent=1) + "\n")
-    tmp.replace(path)
+    atomic_write_text(path, json.dumps(rows, indent=1) + "\n")
     return row
 
 

@@ -29,6 +29,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from medmnist_summary import add
 
+from hybridnets.atomic import atomic_path, atomic_write_text
+
 _logger = logging.getLogger("small_data")
 RESULTS = Path(__file__).parent / "results"
 
@@ -130,7 +132,7 @@ def summary(runs: Path, out: Path = RESULTS) -> Path:
     rows = sorted(json.loads(json_path.read_text()), key=lambda r: _sort_key(r, order))
     _plot(rows, out / "small_data_auc_vs_params.png")
     selectors = _selectors(groups)
-    (out / "small_data_table.md").write_text(_table(rows) + "\n\n" + selectors + "\n")
+    atomic_write_text(out / "small_data_table.md", _table(rows) + "\n\n" + selectors + "\n")
     return json_path
 
 
@@ -213,9 +215,8 @@ def _plot(rows: list[dict], path: Path) -> None:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     fig.tight_layout()
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=120)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -6,10 +6,8 @@ result = train(TrainConfig(model="convvit_n", data="pneumoniamnist.npz"))
 
 from hybridnets.train.metrics import best_threshold, classification_metrics
 from hybridnets.train.models import (
-    build_model,
     feature_model,
     load_trained,
-    model_source,
     pooled_features,
     save_checkpoint,
 )
@@ -18,12 +16,10 @@ from hybridnets.train.recipe import TrainConfig, evaluate, predict, train
 __all__ = [
     "TrainConfig",
     "best_threshold",
-    "build_model",
     "classification_metrics",
     "evaluate",
     "feature_model",
     "load_trained",
-    "model_source",
     "pooled_features",
     "predict",
     "save_checkpoint",

@@ -17,31 +17,39 @@ from __future__ import annotations
 import copy
 import json
 import logging
-import math
-import random
 import time
 from dataclasses import asdict, dataclass, field
+from dataclasses import replace as dataclasses_replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from timm.optim import param_groups_layer_decay, param_groups_weight_decay
-from timm.utils import ModelEmaV3
 from torch import nn
 from tqdm.auto import tqdm
 
+from hybridnets.atomic import atomic_write_text
 from hybridnets.data import MedMNIST, RandomFlipAffine
+from hybridnets.engine import (
+    Engine,
+    load_state,
+    resolve_device,
+    rng_state,
+    save_state,
+    seed_everything,
+    set_rng_state,
+)
+from hybridnets.resolve import create_model, model_source
 from hybridnets.train.metrics import best_threshold, classification_metrics
-from hybridnets.train.models import build_model, model_source, save_checkpoint
+from hybridnets.train.models import save_checkpoint
 
 __all__ = [
     "CLASS_BALANCE",
     "SELECT",
+    "STATE_FILE",
     "TrainConfig",
     "evaluate",
-    "param_groups",
     "predict",
     "stratified_subset",
     "train",
@@ -49,6 +57,10 @@ __all__ = [
 
 CLASS_BALANCE = ("none", "loss", "sampler")
 SELECT = ("last", "val_auc", "val_loss")
+STATE_FILE = "state.pt"
+"""Per-epoch training state in ``out_dir`` (removed when the run completes)."""
+# config fields that do not change what a run computes: a resumed run may differ in these
+_RESUME_FREE = ("out_dir", "progress", "num_threads", "resume")
 
 _logger = logging.getLogger(__name__)
 
@@ -96,6 +108,8 @@ class TrainConfig:
             shared with other jobs.
         log_test: Also evaluate the test split after every epoch into history (analysis of
             selectors only; never used to choose weights).
+        resume: Continue an interrupted run from ``out_dir/state.pt`` (written after every
+            epoch) when its settings match; off: start over.
     """
 
     model: str
@@ -126,6 +140,7 @@ class TrainConfig:
     progress: bool = True
     num_threads: int | None = None
     log_test: bool = False
+    resume: bool = True
 
     def __post_init__(self) -> None:
         if self.class_balance not in CLASS_BALANCE:
@@ -137,32 +152,6 @@ class TrainConfig:
         for name in ("epochs", "batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-
-
-def _seed_everything(seed: int) -> torch.Generator:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-    return torch.Generator().manual_seed(seed)
-
-
-def param_groups(
-    model: nn.Module, weight_decay: float, layer_decay: float | None = None
-) -> list[dict[str, Any]]:
-    """timm's AdamW parameter groups: no decay on 1-D parameters, biases and the names in
-    ``model.no_weight_decay()``; with ``layer_decay``, per-layer LR scales from
-    ``model.group_matcher()`` (``lr_scale`` in each group; :func:`train` multiplies it into
-    the group's learning rate)."""
-    skip = model.no_weight_decay() if hasattr(model, "no_weight_decay") else set()
-    if layer_decay is not None:
-        if not hasattr(model, "group_matcher"):
-            raise ValueError(
-                f"layer_decay needs a model with group_matcher(); {type(model).__name__} has none"
-            )
-        return param_groups_layer_decay(
-            model, weight_decay, no_weight_decay_list=skip, layer_decay=layer_decay
-        )
-    return param_groups_weight_decay(model, weight_decay, no_weight_decay_list=skip)
 
 
 def stratified_subset(labels: torch.Tensor, n: int, generator: torch.Generator) -> torch.Tensor:
@@ -185,37 +174,6 @@ def _class_weights(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
     counts = torch.bincount(labels, minlength=num_classes).double()
     weights = len(labels) / (num_classes * counts.clamp_min(1))
     return torch.where(counts > 0, weights, torch.zeros_like(weights)).float()
-
-
-def _warmup_cosine(warmup_steps: int, total_steps: int, min_ratio: float):
-    def factor(step: int) -> float:
-        if step < warmup_steps:
-            return (step + 1) / warmup_steps
-        t = (step - warmup_steps) / max(1, total_steps - warmup_steps)
-        return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * min(t, 1.0)))
-
-    return factor
-
-
-def _step(
-    model: nn.Module,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    criterion: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    amp: bool,
-    clip_grad: float | None = None,
-) -> float:
-    """One optimisation step on batch ``(x, y)``; returns the loss."""
-    model.train()
-    with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=amp):
-        loss = criterion(model(x).float(), y)
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    if clip_grad is not None:
-        nn.utils.clip_grad_norm_(model.parameters(), clip_grad)
-    optimizer.step()
-    return loss.item()
 
 
 def _prepare(
@@ -263,7 +221,7 @@ def _build(config: TrainConfig, train_ds: MedMNIST) -> tuple[nn.Module, dict[str
     kwargs = dict(config.model_kwargs)
     if config.drop_path_rate is not None and model_source(config.model) != "monai":
         kwargs["drop_path_rate"] = config.drop_path_rate
-    model = build_model(
+    model = create_model(
         config.model, train_ds.spatial_dims, train_ds.in_chans, train_ds.num_classes, **kwargs
     )
     recipe = {
@@ -305,23 +263,70 @@ def _is_better(select: str, score: dict[str, float], best: dict[str, float] | No
     return score["loss"] < best["loss"]
 
 
+@dataclass
+class _Progress:
+    """The recipe's bookkeeping across epochs (saved with the engine state for resume)."""
+
+    epoch: int = 0
+    history: list[dict[str, float]] = field(default_factory=list)
+    best: dict[str, float] | None = None
+    best_epoch: int = 0
+    stale: int = 0
+    elapsed_s: float = 0.0
+
+
+def _save_progress(
+    path: Path,
+    config: TrainConfig,
+    engine: Engine,
+    progress: _Progress,
+    best_state: dict[str, torch.Tensor] | None,
+    generator: torch.Generator,
+) -> None:
+    state = {
+        "config": json.dumps(asdict(config)),
+        "progress": json.dumps(asdict(progress)),
+        "engine": engine.state_dict(),
+        "rng": rng_state(generator),
+    }
+    if best_state is not None:
+        state["best_state"] = best_state
+    save_state(path, state)
+
+
+def _resume(
+    path: Path, config: TrainConfig, engine: Engine, generator: torch.Generator
+) -> tuple[_Progress, dict[str, torch.Tensor] | None]:
+    """Load ``path`` into ``engine`` and ``generator``; refuse a state from other settings."""
+    state = load_state(path)
+    saved, current = json.loads(state["config"]), asdict(config)
+    differ = sorted(k for k in current if k not in _RESUME_FREE and saved.get(k) != current[k])
+    if differ:
+        raise ValueError(
+            f"{path} holds an interrupted run with other settings ({', '.join(differ)}); "
+            "use another --out, delete the file, or pass --no-resume to start over"
+        )
+    engine.load_state_dict(state["engine"])
+    set_rng_state(generator, state["rng"])
+    progress = _Progress(**json.loads(state["progress"]))
+    _logger.info("resuming %s after epoch %d", path.parent, progress.epoch)
+    return progress, state.get("best_state")
+
+
 def train(config: TrainConfig) -> dict[str, Any]:
     """Train ``config.model`` on ``config.data``; returns (and writes) the result dict.
 
     The result holds val/test ACC and AUC of the selected weights (``config.select``), the
     binary test ACC at the threshold chosen on validation, epochs run, wall time, parameter
-    count, the per-epoch history and the checkpoint folder.
+    count, the per-epoch history and the checkpoint folder. After every epoch the training
+    state is saved to ``out_dir/state.pt``; an interrupted run started again with the same
+    settings continues from there and ends with the same result.
     """
     start = time.perf_counter()
-    generator = _seed_everything(config.seed)
+    generator = seed_everything(config.seed)
     if config.num_threads is not None:
         torch.set_num_threads(config.num_threads)
-    device = torch.device(
-        ("cuda" if torch.cuda.is_available() else "cpu")
-        if config.device == "auto"
-        else config.device
-    )
-    amp = config.amp and device.type == "cuda"
+    device = resolve_device(config.device)
     train_ds, val_ds, test_ds = (MedMNIST(config.data, s) for s in ("train", "val", "test"))
     mean, std = train_ds.channel_stats() if config.normalize else (None, None)
     for ds in (train_ds, val_ds, test_ds):
@@ -334,22 +339,24 @@ def train(config: TrainConfig) -> dict[str, Any]:
 
     model, recipe = _build(config, train_ds)
     recipe |= {"mean": mean, "std": std}
-    model.to(device)
     n_params = sum(p.numel() for p in model.parameters())
-    ema = ModelEmaV3(model, decay=config.ema_decay, use_warmup=True) if config.ema_decay else None
-    groups = param_groups(model, config.weight_decay, config.layer_decay)
-    for group in groups:
-        group["lr"] = config.lr * group.get("lr_scale", 1.0)
-    optimizer = torch.optim.AdamW(groups, lr=config.lr)
     # a last batch of one sample is dropped: batch-norm layers cannot use its statistics
     steps_per_epoch = len(train_index) // config.batch_size
     steps_per_epoch += len(train_index) % config.batch_size > 1
     if steps_per_epoch == 0:
         raise ValueError(f"training needs at least 2 samples, got {len(train_index)}")
-    total = steps_per_epoch * config.epochs
-    warmup = max(1, round(config.warmup_epochs * steps_per_epoch))
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, _warmup_cosine(warmup, total, config.min_lr_ratio)
+    engine = Engine(
+        model,
+        device,
+        lr=config.lr,
+        weight_decay=config.weight_decay,
+        total_steps=steps_per_epoch * config.epochs,
+        warmup_steps=round(config.warmup_epochs * steps_per_epoch),
+        min_lr_ratio=config.min_lr_ratio,
+        layer_decay=config.layer_decay,
+        clip_grad=config.clip_grad,
+        ema_decay=config.ema_decay,
+        amp=config.amp,
     )
     augment = RandomFlipAffine(train_ds.spatial_dims) if config.augment else None
     criterion = nn.CrossEntropyLoss(
@@ -357,6 +364,14 @@ def train(config: TrainConfig) -> dict[str, Any]:
         label_smoothing=config.label_smoothing,
     )
     sample_weights = class_weights[train_labels] if config.class_balance == "sampler" else None
+
+    out_dir = Path(config.out_dir)
+    state_path = out_dir / STATE_FILE
+    progress, best_state = _Progress(), None
+    if config.resume and state_path.is_file():
+        progress, best_state = _resume(state_path, config, engine, generator)
+    elif state_path.is_file():
+        state_path.unlink()
     _logger.info(
         "training %s (%.2fM params) on %s, %d samples",
         config.model,
@@ -365,72 +380,77 @@ def train(config: TrainConfig) -> dict[str, Any]:
         len(train_index),
     )
 
-    eval_model = ema.module if ema is not None else model
-    history, best, best_state, best_epoch, stale = [], None, None, 0, 0
-    bar = tqdm(range(1, config.epochs + 1), desc=config.model, disable=not config.progress)
+    def evaluate_split(ds: MedMNIST) -> np.ndarray:
+        return predict(engine.eval_model, ds, device, config.resize, amp=engine.amp)
+
+    epochs = range(progress.epoch + 1, config.epochs + 1)
+    bar = tqdm(epochs, desc=config.model, disable=not config.progress)
     for epoch in bar:
+        if progress.stale and config.patience is not None and progress.stale >= config.patience:
+            break  # a resumed run that had already stopped early
         losses = []
         order = _epoch_order(train_index, sample_weights, generator)
-        for step, index in enumerate(order.split(config.batch_size)[:steps_per_epoch]):
+        for index in order.split(config.batch_size)[:steps_per_epoch]:
             x = _prepare(train_ds, index, config.resize, device)
             if augment is not None:
                 x = augment(x, generator)
             y = train_ds.labels[index].to(device)
-            losses.append(_step(model, x, y, criterion, optimizer, amp, config.clip_grad))
-            scheduler.step()
-            if ema is not None:
-                ema.update(model, step=(epoch - 1) * steps_per_epoch + step)
-        val = _scores(
-            val_ds.labels.numpy(), predict(eval_model, val_ds, device, config.resize, amp=amp)
-        )
+            losses.append(engine.step(lambda m, x=x, y=y: criterion(m(x).float(), y)))
+        val = _scores(val_ds.labels.numpy(), evaluate_split(val_ds))
         row = {"epoch": epoch, "train_loss": float(np.mean(losses))}
         row |= {f"val_{k}": v for k, v in val.items()}
         if config.log_test:
-            test = _scores(
-                test_ds.labels.numpy(), predict(eval_model, test_ds, device, config.resize, amp=amp)
-            )
+            test = _scores(test_ds.labels.numpy(), evaluate_split(test_ds))
             row |= {f"test_{k}": v for k, v in test.items()}
-        history.append(row | {"time_s": time.perf_counter() - start})
+        elapsed = progress.elapsed_s + time.perf_counter() - start
+        progress.history.append(row | {"time_s": elapsed})
         bar.set_postfix(loss=f"{row['train_loss']:.3f}", val_auc=f"{val['auc']:.3f}")
-        _logger.info("epoch %d/%d %s", epoch, config.epochs, history[-1])
-        if _is_better(config.select, val, best):
-            best, best_epoch, stale = val, epoch, 0
+        _logger.info("epoch %d/%d %s", epoch, config.epochs, progress.history[-1])
+        progress.epoch = epoch
+        if _is_better(config.select, val, progress.best):
+            progress.best, progress.best_epoch, progress.stale = val, epoch, 0
             if config.select != "last":
-                best_state = copy.deepcopy(eval_model.state_dict())
+                best_state = copy.deepcopy(engine.eval_model.state_dict())
         else:
-            stale += 1
-            if config.patience is not None and stale >= config.patience:
-                _logger.info("early stop at epoch %d (best %d)", epoch, best_epoch)
-                break
+            progress.stale += 1
+        _save_progress(
+            state_path,
+            config,
+            engine,
+            dataclasses_replace(progress, elapsed_s=elapsed),
+            best_state,
+            generator,
+        )
+        if config.patience is not None and progress.stale >= config.patience:
+            _logger.info("early stop at epoch %d (best %d)", epoch, progress.best_epoch)
+            break
 
+    eval_model = engine.eval_model
     if best_state is not None:
         eval_model.load_state_dict(best_state)
-    val_probs = predict(eval_model, val_ds, device, config.resize, amp=amp)
-    test_probs = predict(eval_model, test_ds, device, config.resize, amp=amp)
+    val_probs = evaluate_split(val_ds)
+    test_probs = evaluate_split(test_ds)
     threshold = (
         best_threshold(val_ds.labels.numpy(), val_probs) if train_ds.num_classes == 2 else None
     )
-    out_dir = Path(config.out_dir)
     checkpoint = save_checkpoint(eval_model, out_dir / "best", recipe)
     result = {
         "model": config.model,
         "data": train_ds.name,
         "params": n_params,
         "train_samples": len(train_index),
-        "epochs_run": len(history),
-        "best_epoch": best_epoch,
+        "epochs_run": len(progress.history),
+        "best_epoch": progress.best_epoch,
         "threshold": threshold,
         "val": classification_metrics(val_ds.labels.numpy(), val_probs, threshold),
         "test": classification_metrics(test_ds.labels.numpy(), test_probs, threshold),
-        "wall_time_s": time.perf_counter() - start,
+        "wall_time_s": progress.elapsed_s + time.perf_counter() - start,
         "device": str(device),
         "checkpoint": str(checkpoint),
         "config": asdict(config),
-        "history": history,
+        "history": progress.history,
     }
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir / "result.json.tmp"
-    tmp.write_text(json.dumps(result, indent=2))
-    tmp.replace(out_dir / "result.json")
+    atomic_write_text(out_dir / "result.json", json.dumps(result, indent=2))
+    state_path.unlink(missing_ok=True)
     _logger.info("test %s", result["test"])
     return result

@@ -1,31 +1,10 @@
-"""Tests for benchmarks/_common.py: name resolution, input sizes, tables."""
+"""Tests for benchmarks/_common.py: models through the library resolver, input sizes, tables."""
 
 from __future__ import annotations
 
 import _common
 import pytest
 import torch
-
-
-@pytest.mark.parametrize(
-    ("name", "source"),
-    [
-        ("convvit_test", "hybridnets"),  # also in timm's registry: hybridnets must win
-        ("swin_unetr", "monai"),
-        ("swin_unetr_encoder", "monai"),
-        ("unetr", "monai"),
-        ("monai_resnet18", "monai"),
-        ("resnet18", "timm"),
-        ("convnext_tiny", "timm"),
-    ],
-)
-def test_resolve_model(name: str, source: str) -> None:
-    assert _common.resolve_model(name) == source
-
-
-def test_resolve_unknown_lists_libraries() -> None:
-    with pytest.raises(ValueError, match=r"unknown model 'no_such_net'.*MONAI alias"):
-        _common.resolve_model("no_such_net")
 
 
 @pytest.mark.parametrize(
@@ -48,15 +27,16 @@ def test_parse_input_size_rejects(text: str, spatial_dims: int | None) -> None:
         _common.parse_input_size(text, spatial_dims)
 
 
-def test_create_model_builds_each_library() -> None:
-    assert _common.create_model("convvit_test", (32, 32, 32), 1, 2).spatial_dims == 3
-    resnet = _common.create_model("monai_resnet18", (16, 16, 16), 1, 2)
+def test_model_for_input_builds_each_library_in_eval_mode() -> None:
+    ours = _common.model_for_input("convvit_test", (32, 32, 32), 1, 2)
+    assert ours.spatial_dims == 3 and not ours.training
+    resnet = _common.model_for_input("monai_resnet18", (16, 16, 16), 1, 2)
     assert resnet.fc.out_features == 2
-    vit = _common.create_model("test_vit", (32, 32), 1, 3)  # img_size passed on to timm
+    vit = _common.model_for_input("test_vit", (32, 32), 1, 3)  # img_size passed on to timm
     assert vit.patch_embed.img_size == (32, 32)
-    assert _common.create_model("resnet18", (32, 32), 3).fc.out_features == 1000
+    assert _common.model_for_input("resnet18", (32, 32), 3).fc.out_features == 1000
     with pytest.raises(ValueError, match="2D only"):
-        _common.create_model("resnet18", (16, 16, 16), 1)
+        _common.model_for_input("resnet18", (16, 16, 16), 1)
 
 
 def test_default_models_skip_test_variants() -> None:

@@ -83,7 +83,7 @@ class FakeOOMNet(nn.Module):
 
 
 def test_oom_becomes_a_row(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(latency, "create_model", lambda *args, **kwargs: FakeOOMNet())
+    monkeypatch.setattr(latency, "model_for_input", lambda *args, **kwargs: FakeOOMNet())
     result = latency.main(
         ["--models", "resnet18", "--input-size", "8", "--batch-size", "2,4,8", "--warmup", "0",
          "--iters", "1", "--device", "cpu", "--threads", "1", "--json", str(tmp_path / "o.json")]
@@ -100,7 +100,7 @@ def test_other_errors_are_not_swallowed(monkeypatch: pytest.MonkeyPatch) -> None
         def forward(self, x: Tensor) -> Tensor:
             raise RuntimeError("shape mismatch")
 
-    monkeypatch.setattr(latency, "create_model", lambda *args, **kwargs: Broken())
+    monkeypatch.setattr(latency, "model_for_input", lambda *args, **kwargs: Broken())
     with pytest.raises(RuntimeError, match="shape mismatch"):
         latency.main(["--models", "resnet18", "--input-size", "8", "--iters", "1",
                       "--device", "cpu", "--threads", "1"])  # fmt: skip

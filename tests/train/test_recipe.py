@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import fields
 from pathlib import Path
 
@@ -12,9 +11,12 @@ import pytest
 import torch
 
 import hybridnets
-from hybridnets.train import TrainConfig, load_trained, train
+from hybridnets.data import MedMNIST
+from hybridnets.engine import param_groups
+from hybridnets.train import TrainConfig, evaluate, load_trained, train
+from hybridnets.train import recipe as recipe_module
 from hybridnets.train.__main__ import parse_args
-from hybridnets.train.recipe import param_groups, stratified_subset
+from hybridnets.train.recipe import STATE_FILE, stratified_subset
 
 
 def _toy_3d(path: Path, n: int = 24, size: int = 16) -> Path:
@@ -29,15 +31,21 @@ def _toy_3d(path: Path, n: int = 24, size: int = 16) -> Path:
     return path
 
 
-def _check_result(result: dict, out: Path) -> None:
+def _check_result(result: dict, out: Path, data: Path) -> None:
+    """The saved result is the one returned, its checkpoint reproduces its test metrics, and
+    the reported epoch is the one the default selector (lowest validation loss) picks."""
     saved = json.loads((out / "result.json").read_text())
-    assert saved["epochs_run"] == 1 and saved["params"] > 0 and saved["wall_time_s"] > 0
-    for split in ("val", "test"):
-        for metric in ("acc", "auc", "acc_threshold"):
-            assert math.isfinite(saved[split][metric]) and 0 <= saved[split][metric] <= 1
+    assert saved["test"] == result["test"] and saved["epochs_run"] == len(saved["history"])
+    losses = [row["val_loss"] for row in saved["history"]]
+    assert saved["best_epoch"] == 1 + losses.index(min(losses))
+    assert not (out / STATE_FILE).exists()  # removed once the run is complete
     model, recipe = load_trained(result["checkpoint"])
     assert sum(p.numel() for p in model.parameters()) == result["params"]
-    assert recipe["model"] == result["model"]
+    test = MedMNIST(data, "test")
+    test.set_normalization(recipe["mean"], recipe["std"])
+    again = evaluate(model, test, torch.device("cpu"))
+    assert again["acc"] == pytest.approx(result["test"]["acc"], abs=1e-9)
+    assert again["auc"] == pytest.approx(result["test"]["auc"], abs=1e-6)
 
 
 def test_one_epoch_2d_real_data(tmp_path: Path, medmnist_file) -> None:
@@ -52,15 +60,16 @@ def test_one_epoch_2d_real_data(tmp_path: Path, medmnist_file) -> None:
         progress=False,
         ema_decay=0.9,
     )
-    _check_result(train(config), tmp_path)
+    _check_result(train(config), tmp_path, data)
 
 
 def test_one_epoch_3d_hybridnets(tmp_path: Path) -> None:
-    argv = ["--model", "convvit_test", "--data", str(_toy_3d(tmp_path / "toy3d.npz"))]
+    data = _toy_3d(tmp_path / "toy3d.npz")
+    argv = ["--model", "convvit_test", "--data", str(data)]
     argv += ["--out", str(tmp_path / "run"), "--epochs", "1", "--batch-size", "8"]
     config = parse_args([*argv, "--no-progress", "--num-threads", "1"])
     result = train(config)
-    _check_result(result, tmp_path / "run")
+    _check_result(result, tmp_path / "run", data)
     assert (Path(result["checkpoint"]) / "config.json").is_file()  # via save_pretrained
 
 
@@ -110,3 +119,60 @@ def test_bad_choices_are_refused() -> None:
         TrainConfig(model="m", data="d", class_balance="weights")
     with pytest.raises(SystemExit):
         parse_args(["--model", "m", "--data", "d", "--select", "best"])
+
+
+def _interrupt_after(monkeypatch, epochs: int) -> None:
+    """Make the recipe crash right after it saved the state of epoch ``epochs``."""
+    real, saves = recipe_module.save_state, []
+
+    def save_then_crash(path, state):
+        real(path, state)
+        saves.append(path)
+        if len(saves) == epochs:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(recipe_module, "save_state", save_then_crash)
+
+
+def test_interrupted_run_resumes_to_the_same_result(tmp_path: Path, monkeypatch) -> None:
+    data = _toy_3d(tmp_path / "toy3d.npz", n=16, size=16)
+    config = dict(model="convvit_test", data=str(data), epochs=3, batch_size=8, progress=False)
+    full = train(TrainConfig(**config, out_dir=str(tmp_path / "full")))
+
+    out = tmp_path / "interrupted"
+    with monkeypatch.context() as m:
+        _interrupt_after(m, epochs=2)
+        with pytest.raises(KeyboardInterrupt):
+            train(TrainConfig(**config, out_dir=str(out)))
+    assert (out / STATE_FILE).is_file() and not (out / "result.json").exists()
+    with pytest.raises(ValueError, match=r"other settings \(lr\).*--no-resume"):
+        train(TrainConfig(**config, out_dir=str(out), lr=1e-3))
+    resumed = train(TrainConfig(**config, out_dir=str(out), num_threads=1))  # threads may differ
+
+    def strip(history):
+        return [{k: v for k, v in row.items() if k != "time_s"} for row in history]
+
+    assert strip(resumed["history"]) == strip(full["history"])
+    assert resumed["test"] == full["test"] and resumed["best_epoch"] == full["best_epoch"]
+    ours, _ = load_trained(resumed["checkpoint"])
+    theirs, _ = load_trained(full["checkpoint"])
+    for (name, a), b in zip(ours.state_dict().items(), theirs.state_dict().values()):
+        assert torch.equal(a, b), name
+
+
+def test_no_resume_starts_over(tmp_path: Path, monkeypatch) -> None:
+    data = _toy_3d(tmp_path / "toy3d.npz", n=16, size=16)
+    config = dict(model="convvit_test", data=str(data), epochs=2, batch_size=8, progress=False)
+    with monkeypatch.context() as m:
+        _interrupt_after(m, epochs=1)
+        with pytest.raises(KeyboardInterrupt):
+            train(TrainConfig(**config, out_dir=str(tmp_path)))
+    result = train(TrainConfig(**config, out_dir=str(tmp_path), lr=1e-3, resume=False))
+    assert result["epochs_run"] == 2 and not (tmp_path / STATE_FILE).exists()
+
+
+def test_unreadable_state_says_how_to_recover(tmp_path: Path) -> None:
+    data = _toy_3d(tmp_path / "toy3d.npz", n=16, size=16)
+    (tmp_path / STATE_FILE).write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match=r"cannot read training state.*delete it"):
+        train(TrainConfig(model="convvit_test", data=str(data), out_dir=str(tmp_path), epochs=1))
