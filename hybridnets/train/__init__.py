@@ -4,6 +4,8 @@ from hybridnets.train import TrainConfig, train
 result = train(TrainConfig(model="convvit_n", data="pneumoniamnist.npz"))
 """
 
+from hybridnets.train.config import TrainConfig
+from hybridnets.train.evaluate import evaluate, predict
 from hybridnets.train.metrics import best_threshold, classification_metrics
 from hybridnets.train.models import (
     feature_model,
@@ -11,7 +13,7 @@ from hybridnets.train.models import (
     pooled_features,
     save_checkpoint,
 )
-from hybridnets.train.recipe import TrainConfig, evaluate, predict, train
+from hybridnets.train.recipe import train
 
 __all__ = [
     "TrainConfig",

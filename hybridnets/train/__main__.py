@@ -16,7 +16,8 @@ import sys
 from collections.abc import Sequence
 from dataclasses import MISSING, fields
 
-from hybridnets.train.recipe import CLASS_BALANCE, SELECT, TrainConfig, train
+from hybridnets.train.config import CLASS_BALANCE, SELECT, TrainConfig
+from hybridnets.train.recipe import train
 
 _CHOICES = {"class_balance": CLASS_BALANCE, "select": SELECT}
 _FLAGS = {"out_dir": "--out"}

@@ -8,8 +8,7 @@ import pytest
 import torch
 
 from hybridnets.data import MedMNIST
-from hybridnets.train import TrainConfig, load_trained, train
-from hybridnets.train.recipe import evaluate
+from hybridnets.train import TrainConfig, evaluate, load_trained, train
 
 _TOY = {2: dict(size=24, n_train=256, epochs=12), 3: dict(size=16, n_train=160, epochs=12)}
 

@@ -16,7 +16,8 @@ from hybridnets.engine import param_groups
 from hybridnets.train import TrainConfig, evaluate, load_trained, train
 from hybridnets.train import recipe as recipe_module
 from hybridnets.train.__main__ import parse_args
-from hybridnets.train.recipe import STATE_FILE, stratified_subset
+from hybridnets.train.batches import stratified_subset
+from hybridnets.train.recipe import STATE_FILE
 
 
 def _toy_3d(path: Path, n: int = 24, size: int = 16) -> Path:

@@ -1,0 +1,57 @@
+"""Which samples a run trains on and in what order, and how a batch reaches the model.
+
+index = stratified_subset(labels, 500, generator)      # the small-data regime
+x = prepare(ds, index[:32], size=None, device=device)   # (B, C, *S), standardised
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from hybridnets.data import MedMNIST
+
+__all__ = ["class_weights", "epoch_order", "prepare", "stratified_subset"]
+
+
+def stratified_subset(labels: torch.Tensor, n: int, generator: torch.Generator) -> torch.Tensor:
+    """Indices of a random subset of ``n`` samples with the class proportions of ``labels``."""
+    if n >= len(labels):
+        return torch.randperm(len(labels), generator=generator)
+    classes, counts = labels.unique(return_counts=True)
+    quota = (counts.double() * n / len(labels)).floor().long().clamp_min(1)
+    quota[(counts.double() * n / len(labels) - quota).argmax()] += n - quota.sum()
+    picks = []
+    for c, q in zip(classes, quota):
+        members = torch.nonzero(labels == c).flatten()
+        picks.append(members[torch.randperm(len(members), generator=generator)[:q]])
+    index = torch.cat(picks)
+    return index[torch.randperm(len(index), generator=generator)]
+
+
+def class_weights(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """``N / (K · n_k)`` per class (1 for a balanced set); absent classes get 0."""
+    counts = torch.bincount(labels, minlength=num_classes).double()
+    weights = len(labels) / (num_classes * counts.clamp_min(1))
+    return torch.where(counts > 0, weights, torch.zeros_like(weights)).float()
+
+
+def prepare(
+    ds: MedMNIST, index: torch.Tensor, size: int | None, device: torch.device
+) -> torch.Tensor:
+    """uint8 images at ``index`` -> float batch ``(B, C, *S)`` on ``device``, resized if asked."""
+    x = ds.normalize(ds.images[index].to(device))
+    if size is not None and tuple(x.shape[2:]) != (size,) * ds.spatial_dims:
+        mode = "bilinear" if ds.spatial_dims == 2 else "trilinear"
+        x = F.interpolate(x, size=(size,) * ds.spatial_dims, mode=mode, align_corners=False)
+    return x
+
+
+def epoch_order(
+    train_index: torch.Tensor, weights: torch.Tensor | None, generator: torch.Generator
+) -> torch.Tensor:
+    """This epoch's sample order: a permutation, or (``weights``) a class-balanced draw."""
+    if weights is None:
+        return train_index[torch.randperm(len(train_index), generator=generator)]
+    draw = torch.multinomial(weights, len(train_index), replacement=True, generator=generator)
+    return train_index[draw]

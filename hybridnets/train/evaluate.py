@@ -1,0 +1,66 @@
+"""Predictions, metrics and the checkpoint selector of the supervised recipe.
+
+probs = predict(model, test_ds, device)                 # (N, K) softmax
+metrics = evaluate(model, test_ds, device)              # {"acc": ..., "auc": ...}
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from hybridnets.data import MedMNIST
+from hybridnets.train.batches import prepare
+from hybridnets.train.metrics import classification_metrics
+
+__all__ = ["evaluate", "is_better", "predict", "scores"]
+
+
+@torch.no_grad()
+def predict(
+    model: nn.Module,
+    ds: MedMNIST,
+    device: torch.device,
+    size: int | None = None,
+    batch_size: int = 256,
+    amp: bool = True,
+) -> np.ndarray:
+    """Softmax probabilities ``(N, K)`` of ``model`` on every sample of ``ds``."""
+    model.eval()
+    out = []
+    for start in range(0, len(ds), batch_size):
+        index = torch.arange(start, min(start + batch_size, len(ds)))
+        x = prepare(ds, index, size, device)
+        with torch.autocast(
+            device.type, dtype=torch.bfloat16, enabled=amp and device.type == "cuda"
+        ):
+            logits = model(x)
+        out.append(logits.float().softmax(-1).cpu())
+    return torch.cat(out).numpy()
+
+
+def evaluate(
+    model: nn.Module, ds: MedMNIST, device: torch.device, size: int | None = None, **kwargs: Any
+) -> dict[str, float]:
+    """ACC and AUC of ``model`` on ``ds``."""
+    return classification_metrics(ds.labels.numpy(), predict(model, ds, device, size, **kwargs))
+
+
+def scores(labels: np.ndarray, probs: np.ndarray) -> dict[str, float]:
+    """ACC, AUC and the mean cross-entropy (no smoothing) of predicted ``probs``."""
+    loss = -np.log(np.clip(probs[np.arange(len(labels)), labels], 1e-12, None)).mean()
+    return classification_metrics(labels, probs) | {"loss": float(loss)}
+
+
+def is_better(select: str, score: dict[str, float], best: dict[str, float] | None) -> bool:
+    """Whether validation ``score`` beats ``best`` under selector ``select`` (see SELECT)."""
+    if best is None or select == "last":
+        return True
+    if select == "val_auc":  # ties (a saturated AUC on a tiny split) go to the lower loss
+        return score["auc"] > best["auc"] or (
+            score["auc"] == best["auc"] and score["loss"] < best["loss"]
+        )
+    return score["loss"] < best["loss"]
