@@ -10,10 +10,10 @@ from hybridnets.layers.cbam import CBAM
 from hybridnets.layers.convnext import ConvNeXtBlock, ConvNeXtStem, Downsample
 from hybridnets.layers.cross_attention import CoAttention, CrossAttentionFusion
 from hybridnets.layers.dims import (
-    adaptive_avg_pool_nd,
     check_input,
     check_spatial_dims,
     conv_nd,
+    is_channels_last,
     to_tuple,
 )
 from hybridnets.layers.global_attention import GlobalAttention
@@ -56,10 +56,10 @@ __all__ = [
     "SqueezeExcite",
     "TransformerBlock",
     "WindowAttention",
-    "adaptive_avg_pool_nd",
     "check_input",
     "check_spatial_dims",
     "conv_nd",
+    "is_channels_last",
     "relative_position_index",
     "shift_region_ids",
     "to_tuple",

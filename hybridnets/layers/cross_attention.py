@@ -12,6 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from hybridnets import ops
+from hybridnets.layers.heads_projection import check_heads, merge_heads, split_heads
 
 
 class CrossAttention(nn.Module):
@@ -24,8 +25,7 @@ class CrossAttention(nn.Module):
         self, dim: int, context_dim: int | None = None, num_heads: int = 8, qkv_bias: bool = True
     ) -> None:
         super().__init__()
-        if dim % num_heads:
-            raise ValueError(f"dim {dim} is not divisible by num_heads {num_heads}")
+        check_heads(dim, num_heads)
         self.num_heads = num_heads
         self.q = nn.Linear(dim, dim, bias=qkv_bias)
         self.kv = nn.Linear(context_dim or dim, 2 * dim, bias=qkv_bias)
@@ -34,13 +34,12 @@ class CrossAttention(nn.Module):
     def forward(self, x: Tensor, context: Tensor, key_padding_mask: Tensor | None = None) -> Tensor:
         """Args: x ``(B, Lq, dim)``; context ``(B, Lk, context_dim)``; key_padding_mask bool
         ``(B, Lk)``, True where the context token is padding. Returns ``(B, Lq, dim)``."""
-        b, lq, c = x.shape
-        h = self.num_heads
-        q = self.q(x).view(b, lq, h, c // h).transpose(1, 2)  # (B, H, Lq, Dh)
-        kv = self.kv(context).view(b, context.shape[1], 2, h, c // h)
-        k, v = kv.permute(2, 0, 3, 1, 4).unbind(0)  # 2 × (B, H, Lk, Dh)
+        q = split_heads(self.q(x), self.num_heads)[0]  # (B, H, Lq, Dh)
+        k, v = split_heads(self.kv(context), self.num_heads, parts=2).unbind(
+            0
+        )  # 2 × (B, H, Lk, Dh)
         out = ops.attention(q, k, v, key_padding_mask=key_padding_mask)  # (B, H, Lq, Dh)
-        return self.proj(out.transpose(1, 2).reshape(b, lq, c))
+        return self.proj(merge_heads(out))  # (B, Lq, dim)
 
 
 class CrossAttentionFusion(nn.Module):

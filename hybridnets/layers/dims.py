@@ -1,11 +1,14 @@
-"""The one place that maps ``spatial_dims`` to PyTorch's 2D/3D module classes, plus input checks."""
+"""The one place that maps ``spatial_dims`` to PyTorch's 2D/3D conv classes, plus input checks."""
 
 from __future__ import annotations
+
+from enum import Enum
 
 from torch import Tensor, nn
 
 _CONV = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
-_AVG_POOL = {1: nn.AdaptiveAvgPool1d, 2: nn.AdaptiveAvgPool2d, 3: nn.AdaptiveAvgPool3d}
+_CHANNELS_FIRST = {1: ("NCL", "NCHW"), 2: ("NCHW",), 3: ("NCDHW", "NCHW")}
+_CHANNELS_LAST = {1: ("NLC", "NHWC"), 2: ("NHWC",), 3: ("NDHWC", "NHWC")}
 
 
 def check_spatial_dims(spatial_dims: int) -> int:
@@ -20,9 +23,19 @@ def conv_nd(spatial_dims: int, *args, **kwargs) -> nn.Module:
     return _CONV[check_spatial_dims(spatial_dims)](*args, **kwargs)
 
 
-def adaptive_avg_pool_nd(spatial_dims: int, output_size: int = 1) -> nn.Module:
-    """``nn.AdaptiveAvgPool{spatial_dims}d(output_size)``."""
-    return _AVG_POOL[check_spatial_dims(spatial_dims)](output_size)
+def is_channels_last(output_fmt: str, spatial_dims: int) -> bool:
+    """Whether ``output_fmt`` asks for channels-last maps: ``"NHWC"`` / ``"NDHWC"`` yes,
+    ``"NCHW"`` / ``"NCDHW"`` no. timm passes ``"NCHW"`` / ``"NHWC"`` for any rank, so 3D accepts
+    those too; other formats raise ``ValueError``."""
+    fmt = output_fmt.value if isinstance(output_fmt, Enum) else output_fmt  # timm's Format
+    if fmt in _CHANNELS_LAST[spatial_dims]:
+        return True
+    if fmt in _CHANNELS_FIRST[spatial_dims]:
+        return False
+    allowed = _CHANNELS_FIRST[spatial_dims] + _CHANNELS_LAST[spatial_dims]
+    raise ValueError(
+        f"output_fmt must be one of {allowed} for spatial_dims={spatial_dims}, got {fmt!r}"
+    )
 
 
 def to_tuple(

@@ -2,7 +2,8 @@
 
 The CoAtNet / MaxViT "grid" stage: every token attends to every token of the map. The bias table
 covers offsets up to ``rel_pos_size − 1`` per dim (``7`` matches Swin-T's last stage) and clips
-beyond, so any map size works.
+beyond, so any map size works. The map is one window of the window-attention op, which gathers
+the bias from the table and the (cached) index instead of materialising an ``(H, N, N)`` bias.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ class GlobalAttention(MultiHeadProjections):
 
     def forward(self, x: Tensor) -> Tensor:
         b, *size, c = x.shape
-        q, k, v = self.split_heads(x.reshape(b, -1, c))  # 3 × (B, H, L, Dh)
-        out = ops.attention(q, k, v, bias=self.rpb.bias(tuple(size)))  # (B, H, L, Dh)
+        q, k, v = self.split_heads(x.reshape(b, -1, c))  # 3 × (B, H, L, Dh), one window per map
+        index = self.rpb.index(tuple(size))  # (L, L)
+        out = ops.window_attention(q, k, v, self.rpb.table(), index)  # (B, H, L, Dh)
         return self.merge_heads(out).view(x.shape)

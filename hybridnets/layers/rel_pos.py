@@ -1,7 +1,8 @@
 """Learned relative position bias for windows or whole maps, any number of spatial dims.
 
 Swin's table of ``∏(2w_i − 1)`` entries per head; offsets beyond the table clip to its edge, so
-one table serves a window, a smaller clipped window, or a global map larger than it.
+one table serves a window, a smaller clipped window, or a global map larger than it. The index
+for a grid is cached as the non-persistent buffer ``relative_position_index`` (Swin's name).
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 import torch
 from timm.layers import trunc_normal_
 from torch import Tensor, nn
+
+from hybridnets.layers.cache import cached_buffer
 
 
 def relative_position_index(
@@ -50,9 +53,15 @@ class RelativePositionBias(nn.Module):
         return self.relative_position_bias_table.t()
 
     def index(self, grid: tuple[int, ...]) -> Tensor:
-        """``(N, N)`` index for the tokens of ``grid``."""
-        return relative_position_index(
-            grid, self.window_size, self.relative_position_bias_table.device
+        """``(N, N)`` index for the tokens of ``grid``, built once per grid and kept as the
+        non-persistent buffer ``relative_position_index`` (not in the state dict)."""
+        grid = tuple(grid)
+        device = self.relative_position_bias_table.device
+        return cached_buffer(
+            self,
+            "relative_position_index",
+            grid,
+            lambda: relative_position_index(grid, self.window_size, device),
         )
 
     def bias(self, grid: tuple[int, ...]) -> Tensor:

@@ -2,7 +2,9 @@
 
 Liu et al., "Swin Transformer", ICCV 2021 (github.com/microsoft/Swin-Transformer, MIT).
 Inputs of any size work: maps smaller than the window clip the window (and drop the shift),
-sizes that are not a multiple of the window are padded and the padding is masked out.
+sizes that are not a multiple of the window are padded and the padding is masked out. The
+region ids of a size (shift and padding mask) are cached as the non-persistent buffer
+``region_ids``, the relative-position index as ``rpb.relative_position_index``.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from hybridnets import ops
+from hybridnets.layers.cache import cached_buffer
 from hybridnets.layers.dims import to_tuple
 from hybridnets.layers.heads_projection import MultiHeadProjections
 from hybridnets.layers.rel_pos import RelativePositionBias
@@ -47,22 +50,38 @@ class WindowAttention(MultiHeadProjections):
         self.shift_size = to_tuple(shift_size, spatial_dims, "shift_size")
         self.rpb = RelativePositionBias(num_heads, self.window_size)
 
-    def forward(self, x: Tensor) -> Tensor:
-        size = tuple(x.shape[1:-1])
+    def layout(
+        self, size: tuple[int, ...]
+    ) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+        """Window, shift and padded size used for a map of spatial ``size``."""
         window = tuple(min(w, s) for w, s in zip(self.window_size, size))
         shift = tuple(
             sh if s > w else 0 for sh, w, s in zip(self.shift_size, self.window_size, size)
         )
         padded = tuple(-(-s // w) * w for s, w in zip(size, window))
+        return window, shift, padded
+
+    def regions(self, size: tuple[int, ...], device: torch.device) -> Tensor | None:
+        """``(nW, N)`` region ids for a map of ``size`` (None: no shift, no padding), cached."""
+
+        def build() -> Tensor | None:
+            window, shift, padded = self.layout(size)
+            if not any(shift) and padded == size:
+                return None
+            return shift_region_ids(padded, window, shift, size, device)
+
+        return cached_buffer(self, "region_ids", size, build)
+
+    def forward(self, x: Tensor) -> Tensor:
+        size = tuple(x.shape[1:-1])
+        window, shift, padded = self.layout(size)
         pads = [p for s, pp in zip(reversed(size), reversed(padded)) for p in (0, pp - s)]
         x = F.pad(x, [0, 0, *pads])  # (B, *S_pad, C)
         spatial = tuple(range(1, x.ndim - 1))
         if any(shift):
             x = torch.roll(x, [-s for s in shift], spatial)
         windows = window_partition(x, window)  # (B·nW, N, C)
-        region_ids = None
-        if any(shift) or padded != size:
-            region_ids = shift_region_ids(padded, window, shift, size, x.device)  # (nW, N)
+        region_ids = self.regions(size, x.device)  # (nW, N) or None
 
         q, k, v = self.split_heads(windows)  # 3 × (B·nW, H, N, Dh)
         out = ops.window_attention(q, k, v, self.rpb.table(), self.rpb.index(window), region_ids)

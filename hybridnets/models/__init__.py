@@ -2,6 +2,6 @@
 
 from hybridnets.models.cbamnext import CBAMNeXt
 from hybridnets.models.convswin import ConvSwin
-from hybridnets.models.convvit import ConvViT, ConvViTCfg, ConvViTStage, create_hybrid
+from hybridnets.models.convvit import ConvViT, ConvViTCfg, ConvViTStage, convvit_from_timm
 
-__all__ = ["CBAMNeXt", "ConvSwin", "ConvViT", "ConvViTCfg", "ConvViTStage", "create_hybrid"]
+__all__ = ["CBAMNeXt", "ConvSwin", "ConvViT", "ConvViTCfg", "ConvViTStage", "convvit_from_timm"]

@@ -8,7 +8,9 @@ attention late for context) built from ConvNeXt and Swin parts:
 - Liu et al., "Swin Transformer", ICCV 2021 — window attention with relative position bias.
 
 ``convvit_t/_s/_b`` share ConvNeXt-T/S/B's widths and Swin-T/S/B's heads and window (7), so
-ImageNet weights of both parents transplant into them (:mod:`hybridnets.pretrained`).
+ImageNet weights of both parents transplant into them (:func:`checkpoint_filter_fn`, tags
+``convvit_{t,s,b}.in1k_timm``). The model, its blocks and the transplant serve the whole family:
+:mod:`~hybridnets.models.convswin` and :mod:`~hybridnets.models.cbamnext` are other layouts.
 
 ``convvit_n`` (and ``convvit_test``) is the small-data design for training from scratch on a
 few hundred to a few thousand 28–64 px images or volumes (CoAtNet / EfficientNetV2 lineage):
@@ -25,9 +27,9 @@ Code: Apache-2.0, hybridnets authors.
 
 from __future__ import annotations
 
-import dataclasses
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 import torch
@@ -52,33 +54,55 @@ from hybridnets.layers import (
     WindowAttention,
     check_input,
     check_spatial_dims,
+    is_channels_last,
 )
-from hybridnets.models._builder import build_model, default_pretrained_cfg
+from hybridnets.models._builder import build_hybrid, model_cfg
+from hybridnets.pretrained.adapt import DERIVED_SUFFIXES
+from hybridnets.pretrained.registry import (
+    TIMM_SOURCE_PREFIX,
+    PretrainedCfg,
+    register_pretrained_cfgs,
+)
 from hybridnets.registry import register_model
 
-__all__ = ["ConvViT", "ConvViTCfg", "ConvViTStage", "create_hybrid"]
+__all__ = [
+    "ConvViT",
+    "ConvViTCfg",
+    "ConvViTStage",
+    "checkpoint_filter_fn",
+    "convvit_from_timm",
+    "timm_weights",
+]
 
 
 @dataclass(frozen=True)
 class ConvViTCfg:
-    """Layout of a hybrid.
+    """Stage layout of a hybrid: what the stem, stages and head are made of.
 
     ``block_types`` per stage: ``C`` ConvNeXt block (LayerNorm), ``M`` MBConv block (BatchNorm,
     squeeze-excitation), ``F`` fused MBConv block, ``W`` window attention, ``G`` global
-    attention, or a pattern such as ``"CW"`` repeated over the stage's depth. ``stem_type``: ``"patch"`` (ConvNeXt's linear patch
-    conv + LayerNorm, what ImageNet weights expect), ``"overlap"`` (two 3^d convs, LayerNorm) or
-    ``"conv"`` (two 3^d conv-BN-act, learns from raw intensities). ``downsample``: ``"patch"``
-    (ConvNeXt's LayerNorm + 2^d stride-2 conv) or ``"conv"`` (3^d stride-2 conv + BatchNorm,
-    sizes round up). ``mlp_ratio`` is the MLP ratio of ``C``/``W``/``G`` blocks and the expansion
-    of ``M``/``F`` blocks unless ``expand_ratios`` gives one per stage; ``act_layer`` is the
-    activation of the BatchNorm layers (stem ``"conv"``, ``M``, ``F``).
-    ``head_norm``: ``"layer"`` (ConvNeXt/Swin) or ``"batch"`` (for training from scratch on
-    sparse medical inputs; see :class:`hybridnets.layers.PooledHead`)."""
+    attention, or a pattern such as ``"CW"`` repeated over the stage's depth. ``num_heads``
+    gives the heads of the stages with attention blocks (``None`` entries, or no tuple at all,
+    for conv-only stages; a stage with attention and no entry gets ``dims[i] // head_dim``).
+    ``stem_type``: ``"patch"`` (ConvNeXt's linear patch conv + LayerNorm, what ImageNet weights
+    expect), ``"overlap"`` (two 3^d convs, LayerNorm) or ``"conv"`` (two 3^d conv-BN-act, learns
+    from raw intensities). ``downsample``: ``"patch"`` (ConvNeXt's LayerNorm + 2^d stride-2
+    conv) or ``"conv"`` (3^d stride-2 conv + BatchNorm, sizes round up). ``mlp_ratio`` is the
+    MLP ratio of ``C``/``W``/``G`` blocks and the expansion of ``M``/``F`` blocks unless
+    ``expand_ratios`` gives one per stage; ``act_layer`` is the activation of the BatchNorm
+    layers (stem ``"conv"``, ``M``, ``F``). ``head_norm``: ``"layer"`` (ConvNeXt/Swin) or
+    ``"batch"`` (for training from scratch on sparse medical inputs; see
+    :class:`hybridnets.layers.PooledHead`).
+
+    Model-level metadata (native input size, licence, weight tags) is not layout: it lives in
+    each family's ``default_cfgs`` and tag tables.
+    """
 
     dims: tuple[int, ...] = (96, 192, 384, 768)
     depths: tuple[int, ...] = (3, 3, 6, 2)
-    num_heads: tuple[int, ...] = (3, 6, 12, 24)
     block_types: tuple[str, ...] = ("C", "C", "W", "G")
+    num_heads: tuple[int | None, ...] | None = None
+    head_dim: int = 32
     window_size: int = 7
     stem_stride: int = 4
     stem_type: str = "patch"
@@ -91,7 +115,13 @@ class ConvViTCfg:
     attn_ls_init_value: float | None = None
     cbam: bool = False
     head_norm: str = "layer"
-    default_size: int = 224
+
+    def stage_heads(self, stage: int) -> int | None:
+        """Heads of ``stage``'s attention blocks; None when the stage has none."""
+        if not set(self.block_types[stage]) & set("WG"):
+            return None
+        given = self.num_heads[stage] if self.num_heads is not None else None
+        return given if given is not None else max(1, self.dims[stage] // self.head_dim)
 
 
 class ConvViTStage(nn.Module):
@@ -100,7 +130,8 @@ class ConvViTStage(nn.Module):
     ``pattern`` names the block types, repeated over the stage: ``"C"`` ConvNeXt block, ``"M"``
     MBConv block, ``"F"`` fused MBConv block, ``"W"``
     shifted-window attention (every other window block shifted), ``"G"`` global attention;
-    ``"CCW"`` interleaves two conv blocks and one window block (Next-ViT style).
+    ``"CCW"`` interleaves two conv blocks and one window block (Next-ViT style). ``num_heads``
+    is only read when the pattern has attention blocks.
     """
 
     def __init__(
@@ -109,7 +140,7 @@ class ConvViTStage(nn.Module):
         dim: int,
         pattern: str,
         cfg: ConvViTCfg,
-        num_heads: int,
+        num_heads: int | None,
         spatial_dims: int,
         drop_path: list[float],
         downsample: bool,
@@ -126,7 +157,7 @@ class ConvViTStage(nn.Module):
             _DOWNSAMPLES[cfg.downsample](in_dim, dim, spatial_dims) if downsample else nn.Identity()
         )
         self.grad_checkpointing = False
-        window, gate = cfg.window_size, (partial(CBAM) if cfg.cbam else None)
+        window, gate = cfg.window_size, (CBAM if cfg.cbam else None)
         expand_ratio = expand_ratio or cfg.mlp_ratio
         blocks, windows_so_far = [], 0
         for i, dp in enumerate(drop_path):
@@ -192,6 +223,8 @@ class ConvViT(nn.Module):
         spatial_dims: 2 for images ``(B, C, H, W)``, 3 for volumes ``(B, C, D, H, W)``.
         in_chans: Input channels (1 for CT/MR/X-ray).
         num_classes: Classifier outputs; 0 for a feature extractor without head.
+        global_pool: ``"avg"``, ``"max"``, ``"avgmax"``, or ``""`` (no pooling: the head
+            classifies every position of the last map).
         drop_rate: Dropout before the classifier.
         drop_path_rate: Stochastic depth, rising linearly to this value over all blocks.
 
@@ -204,14 +237,16 @@ class ConvViT(nn.Module):
         spatial_dims: int = 2,
         in_chans: int = 3,
         num_classes: int = 1000,
+        global_pool: str = "avg",
         drop_rate: float = 0.0,
         drop_path_rate: float = 0.0,
     ) -> None:
         super().__init__()
-        if not len(cfg.dims) == len(cfg.depths) == len(cfg.num_heads) == len(cfg.block_types):
-            raise ValueError(f"dims, depths, num_heads and block_types differ in length: {cfg}")
-        if cfg.expand_ratios is not None and len(cfg.expand_ratios) != len(cfg.dims):
-            raise ValueError(f"expand_ratios needs one value per stage ({len(cfg.dims)}): {cfg}")
+        if not len(cfg.dims) == len(cfg.depths) == len(cfg.block_types):
+            raise ValueError(f"dims, depths and block_types differ in length: {cfg}")
+        for name in ("num_heads", "expand_ratios"):
+            if getattr(cfg, name) is not None and len(getattr(cfg, name)) != len(cfg.dims):
+                raise ValueError(f"{name} needs one value per stage ({len(cfg.dims)}): {cfg}")
         if cfg.stem_type not in ("patch", "overlap", "conv"):
             raise ValueError(
                 f"stem_type must be 'patch', 'overlap' or 'conv', got {cfg.stem_type!r}"
@@ -220,21 +255,21 @@ class ConvViT(nn.Module):
         self.spatial_dims = check_spatial_dims(spatial_dims)
         self.in_chans = in_chans
         self.num_classes = num_classes
+        self.output_fmt = {1: "NCL", 2: "NCHW", 3: "NCDHW"}[spatial_dims]  # channels-first
         self.stem = (
             ConvStem(in_chans, cfg.dims[0], cfg.stem_stride, spatial_dims, cfg.act_layer)
             if cfg.stem_type == "conv"
             else ConvNeXtStem(in_chans, cfg.dims[0], cfg.stem_stride, spatial_dims, cfg.stem_type)
         )
 
-        rates = torch.linspace(0, drop_path_rate, sum(cfg.depths)).tolist()
+        rates = torch.linspace(0, drop_path_rate, sum(cfg.depths), device="cpu").tolist()
         stages, in_dim, reduction = [], cfg.dims[0], cfg.stem_stride
         self.feature_info = []
-        for i, (dim, depth, heads, kind) in enumerate(
-            zip(cfg.dims, cfg.depths, cfg.num_heads, cfg.block_types)
-        ):
+        for i, (dim, depth, kind) in enumerate(zip(cfg.dims, cfg.depths, cfg.block_types)):
             reduction *= 2 if i > 0 else 1
             dp, rates = rates[:depth], rates[depth:]
             expand = cfg.expand_ratios[i] if cfg.expand_ratios else None
+            heads = cfg.stage_heads(i)
             stages.append(
                 ConvViTStage(
                     in_dim, dim, kind, cfg, heads, spatial_dims, dp, i > 0, expand_ratio=expand
@@ -248,7 +283,7 @@ class ConvViT(nn.Module):
         self.min_input_size = reduction
         self.num_features = self.head_hidden_size = in_dim
         self.norm_pre = nn.Identity()
-        self.head = PooledHead(in_dim, num_classes, drop_rate, cfg.head_norm)
+        self.head = PooledHead(in_dim, num_classes, drop_rate, cfg.head_norm, global_pool)
         self.apply(_init_weights)
 
     # --- timm model interface -------------------------------------------------------------
@@ -282,9 +317,10 @@ class ConvViT(nn.Module):
         return self.head.fc
 
     def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
-        """Replace the classifier with a fresh one of ``num_classes`` outputs (0: none)."""
+        """Replace the classifier with a fresh one of ``num_classes`` outputs (0: none) and,
+        if given, the pooling (``global_pool=""`` keeps the map: see :class:`ConvViT`)."""
         self.num_classes = num_classes
-        self.head.reset(num_classes)
+        self.head.reset(num_classes, global_pool)
 
     def check_input(self, x: Tensor) -> None:
         """Raise ``ValueError`` for a wrong rank, channel count or too small input."""
@@ -311,18 +347,31 @@ class ConvViT(nn.Module):
         output_fmt: str = "NCHW",
         intermediates_only: bool = False,
     ) -> list[Tensor] | tuple[Tensor, list[Tensor]]:
-        """Per-stage maps ``(B, C_i, *S_i)`` (channels-first in 2D and 3D; ``output_fmt`` is
-        accepted for timm compatibility). ``indices``: int = last n stages, sequence = those
-        stages, None = all."""
+        """Per-stage maps and the final features (as :meth:`forward_features`).
+
+        Args:
+            x: Input ``(B, in_chans, *S)``.
+            indices: Stages to return: an int takes the last n, a sequence those, None all.
+            norm: Apply the head's norm to the last stage's map, position by position (as timm's
+                Swin applies its final norm); other stages are returned as they are.
+            stop_early: Do not run the stages after the last one requested.
+            output_fmt: ``"NCHW"`` / ``"NCDHW"`` for channels-first ``(B, C_i, *S_i)``,
+                ``"NHWC"`` / ``"NDHWC"`` for channels-last ``(B, *S_i, C_i)``; 3D models take
+                timm's ``"NCHW"`` / ``"NHWC"`` as the same two layouts.
+            intermediates_only: Return only the list of maps.
+        """
+        channels_last = is_channels_last(output_fmt, self.spatial_dims)
         self.check_input(x)
         take, max_index = feature_take_indices(len(self.stages), indices)
+        last = len(self.stages) - 1
         stages = self.stages[: max_index + 1] if stop_early else self.stages
         intermediates = []
         x = self.stem(x)
         for i, stage in enumerate(stages):
             x = stage(x)
             if i in take:
-                intermediates.append(x)
+                feat = self.head.norm(x) if norm and i == last else x  # (B, C_i, *S_i)
+                intermediates.append(feat.movedim(1, -1) if channels_last else feat)
         if intermediates_only:
             return intermediates
         return self.norm_pre(x), intermediates
@@ -333,12 +382,16 @@ class ConvViT(nn.Module):
         prune_norm: bool = False,
         prune_head: bool = True,
     ) -> list[int]:
-        """Drop stages after the last one in ``indices`` (and the head)."""
+        """Drop stages after the last one in ``indices``; ``prune_norm`` drops the head's norm
+        (what ``forward_intermediates(norm=True)`` applies to the final stage, so it goes with
+        that stage too), ``prune_head`` the classifier and pooling."""
         take, max_index = feature_take_indices(len(self.stages), indices)
+        if prune_norm or max_index < len(self.stages) - 1:
+            self.head.norm = nn.Identity()
         self.stages = self.stages[: max_index + 1]
         self.feature_info = self.feature_info[: max_index + 1]
         if prune_head:
-            self.reset_classifier(0)
+            self.reset_classifier(0, "")
         return take
 
 
@@ -357,12 +410,118 @@ def _init_weights(module: nn.Module) -> None:
         module.init_weights()
 
 
-# --- sizes ----------------------------------------------------------------------------------
+# --- checkpoint filter: timm ConvNeXt and Swin parents --------------------------------------
+_CONVNEXT_BLOCK = re.compile(r"stages\.(\d+)\.blocks\.(\d+)\.(.+)")
+_SWIN_BLOCK = re.compile(r"layers\.(\d+)\.blocks\.(\d+)\.(.+)")
+
+
+def _block_slot(pattern: str, kinds: str, k: int, depth: int | None) -> int | None:
+    """Index of the ``k``-th block of a type in ``kinds`` in a stage repeating ``pattern``."""
+    slots = [j for j, kind in enumerate(pattern) if kind in kinds]
+    if not slots:
+        return None
+    j = (k // len(slots)) * len(pattern) + slots[k % len(slots)]
+    return j if depth is None or j < depth else None
+
+
+def convvit_from_timm(
+    convnext: Mapping[str, Tensor],
+    swin: Mapping[str, Tensor] | None = None,
+    cfg: ConvViTCfg | None = None,
+) -> dict[str, Tensor]:
+    """A hybrid state dict assembled from timm ``convnext_*`` and ``swin_*`` state dicts.
+
+    ConvNeXt gives the stem, the downsamples and, in order, each stage's ``C`` blocks; Swin
+    gives, in order, each stage's ``W``/``G`` blocks (its shifts alternate as ours do) and, if
+    the last block attends, the head (``norm`` → ``head.norm``), else ConvNeXt does. Blocks
+    beyond the layout, Swin's patch merging and its index/mask buffers are dropped. Conv
+    blocks reproduce ConvNeXt's and attention blocks Swin's exactly; the junctions (a
+    downsample trained before ConvNeXt blocks, Swin's norm before pooling) need fine-tuning.
+
+    Args:
+        convnext: State dict of timm ``convnext_{tiny,small,base}`` (or any ConvNeXt).
+        swin: State dict of timm ``swin_{tiny,small,base}_patch4_window7_224``.
+        cfg: Target layout; None is convvit_{t,s,b}'s (``C C W G``) at the parents' depths.
+
+    ``sd = convvit_from_timm(convnext.state_dict(), swin.state_dict())``
+    """
+    patterns = cfg.block_types if cfg else ConvViTCfg().block_types
+    depths = cfg.depths if cfg else (None,) * len(patterns)
+    last = patterns[-1][((depths[-1] or len(patterns[-1])) - 1) % len(patterns[-1])]
+    head_from_swin = swin is not None and last in "WG"
+    out: dict[str, Tensor] = {}
+    for key, value in convnext.items():
+        if match := _CONVNEXT_BLOCK.fullmatch(key):
+            stage, k, rest = int(match[1]), int(match[2]), match[3]
+            j = _block_slot(patterns[stage], "C", k, depths[stage])
+            if j is None:
+                continue
+            if rest.startswith("mlp.fc") and value.ndim > 2:
+                value = value.flatten(1)  # (O, I, 1, 1) conv MLP (conv_mlp=True) → linear
+            out[f"stages.{stage}.blocks.{j}.{'ls.gamma' if rest == 'gamma' else rest}"] = value
+        elif key.startswith(("stem.", "stages.")) or (
+            not head_from_swin and key.startswith("head.")
+        ):
+            out[key] = value  # stem, downsamples, head.norm / head.fc
+    for key, value in (swin or {}).items():
+        if key.endswith(DERIVED_SUFFIXES):
+            continue
+        if match := _SWIN_BLOCK.fullmatch(key):
+            stage, k, rest = int(match[1]), int(match[2]), match[3]
+            j = _block_slot(patterns[stage], "WG", k, depths[stage])
+            if j is not None:
+                rest = rest.replace(
+                    "attn.relative_position_bias_table", "attn.rpb.relative_position_bias_table"
+                )
+                out[f"stages.{stage}.blocks.{j}.{rest}"] = value
+        elif head_from_swin and key.startswith(("norm.", "head.fc.")):
+            out[f"head.{key}" if key.startswith("norm.") else key] = value
+    return out
+
+
+def checkpoint_filter_fn(
+    parents: Mapping[str, Mapping[str, Tensor]], model: ConvViT
+) -> dict[str, Tensor]:
+    """timm checkpoints, keyed by timm name (``{"convnext_tiny.fb_in1k": sd, ...}``), → ``model``'s
+    keys: :func:`convvit_from_timm` at the model's layout. CBAM gates have no parent and keep the
+    model's values (identity at init), so a CBAMNeXt reproduces its ConvNeXt parent."""
+    convnext = next((sd for name, sd in parents.items() if name.startswith("convnext")), None)
+    swin = next((sd for name, sd in parents.items() if name.startswith("swin")), None)
+    attends = any(set(p) & set("WG") for p in model.cfg.block_types)
+    if convnext is None or (attends and swin is None):
+        need = "one convnext_* and one swin_* parent" if attends else "a convnext_* parent"
+        raise ValueError(
+            f"a timm transplant into {type(model).__name__} needs {need}, got {sorted(parents)}"
+        )
+    out = convvit_from_timm(convnext, swin, model.cfg)
+    for key, value in model.state_dict().items():
+        if ".gate." in key:
+            out.setdefault(key, value)
+    return out
+
+
+def timm_weights(convnext: str, swin: str | None = None) -> PretrainedCfg:
+    """A weight tag built by :func:`checkpoint_filter_fn` from timm's ImageNet-1k checkpoints
+    ``<convnext>.fb_in1k`` (and ``<swin>.ms_in1k``)."""
+    parents = f"{convnext}.fb_in1k" + (f"+{swin}.ms_in1k" if swin else "")
+    description = (
+        f"ImageNet-1k init transplanted from timm {convnext}.fb_in1k (stem, conv blocks, "
+        f"downsamples; Apache-2.0) and {swin}.ms_in1k (attention blocks, head; MIT). "
+        "Fine-tune before use."
+        if swin
+        else f"timm {convnext}.fb_in1k (ImageNet-1k) with identity CBAM gates: ConvNeXt's "
+        "outputs until fine-tuned."
+    )
+    licence = "Apache-2.0 AND MIT" if swin else "Apache-2.0"
+    return PretrainedCfg(TIMM_SOURCE_PREFIX + parents, licence=licence, description=description)
+
+
+# --- sizes and weights ----------------------------------------------------------------------
 _CFGS = {
     "convvit_test": ConvViTCfg(
         dims=(16, 32, 48, 64),
         depths=(1, 1, 2, 1),
-        num_heads=(1, 1, 2, 2),
+        num_heads=(None, None, 2, 2),
         block_types=("F", "F", "W", "G"),
         expand_ratios=(1, 4, 4, 4),
         window_size=3,
@@ -370,90 +529,78 @@ _CFGS = {
         stem_stride=2,
         downsample="conv",
         head_norm="batch",
-        default_size=32,
     ),
     "convvit_n": ConvViTCfg(
         dims=(32, 64, 128, 256),
         depths=(2, 2, 4, 2),
-        num_heads=(1, 2, 4, 8),
+        num_heads=(None, None, 4, 8),
         block_types=("F", "F", "W", "G"),
         expand_ratios=(1, 4, 4, 4),
         stem_type="conv",
         stem_stride=2,
         downsample="conv",
         head_norm="batch",
-        default_size=28,
     ),
     "convvit_t": ConvViTCfg(
-        dims=(96, 192, 384, 768), depths=(3, 3, 6, 2), num_heads=(3, 6, 12, 24)
+        dims=(96, 192, 384, 768), depths=(3, 3, 6, 2), num_heads=(None, None, 12, 24)
     ),
     "convvit_s": ConvViTCfg(
-        dims=(96, 192, 384, 768), depths=(3, 3, 18, 2), num_heads=(3, 6, 12, 24)
+        dims=(96, 192, 384, 768), depths=(3, 3, 18, 2), num_heads=(None, None, 12, 24)
     ),
     "convvit_b": ConvViTCfg(
-        dims=(128, 256, 512, 1024), depths=(3, 3, 18, 2), num_heads=(4, 8, 16, 32)
+        dims=(128, 256, 512, 1024), depths=(3, 3, 18, 2), num_heads=(None, None, 16, 32)
     ),
 }
 
+# timm's pretrained_cfg keys per size (timm.get_pretrained_cfg_value reads this table too)
+default_cfgs = {
+    "convvit_test": model_cfg(input_size=32),
+    "convvit_n": model_cfg(input_size=28),
+    "convvit_t": model_cfg(),
+    "convvit_s": model_cfg(),
+    "convvit_b": model_cfg(),
+}
 
-def create_hybrid(
-    cfgs: dict[str, ConvViTCfg],
-    variant: str,
-    pretrained: Any = False,
-    model_cls: type[ConvViT] | None = None,
-    **kwargs: Any,
-) -> nn.Module:
-    """Build ``variant`` from a family's config table; ``kwargs`` may override layout fields
-    (``window_size``, ``stem_stride``, ``cbam``, ...) as well as model arguments."""
-    builder = partial(_build_hybrid, cfgs[variant], variant, model_cls or ConvViT)
-    return build_model(builder, variant, pretrained, **kwargs)
+register_pretrained_cfgs(
+    {
+        "convvit_t.in1k_timm": timm_weights("convnext_tiny", "swin_tiny_patch4_window7_224"),
+        "convvit_s.in1k_timm": timm_weights("convnext_small", "swin_small_patch4_window7_224"),
+        "convvit_b.in1k_timm": timm_weights("convnext_base", "swin_base_patch4_window7_224"),
+    }
+)
 
 
-def _build_hybrid(
-    base: ConvViTCfg, variant: str, model_cls: type[ConvViT], **kwargs: Any
-) -> ConvViT:
-    fields = {f.name for f in dataclasses.fields(ConvViTCfg)}
-    layout = {k: tuple(v) if isinstance(v, list) else v for k, v in kwargs.items() if k in fields}
-    cfg = dataclasses.replace(base, **layout)
-    model = model_cls(cfg, **{k: v for k, v in kwargs.items() if k not in fields})
-    model.pretrained_cfg = default_pretrained_cfg(
-        variant,
-        model.spatial_dims,
-        model.in_chans,
-        model.num_classes,
-        cfg.default_size,
-        min_input_size=model.min_input_size,
-        first_conv="stem.0.0" if cfg.stem_type == "conv" else "stem.0",
-    )
-    return model
+def _create_convvit(variant: str, pretrained: Any, **kwargs: Any) -> ConvViT:
+    cfgs = _CFGS[variant], default_cfgs[variant]
+    return build_hybrid(ConvViT, variant, *cfgs, pretrained, checkpoint_filter_fn, **kwargs)
 
 
 @register_model
 def convvit_test(pretrained: Any = False, **kwargs: Any) -> ConvViT:
     """Tiny ConvViT for tests (window 3, ~0.2M params)."""
-    return create_hybrid(_CFGS, "convvit_test", pretrained, **kwargs)
+    return _create_convvit("convvit_test", pretrained, **kwargs)
 
 
 @register_model
 def convvit_n(pretrained: Any = False, **kwargs: Any) -> ConvViT:
     """Nano ConvViT (~3M) for training from scratch on few labels at 28–64 px: conv-BN stem,
     fused-MBConv BatchNorm stages, window then global attention, batch-norm head."""
-    return create_hybrid(_CFGS, "convvit_n", pretrained, **kwargs)
+    return _create_convvit("convvit_n", pretrained, **kwargs)
 
 
 @register_model
 def convvit_t(pretrained: Any = False, **kwargs: Any) -> ConvViT:
     """ConvViT-T: ConvNeXt-T widths, Swin-T heads and window 7 (~28M params at 224²)."""
-    return create_hybrid(_CFGS, "convvit_t", pretrained, **kwargs)
+    return _create_convvit("convvit_t", pretrained, **kwargs)
 
 
 @register_model
 def convvit_s(pretrained: Any = False, **kwargs: Any) -> ConvViT:
     """ConvViT-S: ConvNeXt-S widths, Swin-S depth and heads (~50M params)."""
-    return create_hybrid(_CFGS, "convvit_s", pretrained, **kwargs)
+    return _create_convvit("convvit_s", pretrained, **kwargs)
 
 
 @register_model
 def convvit_b(pretrained: Any = False, **kwargs: Any) -> ConvViT:
     """ConvViT-B: ConvNeXt-B widths, Swin-B heads (~88M params)."""
-    return create_hybrid(_CFGS, "convvit_b", pretrained, **kwargs)
+    return _create_convvit("convvit_b", pretrained, **kwargs)

@@ -1,4 +1,7 @@
-"""Pretrained weights: tags, downloads, safe loading, adaptation and timm transplants.
+"""Pretrained weights: tags, downloads, safe loading and adaptation, for any model.
+
+Tags and checkpoint conversions are declared beside each model family
+(``hybridnets/models/<family>.py``); this package only resolves, fetches, adapts and loads.
 
 model = hybridnets.create("convvit_t", pretrained="in1k_timm", in_chans=1, spatial_dims=3)
 report = hybridnets.pretrained.load_pretrained(model, "weights.safetensors", strict=False)
@@ -28,10 +31,10 @@ from hybridnets.pretrained.registry import (
     get_pretrained_cfg,
     list_pretrained,
     register_pretrained,
+    register_pretrained_cfgs,
 )
 from hybridnets.pretrained.save import save_pretrained
 from hybridnets.pretrained.sources import read_saved_config
-from hybridnets.pretrained.transplant import convvit_from_timm
 
 __all__ = [
     "ChecksumError",
@@ -45,7 +48,6 @@ __all__ = [
     "adapt_rel_pos_table",
     "adapt_state_dict",
     "cache_dir",
-    "convvit_from_timm",
     "download",
     "get_pretrained_cfg",
     "inflate_conv",
@@ -55,7 +57,17 @@ __all__ = [
     "read_saved_config",
     "read_state_dict",
     "register_pretrained",
+    "register_pretrained_cfgs",
     "resample_rel_pos_table",
     "save_pretrained",
     "write_state_dict",
 ]
+
+
+def __getattr__(name: str):
+    """``convvit_from_timm`` moved beside its model (:mod:`hybridnets.models.convvit`)."""
+    if name == "convvit_from_timm":
+        from hybridnets.models.convvit import convvit_from_timm
+
+        return convvit_from_timm
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

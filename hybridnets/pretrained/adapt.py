@@ -27,6 +27,9 @@ from torch import nn
 InflateMode = Literal["center", "mean"]
 
 RPB_SUFFIX = "relative_position_bias_table"
+# Buffers rebuilt from the layout (non-persistent in hybridnets and timm); older checkpoints,
+# timm's Swin among them, may still carry them.
+DERIVED_SUFFIXES = ("relative_position_index", "attn_mask")
 
 
 def adapt_input_channels(weight: torch.Tensor, in_chans: int) -> torch.Tensor:

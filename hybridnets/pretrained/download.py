@@ -14,7 +14,6 @@ import http.client
 import logging
 import os
 import re
-import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -22,6 +21,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from tqdm import tqdm
+
+from hybridnets.atomic import atomic_path
 
 logger = logging.getLogger(__name__)
 
@@ -137,12 +138,10 @@ def _matches(path: Path, sha256: str) -> bool:
 def _fetch(url: str, path: Path, sha256: str | None, progress: bool, timeout: float) -> None:
     logger.info("downloading %s to %s", url, path)
     request = urllib.request.Request(url, headers={"User-Agent": "hybridnets"})
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    tmp = Path(tmp_name)
-    try:
+    with atomic_path(path) as tmp:  # any error below removes the temporary file
         h = hashlib.sha256()
         received, expected = 0, None
-        with os.fdopen(fd, "wb") as out:
+        with open(tmp, "wb") as out:
             try:
                 with urllib.request.urlopen(request, timeout=timeout) as response:
                     length = response.headers.get("Content-Length")
@@ -174,6 +173,3 @@ def _fetch(url: str, path: Path, sha256: str | None, progress: bool, timeout: fl
                 f"sha256 mismatch for {url}: expected {sha256.lower()}, got {got}; "
                 "the file was removed"
             )
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)

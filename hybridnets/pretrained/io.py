@@ -7,14 +7,14 @@ write_state_dict(model.state_dict(), "out/model.safetensors")
 from __future__ import annotations
 
 import logging
-import os
 import pickle
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
+
+from hybridnets.atomic import atomic_path
 
 logger = logging.getLogger(__name__)
 
@@ -80,11 +80,6 @@ def write_state_dict(
     """
     path = Path(path)
     tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in state_dict.items()}
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    os.close(fd)
-    try:
-        save_file(tensors, tmp_name, metadata=metadata)
-        os.replace(tmp_name, path)
-    finally:
-        Path(tmp_name).unlink(missing_ok=True)
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata=metadata)
     logger.info("wrote %d tensors to %s", len(tensors), path)

@@ -12,13 +12,16 @@ from pathlib import Path
 
 from torch import nn
 
-from hybridnets.pretrained.adapt import InflateMode, adapt_state_dict
-from hybridnets.pretrained.sources import Checkpoint, architecture_of, resolve_source
+from hybridnets.pretrained.adapt import DERIVED_SUFFIXES, InflateMode, adapt_state_dict
+from hybridnets.pretrained.sources import (
+    Checkpoint,
+    FilterFn,
+    architecture_of,
+    resolve_source,
+)
 
 logger = logging.getLogger(__name__)
 
-# Non-persistent in hybridnets and timm; older checkpoints may still carry them.
-_DERIVED_SUFFIXES = ("relative_position_index", "attn_mask")
 _SHOWN = 8
 
 
@@ -90,6 +93,7 @@ def load_pretrained(
     sha256: str | None = None,
     strict: bool = True,
     inflate: InflateMode = "center",
+    filter_fn: FilterFn | None = None,
 ) -> LoadReport:
     """Load weights into ``model``, adapting channels, head, rank and window size.
 
@@ -102,13 +106,16 @@ def load_pretrained(
         strict: Raise :class:`PretrainedLoadError` unless every key fits (after adaptation).
         inflate: 2D → 3D kernel inflation, ``"center"`` (exact on depth-constant volumes)
             or ``"mean"`` (I3D).
+        filter_fn: The model family's conversion of timm checkpoints, for ``timm:`` sources;
+            defaults to ``model.pretrained_filter_fn`` (set by :func:`hybridnets.create`).
 
     Returns:
         The :class:`LoadReport`.
     """
-    checkpoint = resolve_source(source, model, sha256)
+    filter_fn = filter_fn or getattr(model, "pretrained_filter_fn", None)
+    checkpoint = resolve_source(source, model, sha256, filter_fn)
     state_dict = {
-        k: v for k, v in checkpoint.state_dict.items() if not k.endswith(_DERIVED_SUFFIXES)
+        k: v for k, v in checkpoint.state_dict.items() if not k.endswith(DERIVED_SUFFIXES)
     }
     state_dict, adapted = adapt_state_dict(state_dict, model, inflate, checkpoint.spatial_dims)
     target = model.state_dict()

@@ -1,5 +1,8 @@
 """Pretrained weight tags: ``PretrainedCfg`` records and the ``<model>.<tag>`` registry.
 
+Each model family declares its tags beside the model (``register_pretrained_cfgs`` in
+``hybridnets/models/<family>.py``), as timm keeps ``default_cfgs`` beside each model.
+
 hybridnets.list_pretrained("convvit_*")   # ['convvit_b.in1k_timm', ...]
 cfg = get_pretrained_cfg("convvit_t.in1k_timm")
 """
@@ -9,10 +12,10 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import fnmatch
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 
 TIMM_SOURCE_PREFIX = "timm:"
 
@@ -23,8 +26,8 @@ class PretrainedCfg:
 
     Attributes:
         source: ``https://...`` URL, ``hf-hub:org/repo``, a local path, or
-            ``timm:<parent>.<tag>+<parent>.<tag>`` for weights transplanted from timm checkpoints
-            (see :mod:`hybridnets.pretrained.transplant`).
+            ``timm:<parent>.<tag>+<parent>.<tag>`` for weights converted from timm hub
+            checkpoints by the model family's ``checkpoint_filter_fn``.
         sha256: Hex digest the downloaded file must match (None: not verified).
         num_classes: Classes of the checkpoint's classifier.
         in_chans: Input channels of the checkpoint's first convolution.
@@ -42,8 +45,8 @@ class PretrainedCfg:
     in_chans: int = 3
     spatial_dims: int = 2
     input_size: tuple[int, ...] = (3, 224, 224)
-    mean: tuple[float, ...] = IMAGENET_MEAN
-    std: tuple[float, ...] = IMAGENET_STD
+    mean: tuple[float, ...] = IMAGENET_DEFAULT_MEAN
+    std: tuple[float, ...] = IMAGENET_DEFAULT_STD
     licence: str = "unknown"
     description: str = ""
 
@@ -68,6 +71,13 @@ def register_pretrained(
     _PRETRAINED[name] = cfg
     if default or architecture not in _DEFAULT_TAG:
         _DEFAULT_TAG[architecture] = tag
+
+
+def register_pretrained_cfgs(cfgs: Mapping[str, PretrainedCfg]) -> None:
+    """Register a family's table of ``{"<architecture>.<tag>": cfg}``, first tag per model default."""
+    for name, cfg in cfgs.items():
+        architecture, _, tag = name.partition(".")
+        register_pretrained(architecture, tag, cfg)
 
 
 def unregister_pretrained(name: str) -> None:
@@ -114,23 +124,3 @@ def get_pretrained_cfg(name: str, architecture: str | None = None) -> Pretrained
             f"unknown pretrained tag {name!r}.{hint} Registered: {candidates or 'none'}."
         )
     return found[1]
-
-
-def _timm_transplant(convnext: str, swin: str) -> PretrainedCfg:
-    return PretrainedCfg(
-        source=f"{TIMM_SOURCE_PREFIX}{convnext}.fb_in1k+{swin}.ms_in1k",
-        licence="Apache-2.0 AND MIT",
-        description=(
-            f"ImageNet-1k init transplanted from timm {convnext}.fb_in1k (stem, conv stages, "
-            f"downsamples; Apache-2.0) and {swin}.ms_in1k (attention blocks, head; MIT). "
-            "Fine-tune before use."
-        ),
-    )
-
-
-for _size, _convnext, _swin in (
-    ("t", "convnext_tiny", "swin_tiny_patch4_window7_224"),
-    ("s", "convnext_small", "swin_small_patch4_window7_224"),
-    ("b", "convnext_base", "swin_base_patch4_window7_224"),
-):
-    register_pretrained(f"convvit_{_size}", "in1k_timm", _timm_transplant(_convnext, _swin))

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 from pathlib import Path
 
 from torch import nn
 
+from hybridnets.atomic import atomic_write_text
 from hybridnets.pretrained.io import write_state_dict
 from hybridnets.pretrained.sources import CONFIG_FILE, WEIGHT_FILES
 
@@ -59,7 +58,7 @@ def save_pretrained(model: nn.Module, folder: str | Path) -> Path:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     write_state_dict(model.state_dict(), folder / WEIGHT_FILES[0], metadata={"format": "pt"})
-    _write_text(folder / CONFIG_FILE, json.dumps(payload, indent=2) + "\n")
+    atomic_write_text(folder / CONFIG_FILE, json.dumps(payload, indent=2) + "\n")
     logger.info("saved %s to %s", config["architecture"], folder)
     return folder
 
@@ -74,13 +73,3 @@ def _jsonable(cfg: dict) -> dict:
             value = repr(value)
         out[key] = value
     return out
-
-
-def _write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)

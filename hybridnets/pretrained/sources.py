@@ -5,7 +5,8 @@
 Accepted sources: ``True`` (the model's default tag), a tag (``"convvit_t.in1k_timm"`` or the
 bare ``"in1k_timm"``), a ``.safetensors`` or torch file, a folder written by
 :func:`hybridnets.save_pretrained`, an ``http(s)://`` URL, ``hf-hub:org/repo[@revision]``, and
-``timm:<convnext>.<tag>+<swin>.<tag>`` (timm hub weights transplanted into convvit).
+``timm:<model>.<tag>[+<model>.<tag>...]``: timm hub checkpoints, converted by the model family's
+checkpoint filter (``filter_fn(parents, model)``, parents keyed by ``<model>.<tag>``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +33,8 @@ from hybridnets.pretrained.registry import (
 logger = logging.getLogger(__name__)
 
 HF_PREFIX = "hf-hub:"
+# A model family's conversion of timm checkpoints: (parents keyed by timm name, model) → tensors.
+FilterFn = Callable[[Mapping[str, Mapping[str, torch.Tensor]], nn.Module], dict[str, torch.Tensor]]
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.pth", "model.pt")
 CONFIG_FILE = "config.json"
 
@@ -60,7 +64,10 @@ def architecture_of(model: nn.Module) -> str | None:
 
 
 def resolve_source(
-    source: bool | str | Path, model: nn.Module, sha256: str | None = None
+    source: bool | str | Path,
+    model: nn.Module,
+    sha256: str | None = None,
+    filter_fn: FilterFn | None = None,
 ) -> Checkpoint:
     """Load the checkpoint that ``source`` names for ``model``.
 
@@ -68,6 +75,7 @@ def resolve_source(
         source: See the module docstring; tags are looked up for ``model``'s architecture.
         model: The target (its registered name resolves ``True`` and bare tags).
         sha256: Expected digest of a downloaded or local file (a tag brings its own).
+        filter_fn: Conversion of ``timm:`` sources into ``model``'s keys.
 
     Raises:
         ValueError: ``source`` is not a file, folder, URL, hub id or known tag.
@@ -89,7 +97,7 @@ def resolve_source(
     if text.startswith(HF_PREFIX):
         return _from_hub(text[len(HF_PREFIX) :])
     if text.startswith(TIMM_SOURCE_PREFIX):
-        return _from_timm(text, model)
+        return _from_timm(text, model, filter_fn)
     path = Path(text).expanduser()
     if path.is_dir():
         return _from_folder(path)
@@ -99,7 +107,7 @@ def resolve_source(
     found = find_pretrained(text, architecture)
     if found is not None:
         name, cfg = found
-        checkpoint = resolve_source(cfg.source, model, sha256 or cfg.sha256)
+        checkpoint = resolve_source(cfg.source, model, sha256 or cfg.sha256, filter_fn)
         checkpoint.source = f"{name} ({checkpoint.source})"
         checkpoint.cfg = {"tag": name, **cfg.to_dict()}
         checkpoint.spatial_dims = cfg.spatial_dims
@@ -204,15 +212,13 @@ def timm_hub_url(name: str) -> str:
     return f"{endpoint}/timm/{name}/resolve/main/model.safetensors"
 
 
-def _from_timm(source: str, model: nn.Module) -> Checkpoint:
-    from hybridnets.pretrained.transplant import convvit_from_timm
-
-    parents = source[len(TIMM_SOURCE_PREFIX) :].split("+")
-    state_dicts = {p: read_state_dict(download(timm_hub_url(p))) for p in parents}
-    convnext = next((sd for p, sd in state_dicts.items() if p.startswith("convnext")), None)
-    swin = next((sd for p, sd in state_dicts.items() if p.startswith("swin")), None)
-    if convnext is None or swin is None:
+def _from_timm(source: str, model: nn.Module, filter_fn: FilterFn | None) -> Checkpoint:
+    if filter_fn is None:
         raise ValueError(
-            f"{source!r}: a timm transplant needs one convnext_* and one swin_* parent"
+            f"{source!r}: {architecture_of(model) or type(model).__name__} declares no conversion "
+            "of timm checkpoints (models built by hybridnets.create carry their family's "
+            "checkpoint_filter_fn; else pass filter_fn=)"
         )
-    return Checkpoint(convvit_from_timm(convnext, swin), source, None, 2)
+    names = source[len(TIMM_SOURCE_PREFIX) :].split("+")
+    parents = {name: read_state_dict(download(timm_hub_url(name))) for name in names}
+    return Checkpoint(filter_fn(parents, model), source, None, 2)

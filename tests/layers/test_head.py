@@ -51,3 +51,31 @@ def test_batch_norm_head_trains_at_batch_1():
     head = PooledHead(16, 2, norm="batch").train()
     head(torch.randn(1, 16, 3, 3, 3)).sum().backward()  # nn.BatchNorm1d would raise here
     assert head.fc.weight.grad is not None
+
+
+@pytest.mark.parametrize("norm", ["layer", "batch"])
+@pytest.mark.parametrize("spatial_dims", [2, 3])
+def test_pool_types_and_unpooled_head(norm, spatial_dims):
+    """timm's ``global_pool``: avg / max / avgmax pool; ``""`` keeps the map and classifies each
+    position as the pooled head classifies a vector."""
+    head = PooledHead(8, 3, norm=norm).eval()
+    with torch.no_grad():
+        head.norm.weight.normal_()
+        if norm == "batch":
+            head.norm.running_mean.normal_()
+    x = torch.randn(2, 8, *(3,) * spatial_dims)
+    dims = tuple(range(2, x.ndim))
+    pooled = {"avg": x.mean(dims), "max": x.amax(dims), "avgmax": (x.mean(dims) + x.amax(dims)) / 2}
+    with torch.no_grad():
+        for pool_type, want in pooled.items():
+            head.reset(3, pool_type)
+            torch.testing.assert_close(head(x, pre_logits=True), head.norm(want))
+        fc = head.fc
+        head.reset(0, "")
+        assert head(x).shape == x.shape
+        head.fc = fc
+        out = head(x)  # (B, 3, *S)
+        corner = x[(..., *[0] * spatial_dims)]  # (B, 8): one position
+        torch.testing.assert_close(out[(..., *[0] * spatial_dims)], fc(head.norm(corner)))
+    with pytest.raises(ValueError, match="global_pool must be one of"):
+        head.reset(3, "token")

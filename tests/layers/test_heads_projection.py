@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from hybridnets.layers.heads_projection import MultiHeadProjections
+from hybridnets.layers.heads_projection import MultiHeadProjections, merge_heads, split_heads
 
 
 def test_split_then_merge_is_the_projections():
@@ -22,3 +22,12 @@ def test_split_then_merge_is_the_projections():
 def test_dim_not_divisible_by_heads():
     with pytest.raises(ValueError, match="not divisible by num_heads"):
         MultiHeadProjections(10, 3)
+
+
+def test_split_heads_stacks_parts_and_merge_inverts_it():
+    x = torch.randn(2, 5, 2 * 12)  # two parts (k, v) of 3 heads × 4 channels
+    parts = split_heads(x, num_heads=3, parts=2)
+    assert parts.shape == (2, 2, 3, 5, 4)
+    k, v = parts.unbind(0)
+    torch.testing.assert_close(merge_heads(k), x[..., :12])
+    torch.testing.assert_close(merge_heads(v), x[..., 12:])

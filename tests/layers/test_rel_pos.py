@@ -39,3 +39,11 @@ def test_bias_shape_and_grad(spatial_dims):
     assert bias.shape == (4, 2**spatial_dims, 2**spatial_dims)
     bias.sum().backward()
     assert rpb.relative_position_bias_table.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("window", [(7, 7, 7), (2, 3, 4)])
+def test_index_3d_matches_monai_swin_unetr(window):
+    """MONAI's SwinUNETR writes the 3D index by hand; ours is the same N-D formula."""
+    swin_unetr = pytest.importorskip("monai.networks.nets.swin_unetr")
+    theirs = swin_unetr.WindowAttention(dim=8, num_heads=2, window_size=window)
+    assert torch.equal(relative_position_index(window, window), theirs.relative_position_index)

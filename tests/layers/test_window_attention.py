@@ -6,7 +6,13 @@ import pytest
 import torch
 from timm.models.swin_transformer import SwinTransformerBlock
 
-from hybridnets.layers import GlobalAttention, TransformerBlock, WindowAttention
+from hybridnets.layers import (
+    GlobalAttention,
+    TransformerBlock,
+    WindowAttention,
+    relative_position_index,
+    shift_region_ids,
+)
 
 
 @pytest.mark.parametrize("spatial_dims", [2, 3])
@@ -40,8 +46,7 @@ def test_block_equals_timm_swin_block(shift):
 def test_window_covering_map_equals_global_attention(spatial_dims, size):
     window = WindowAttention(16, 2, spatial_dims, window_size=3, shift_size=1)
     glob = GlobalAttention(16, 2, spatial_dims, rel_pos_size=3)
-    state = {k.replace("rpb.", "rpb."): v for k, v in window.state_dict().items()}
-    glob.load_state_dict(state)
+    glob.load_state_dict(window.state_dict())  # same keys: qkv, proj, rpb table
     x = torch.randn(2, *([size] * spatial_dims), 16)
     torch.testing.assert_close(window(x), glob(x))
 
@@ -86,3 +91,32 @@ def test_rejects_bad_heads_and_window():
         WindowAttention(10, 3)
     with pytest.raises(ValueError, match="window_size"):
         WindowAttention(8, 2, spatial_dims=3, window_size=(3, 3))
+
+
+@pytest.mark.parametrize("spatial_dims", [2, 3])
+def test_region_ids_and_index_are_cached_per_size(spatial_dims):
+    """Built once per size as non-persistent buffers: reused, rebuilt for a new size, never
+    saved, and never changing the output."""
+    attn = WindowAttention(8, 2, spatial_dims, window_size=3, shift_size=1).eval()
+    keys = set(attn.state_dict())
+    d = spatial_dims
+    x = torch.randn(1, *([5] * d), 8)
+    y = attn(x)
+    ids, index = attn.region_ids, attn.rpb.relative_position_index
+    assert torch.equal(ids, shift_region_ids((6,) * d, (3,) * d, (1,) * d, (5,) * d))
+    assert torch.equal(index, relative_position_index((3,) * d, (3,) * d))
+    torch.testing.assert_close(attn(x), y)
+    assert attn.region_ids is ids and attn.rpb.relative_position_index is index  # reused
+    attn(torch.randn(2, *([4] * d), 8))  # new size, same window: new ids, same index
+    assert torch.equal(attn.region_ids, shift_region_ids((6,) * d, (3,) * d, (1,) * d, (4,) * d))
+    assert attn.rpb.relative_position_index is index
+    attn(torch.randn(1, *([2] * d), 8))  # window clipped to the map: no shift, new index
+    assert attn.region_ids is None
+    assert torch.equal(
+        attn.rpb.relative_position_index, relative_position_index((2,) * d, (3,) * d)
+    )
+    assert set(attn.state_dict()) == keys
+    fresh = WindowAttention(8, 2, spatial_dims, window_size=3, shift_size=1).eval()
+    fresh.load_state_dict(attn.state_dict())  # strict: no cache keys expected or written
+    torch.testing.assert_close(attn(x), fresh(x))
+    torch.testing.assert_close(attn(x), y)

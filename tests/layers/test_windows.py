@@ -58,3 +58,23 @@ def test_region_ids_shift_and_padding_3d():
     real = ids >= 0
     assert not (~blocked & (real[:, :, None] ^ real[:, None, :])).any()
     assert (ids >= 0).sum() == 5 * 6 * 4
+
+
+@pytest.mark.parametrize(
+    ("size", "window", "shift"),
+    [
+        ((6, 6, 6), (3, 3, 3), (1, 1, 1)),
+        ((4, 6, 8), (2, 3, 4), (1, 1, 2)),
+        ((6, 8), (3, 4), (1, 2)),
+    ],
+)
+def test_partition_and_shift_mask_match_monai_swin_unetr(size, window, shift):
+    """MONAI's ``compute_mask`` (3D and 2D) blocks exactly what our region ids block, window by
+    window in the same order as its ``window_partition``."""
+    swin_unetr = pytest.importorskip("monai.networks.nets.swin_unetr")
+    x = torch.randn(2, *size, 5)
+    torch.testing.assert_close(
+        window_partition(x, window), swin_unetr.window_partition(x, window), rtol=0, atol=0
+    )
+    theirs = swin_unetr.compute_mask(size, window, shift, torch.device("cpu")) != 0  # (nW, N, N)
+    assert torch.equal(region_mask(shift_region_ids(size, window, shift, size)), theirs)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import timm
 import torch
@@ -10,11 +12,13 @@ import hybridnets
 from hybridnets.models import ConvViT
 
 MODELS = hybridnets.list_models("convvit_*")
-PARAMS_M = {
-    "convvit_n": (1, 5),
-    "convvit_t": (25, 31),
-    "convvit_s": (45, 55),
-    "convvit_b": (80, 95),
+# Exact counts (1000 classes, 2D, RGB); a layout change must update them on purpose.
+PARAMS = {
+    "convvit_test": 267_342,
+    "convvit_n": 3_396_360,
+    "convvit_t": 28_325_248,
+    "convvit_s": 49_643_152,
+    "convvit_b": 87_817_416,
 }
 
 
@@ -41,11 +45,12 @@ def test_forward_backward(name, spatial_dims):
     assert not missing, missing
 
 
-@pytest.mark.parametrize("name", sorted(PARAMS_M))
-def test_parameter_counts_sit_beside_their_peers(name):
-    low, high = PARAMS_M[name]
-    model = hybridnets.create(name)
-    assert low <= sum(p.numel() for p in model.parameters()) / 1e6 <= high
+@pytest.mark.parametrize("name", sorted(PARAMS))
+def test_parameter_counts_are_pinned(name):
+    with torch.device("meta"):  # shapes only
+        model = hybridnets.create(name)
+    count = sum(p.numel() for p in model.parameters())
+    assert count == pytest.approx(PARAMS[name], rel=0.005)
 
 
 @pytest.mark.parametrize("spatial_dims", [2, 3])
@@ -108,6 +113,32 @@ def test_layout_overrides_and_options():
     assert model(torch.randn(1, 3, 8, 8)).shape == (1, 1000)
     n = hybridnets.create("convvit_n", spatial_dims=3, in_chans=1, num_classes=2)
     assert n(torch.randn(2, 1, 28, 28, 28)).shape == (2, 2)  # MedMNIST 3D natively
+
+
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        ('{"dims": [32, 64, 192, 384]}', {"dims": (32, 64, 192, 384)}),
+        (
+            '{"block_types": ["C", "C", "W", "G"], "stem_type": "patch", "downsample": "patch"}',
+            {"block_types": ("C", "C", "W", "G"), "stem_type": "patch", "downsample": "patch"},
+        ),
+    ],
+)
+def test_model_kwargs_from_json_override_the_layout(text, want):
+    """``--model-kwargs`` JSON (lists) reaches the frozen layout through ``create``."""
+    model = hybridnets.create("convvit_n", num_classes=2, **json.loads(text))
+    assert {k: getattr(model.cfg, k) for k in want} == want
+    assert model.hybridnets_config["kwargs"] == {"num_classes": 2, **json.loads(text)}
+    assert model(torch.randn(2, 3, 32, 32)).shape == (2, 2)
+
+
+def test_heads_only_where_attention_is():
+    """Conv-only stages need no heads; an attention stage without an entry gets dim // head_dim."""
+    model = hybridnets.create("convvit_n", block_types=("W", "W", "W", "G"))
+    heads = [stage.blocks[0].attn.num_heads for stage in model.stages]
+    assert model.cfg.num_heads == (None, None, 4, 8) and heads == [1, 2, 4, 8]
+    assert hybridnets.create("cbamnext_test").cfg.num_heads is None
 
 
 @pytest.mark.parametrize("name", ["convvit_test", "convswin_test", "cbamnext_test"])
@@ -227,6 +258,8 @@ def test_group_matcher_covers_every_parameter_once(name):
         ({"downsample": "pool"}, "downsample must be one of"),
         ({"stem_type": "conv3"}, "stem_type must be"),
         ({"expand_ratios": (1, 4)}, "one value per stage"),
+        ({"num_heads": (1, 2)}, "one value per stage"),
+        ({"global_pool": "token"}, "global_pool must be one of"),
     ],
 )
 def test_bad_layouts_say_what_is_allowed(kwargs, message):

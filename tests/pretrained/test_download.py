@@ -22,10 +22,12 @@ from hybridnets.pretrained.download import (
 BODY = bytes(range(256)) * 1024  # 256 KiB, several chunks
 SHA = hashlib.sha256(BODY).hexdigest()
 DOWNLOAD_PY = importlib.import_module("hybridnets.pretrained.download").__file__
+ATOMIC_PY = importlib.import_module("hybridnets.atomic").__file__
 
 
 def _leftovers(cache: Path) -> list[Path]:
-    return [p for p in cache.rglob("*") if p.name.endswith(".part")]
+    """Temporary files of an atomic write (``.<name>.<random>.part<suffix>``)."""
+    return [p for p in cache.rglob("*") if ".part" in p.name]
 
 
 def test_good_file_is_cached_and_reused(cache, server):
@@ -113,16 +115,21 @@ def test_concurrent_threads_download_once(cache, server):
 def test_concurrent_processes_end_with_one_complete_file(cache, server):
     server.files["/w.bin"] = BODY
     server.seconds_per_file = 1.0
-    # Load download.py alone (stdlib + tqdm) so the processes start fast and overlap.
+    # Load download.py and atomic.py alone (stdlib + tqdm), not the torch-importing package,
+    # so the processes start fast and overlap.
     code = (
-        "import importlib.util, sys; "
+        "import importlib.util, sys, types; "
+        "sys.modules['hybridnets'] = types.ModuleType('hybridnets'); "
+        "spec = importlib.util.spec_from_file_location('hybridnets.atomic', sys.argv[4]); "
+        "atomic = importlib.util.module_from_spec(spec); "
+        "sys.modules['hybridnets.atomic'] = atomic; spec.loader.exec_module(atomic); "
         "spec = importlib.util.spec_from_file_location('dl', sys.argv[3]); "
         "dl = importlib.util.module_from_spec(spec); spec.loader.exec_module(dl); "
         "print(dl.download(sys.argv[1], sha256=sys.argv[2], progress=False))"
     )
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", code, server.url("/w.bin"), SHA, DOWNLOAD_PY],
+            [sys.executable, "-c", code, server.url("/w.bin"), SHA, DOWNLOAD_PY, ATOMIC_PY],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

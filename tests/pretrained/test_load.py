@@ -148,3 +148,11 @@ def test_unknown_sources_explain_themselves(tmp_path):
         load_pretrained(model, tmp_path)
     with pytest.raises(ValueError, match=r"create\(\) needs a model name"):
         hybridnets.create(pretrained=True)
+
+
+def test_timm_source_needs_a_conversion():
+    model = hybridnets.create("convvit_test")
+    assert model.pretrained_filter_fn is not None  # create() attaches the family's filter
+    model.pretrained_filter_fn = None
+    with pytest.raises(ValueError, match="declares no conversion of timm checkpoints"):
+        load_pretrained(model, "timm:convnext_tiny.fb_in1k")

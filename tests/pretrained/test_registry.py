@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 
 from hybridnets.pretrained import PretrainedCfg, get_pretrained_cfg, list_pretrained
 from hybridnets.pretrained.registry import default_tag
@@ -25,3 +26,17 @@ def test_convvit_timm_tags_are_registered():
 def test_unknown_tag_suggests_close_ones():
     with pytest.raises(ValueError, match=r"Did you mean: convvit_t.in1k_timm"):
         get_pretrained_cfg("convvit_t.in1k_tim")
+
+
+def test_every_family_declares_its_tags():
+    assert list_pretrained("convswin_*") == ["convswin_s.in1k_timm", "convswin_t.in1k_timm"]
+    assert list_pretrained("cbamnext_*") == ["cbamnext_s.in1k_timm", "cbamnext_t.in1k_timm"]
+    swin = get_pretrained_cfg("convswin_t.in1k_timm")
+    assert swin.source == "timm:convnext_tiny.fb_in1k+swin_tiny_patch4_window7_224.ms_in1k"
+    convnext = get_pretrained_cfg("cbamnext_s.in1k_timm")
+    assert convnext.source == "timm:convnext_small.fb_in1k" and convnext.licence == "Apache-2.0"
+
+
+def test_default_normalisation_is_timms():
+    cfg = PretrainedCfg(source="w.safetensors")
+    assert (cfg.mean, cfg.std) == (IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD)

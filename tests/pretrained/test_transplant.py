@@ -1,4 +1,5 @@
-"""timm → convvit transplant, checked against randomly initialised timm parents."""
+"""timm → hybrid transplants (the families' checkpoint filter), checked against randomly
+initialised timm parents."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import timm
 import torch
 
 import hybridnets
-from hybridnets.pretrained import convvit_from_timm, load_pretrained, write_state_dict
+from hybridnets.models.convvit import checkpoint_filter_fn, convvit_from_timm
+from hybridnets.pretrained import load_pretrained, write_state_dict
 from hybridnets.pretrained.sources import timm_hub_url
 
 
@@ -105,3 +107,31 @@ def test_larger_sizes_are_covered_key_for_key(size, convnext, swin, fast_init):
     target = hybridnets.create(f"convvit_{size}").state_dict()
     assert state_dict.keys() == target.keys()
     assert all(state_dict[k].shape == target[k].shape for k in target)
+
+
+def test_old_import_path_still_works():
+    from hybridnets.pretrained import convvit_from_timm as old
+
+    assert old is convvit_from_timm
+
+
+def test_convswin_interleaves_both_parents(timm_parents, fast_init):
+    """convswin_t stage 3 is ``CCW`` × 3: its conv blocks are ConvNeXt's blocks in order, its
+    window blocks Swin's in order (Swin's second block is the shifted one, as ours)."""
+    convnext, swin = timm_parents.convnext, timm_parents.swin
+    model = hybridnets.create("convswin_t").eval()
+    parents = {
+        "convnext_tiny.fb_in1k": convnext.state_dict(),
+        "swin_tiny_patch4_window7_224.ms_in1k": swin.state_dict(),
+    }
+    model.load_state_dict(checkpoint_filter_fn(parents, model))  # strict: every key
+    blocks = model.stages[2].blocks
+    with torch.no_grad():
+        x = torch.randn(1, 384, 14, 14)
+        torch.testing.assert_close(blocks[3](x), convnext.stages[2].blocks[2](x))
+        tokens = x.permute(0, 2, 3, 1)  # (B, H, W, C)
+        assert blocks[5].attn.shift_size == (3, 3)
+        torch.testing.assert_close(blocks[5](tokens), swin.layers[2].blocks[1](tokens))
+    assert torch.equal(model.head.norm.weight, swin.norm.weight)
+    with pytest.raises(ValueError, match="one convnext_\\* and one swin_\\* parent"):
+        checkpoint_filter_fn({"convnext_tiny.fb_in1k": parents["convnext_tiny.fb_in1k"]}, model)
