@@ -23,8 +23,9 @@ class TrainConfig:
         data: MedMNIST-format .npz file.
         out_dir: Folder for result.json and the best/ checkpoint.
         epochs: Number of epochs (the cosine schedule spans them all).
-        batch_size: Training batch size; the last incomplete batch is kept unless it has one
-            sample.
+        batch_size: Global training batch size, split over the processes under torchrun (same
+            steps for any number of processes); the last incomplete batch is kept unless it has
+            one sample (or fewer than the number of processes).
         lr: Peak learning rate of AdamW.
         weight_decay: AdamW weight decay (not on norms, biases and the model's no_weight_decay()
             names).
@@ -57,6 +58,10 @@ class TrainConfig:
             shared with other jobs.
         log_test: Also evaluate the test split after every epoch into history (analysis of
             selectors only; never used to choose weights).
+        fsdp: Under torchrun, shard each stage with FSDP2 (fully_shard; bf16 parameters with
+            amp on CUDA) instead of replicating the model with DDP; needs --ema-decay none.
+        grad_checkpointing: Recompute activations in the backward pass (the model's
+            set_grad_checkpointing) to fit larger 3D inputs in memory.
         resume: Continue an interrupted run from out_dir/state.pt (written after every
             epoch) when its settings match; off: start over.
     """
@@ -89,6 +94,8 @@ class TrainConfig:
     progress: bool = True
     num_threads: int | None = None
     log_test: bool = False
+    fsdp: bool = False
+    grad_checkpointing: bool = False
     resume: bool = True
 
     def __post_init__(self) -> None:

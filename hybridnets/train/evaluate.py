@@ -25,15 +25,17 @@ def predict(
     ds: MedMNIST,
     device: torch.device,
     size: int | None = None,
-    batch_size: int = 256,
     amp: bool = True,
+    index: torch.Tensor | None = None,
+    batch_size: int = 256,
 ) -> np.ndarray:
-    """Softmax probabilities ``(N, K)`` of ``model`` on every sample of ``ds``."""
+    """Softmax probabilities ``(N, K)`` of ``model`` on the samples ``index`` of ``ds`` (all
+    by default)."""
     model.eval()
+    index = torch.arange(len(ds)) if index is None else index
     out = []
-    for start in range(0, len(ds), batch_size):
-        index = torch.arange(start, min(start + batch_size, len(ds)))
-        x = prepare(ds, index, size, device)
+    for batch in index.split(batch_size):
+        x = prepare(ds, batch, size, device)
         with torch.autocast(
             device.type, dtype=torch.bfloat16, enabled=amp and device.type == "cuda"
         ):

@@ -9,6 +9,13 @@ CUDA, timm's EMA of the weights (with warm-up), optional class balancing, and a 
 selector. Metrics follow MedMNIST v2 (Yang et al., Scientific Data 2023): ACC of the argmax
 and one-vs-rest AUC.
 
+The same code runs in one process or under ``torchrun --nproc_per_node N`` (DDP, or FSDP2 with
+``fsdp``): ``batch_size`` is the global batch, split over the ranks (no gradient accumulation),
+and each rank's loss is its share of the global mean, so N processes take the same steps as one;
+validation and test predictions are gathered from all ranks before metrics; only rank 0 writes.
+The training state is saved after every epoch and on SIGTERM/SIGINT (mid-epoch), and a run
+started again with the same settings continues from it to the same result.
+
     result = train(TrainConfig(model="convvit_n", data="pneumoniamnist.npz", epochs=30))
 """
 
@@ -31,13 +38,22 @@ from hybridnets.atomic import atomic_write_text
 from hybridnets.data import MedMNIST, RandomFlipAffine
 from hybridnets.engine import (
     Engine,
+    Runtime,
+    barrier,
+    batch_part,
+    gather_rows,
     load_state,
-    resolve_device,
+    mean_over_ranks,
     rng_state,
     save_state,
     seed_everything,
     set_rng_state,
+    setup_runtime,
+    shard_index,
+    stop_requests,
+    teardown,
 )
+from hybridnets.engine.signals import StopRequest, TrainingStopped
 from hybridnets.resolve import create_model, model_source
 from hybridnets.train.batches import class_weights, epoch_order, prepare, stratified_subset
 from hybridnets.train.config import TrainConfig
@@ -48,19 +64,19 @@ from hybridnets.train.models import save_checkpoint
 __all__ = ["STATE_FILE", "train"]
 
 STATE_FILE = "state.pt"
-"""Per-epoch training state in ``out_dir`` (removed when the run completes)."""
+"""Training state in ``out_dir``, after every epoch or on a stop (removed when the run completes)."""
 # config fields that do not change what a run computes: a resumed run may differ in these
-_RESUME_FREE = ("out_dir", "progress", "num_threads", "resume")
+_RESUME_FREE = ("out_dir", "progress", "num_threads", "resume", "fsdp", "grad_checkpointing")
 
 _logger = logging.getLogger(__name__)
 
 
 @dataclass
 class _Run:
-    """Everything a run builds once: data, the training subset, the engine, the loss."""
+    """Everything a run builds once: runtime, data, the training subset, the engine, the loss."""
 
     config: TrainConfig
-    device: torch.device
+    runtime: Runtime
     train_ds: MedMNIST
     val_ds: MedMNIST
     test_ds: MedMNIST
@@ -73,23 +89,47 @@ class _Run:
     params: int
     recipe: dict[str, Any]
 
+    @property
+    def device(self) -> torch.device:
+        return self.runtime.device
+
     def predict(self, ds: MedMNIST) -> np.ndarray:
-        """Softmax probabilities of the weights being evaluated (the EMA when kept)."""
-        return predict(
-            self.engine.eval_model, ds, self.device, self.config.resize, amp=self.engine.amp
+        """Softmax probabilities of the weights being evaluated (the EMA when kept), each rank
+        predicting its shard and all of them gathered in order."""
+        index = shard_index(len(ds), self.runtime)
+        probs = predict(
+            self.engine.eval_model, ds, self.device, self.config.resize, self.engine.amp, index
         )
+        probs = torch.from_numpy(probs).to(self.device)
+        return gather_rows(probs, len(ds), self.runtime).cpu().numpy()
 
 
 @dataclass
 class _Progress:
-    """The recipe's bookkeeping across epochs (saved with the engine state for resume)."""
+    """The recipe's bookkeeping across epochs (saved with the engine state for resume).
+
+    ``step`` > 0 marks a state saved mid-epoch (on a stop request): ``step`` batches of epoch
+    ``epoch + 1`` are done, with training losses ``losses``.
+    """
 
     epoch: int = 0
+    step: int = 0
+    losses: list[float] = field(default_factory=list)
     history: list[dict[str, float]] = field(default_factory=list)
     best: dict[str, float] | None = None
     best_epoch: int = 0
     stale: int = 0
     elapsed_s: float = 0.0
+    # tensors, saved beside the JSON fields: the generator at the start of an unfinished epoch
+    # and the selected weights
+    epoch_rng: torch.Tensor | None = field(default=None, repr=False)
+    best_state: dict[str, torch.Tensor] | None = field(default=None, repr=False)
+
+    def to_json(self) -> str:
+        tensors = ("epoch_rng", "best_state")
+        return json.dumps(
+            {k: getattr(self, k) for k in self.__dataclass_fields__ if k not in tensors}
+        )
 
 
 def _build_model(config: TrainConfig, train_ds: MedMNIST) -> tuple[nn.Module, dict[str, Any]]:
@@ -113,11 +153,26 @@ def _build_model(config: TrainConfig, train_ds: MedMNIST) -> tuple[nn.Module, di
     return model, recipe
 
 
-def _setup(config: TrainConfig, generator: torch.Generator) -> _Run:
+def _steps_per_epoch(n: int, batch_size: int, world_size: int) -> int:
+    """Global batches per epoch. A last batch too small for batch norm (one sample) or for
+    every rank to get a sample is dropped."""
+    steps = n // batch_size
+    steps += n % batch_size >= max(2, world_size)
+    if steps == 0:
+        raise ValueError(
+            f"training needs at least {max(2, world_size)} samples, got {n}"
+            + (f" (one per each of {world_size} processes)" if world_size > 2 else "")
+        )
+    return steps
+
+
+def _setup(config: TrainConfig, generator: torch.Generator, runtime: Runtime) -> _Run:
     """Data (standardised with training statistics), subset, model, engine and loss."""
-    if config.num_threads is not None:
-        torch.set_num_threads(config.num_threads)
-    device = resolve_device(config.device)
+    if config.batch_size < runtime.world_size:
+        raise ValueError(
+            f"batch_size {config.batch_size} is the global batch and must be at least the "
+            f"number of processes ({runtime.world_size})"
+        )
     train_ds, val_ds, test_ds = (MedMNIST(config.data, s) for s in ("train", "val", "test"))
     mean, std = train_ds.channel_stats() if config.normalize else (None, None)
     for ds in (train_ds, val_ds, test_ds):
@@ -127,14 +182,11 @@ def _setup(config: TrainConfig, generator: torch.Generator) -> _Run:
     train_labels = train_ds.labels[train_index]
     weights = class_weights(train_labels, train_ds.num_classes)
     model, recipe = _build_model(config, train_ds)
-    # a last batch of one sample is dropped: batch-norm layers cannot use its statistics
-    steps_per_epoch = len(train_index) // config.batch_size
-    steps_per_epoch += len(train_index) % config.batch_size > 1
-    if steps_per_epoch == 0:
-        raise ValueError(f"training needs at least 2 samples, got {len(train_index)}")
+    params = sum(p.numel() for p in model.parameters())
+    steps_per_epoch = _steps_per_epoch(len(train_index), config.batch_size, runtime.world_size)
     engine = Engine(
         model,
-        device,
+        runtime,
         lr=config.lr,
         weight_decay=config.weight_decay,
         total_steps=steps_per_epoch * config.epochs,
@@ -144,14 +196,16 @@ def _setup(config: TrainConfig, generator: torch.Generator) -> _Run:
         clip_grad=config.clip_grad,
         ema_decay=config.ema_decay,
         amp=config.amp,
+        fsdp=config.fsdp,
+        grad_checkpointing=config.grad_checkpointing,
     )
     criterion = nn.CrossEntropyLoss(
-        weight=weights.to(device) if config.class_balance == "loss" else None,
+        weight=weights.to(runtime.device) if config.class_balance == "loss" else None,
         label_smoothing=config.label_smoothing,
     )
     return _Run(
         config=config,
-        device=device,
+        runtime=runtime,
         train_ds=train_ds,
         val_ds=val_ds,
         test_ds=test_ds,
@@ -161,21 +215,55 @@ def _setup(config: TrainConfig, generator: torch.Generator) -> _Run:
         criterion=criterion,
         augment=RandomFlipAffine(train_ds.spatial_dims) if config.augment else None,
         steps_per_epoch=steps_per_epoch,
-        params=sum(p.numel() for p in model.parameters()),
+        params=params,
         recipe=recipe | {"mean": mean, "std": std},
     )
 
 
-def _train_epoch(run: _Run, generator: torch.Generator) -> float:
-    """One pass over the training subset; returns the mean training loss."""
-    losses = []
+def _step(run: _Run, index: torch.Tensor, generator: torch.Generator) -> float:
+    """One step on the global batch ``index``. Every rank prepares and augments the whole batch
+    (the same random draws as one process would make), then trains on its part, its loss
+    weighted by its share of the batch so that DDP's gradient average is the global mean."""
+    x = prepare(run.train_ds, index, run.config.resize, run.device)
+    if run.augment is not None:
+        x = run.augment(x, generator)
+    y = run.train_ds.labels[index].to(run.device)
+    part = batch_part(len(index), run.runtime)
+    x, y = x[part], y[part]
+    share = len(y) * run.runtime.world_size / len(index)
+
+    def loss_fn(model: nn.Module) -> torch.Tensor:
+        return run.criterion(model(x).float(), y) * share
+
+    return mean_over_ranks(run.engine.step(loss_fn), run.runtime)  # the global batch's loss
+
+
+def _train_epoch(
+    run: _Run, progress: _Progress, generator: torch.Generator, stop: StopRequest, state_path: Path
+) -> float:
+    """One pass over the training subset (from ``progress.step`` when resuming mid-epoch);
+    returns the mean training loss. On a stop request, saves a mid-epoch state and raises
+    :class:`TrainingStopped`."""
+    progress_rng = None
+    if progress.step:  # resumed mid-epoch: replay the epoch's order, then restore the RNG
+        progress_rng = generator.get_state()
+        generator.set_state(progress.epoch_rng)
+    epoch_rng = generator.get_state()
     order = epoch_order(run.train_index, run.sample_weights, generator)
-    for index in order.split(run.config.batch_size)[: run.steps_per_epoch]:
-        x = prepare(run.train_ds, index, run.config.resize, run.device)
-        if run.augment is not None:
-            x = run.augment(x, generator)
-        y = run.train_ds.labels[index].to(run.device)
-        losses.append(run.engine.step(lambda m, x=x, y=y: run.criterion(m(x).float(), y)))
+    if progress_rng is not None:
+        generator.set_state(progress_rng)
+    batches = order.split(run.config.batch_size)[: run.steps_per_epoch]
+    losses = list(progress.losses)
+    for step in range(progress.step, len(batches)):
+        losses.append(_step(run, batches[step], generator))
+        if step + 1 < len(batches) and stop.now(run.runtime):
+            progress.step, progress.losses, progress.epoch_rng = step + 1, losses, epoch_rng
+            _save_progress(state_path, run, progress, generator)
+            raise TrainingStopped(
+                f"stopped by {stop.signal or 'a stop request'} in epoch {progress.epoch + 1} "
+                f"after step {step + 1}; run the same command again to resume"
+            )
+    progress.step, progress.losses, progress.epoch_rng = 0, [], None
     return float(np.mean(losses))
 
 
@@ -189,27 +277,24 @@ def _validate(run: _Run, epoch: int, train_loss: float) -> tuple[dict, dict[str,
     return row, val
 
 
-def _save_progress(
-    path: Path,
-    run: _Run,
-    progress: _Progress,
-    best_state: dict[str, torch.Tensor] | None,
-    generator: torch.Generator,
-) -> None:
+def _save_progress(path: Path, run: _Run, progress: _Progress, generator: torch.Generator) -> None:
+    """Rank 0 writes the state (atomically); the other ranks wait until it is on disk."""
     state = {
         "config": json.dumps(asdict(run.config)),
-        "progress": json.dumps(asdict(progress)),
+        "progress": progress.to_json(),
         "engine": run.engine.state_dict(),
         "rng": rng_state(generator),
     }
-    if best_state is not None:
-        state["best_state"] = best_state
-    save_state(path, state)
+    if progress.epoch_rng is not None:
+        state["epoch_rng"] = progress.epoch_rng
+    if progress.best_state is not None:
+        state["best_state"] = progress.best_state
+    if run.runtime.is_main:
+        save_state(path, state)
+    barrier(run.runtime)
 
 
-def _resume(
-    path: Path, run: _Run, generator: torch.Generator
-) -> tuple[_Progress, dict[str, torch.Tensor] | None]:
+def _resume(path: Path, run: _Run, generator: torch.Generator) -> _Progress:
     """Load ``path`` into the engine and ``generator``; refuse a state from other settings."""
     state = load_state(path)
     saved, current = json.loads(state["config"]), asdict(run.config)
@@ -222,21 +307,22 @@ def _resume(
     run.engine.load_state_dict(state["engine"])
     set_rng_state(generator, state["rng"])
     progress = _Progress(**json.loads(state["progress"]))
-    _logger.info("resuming %s after epoch %d", path.parent, progress.epoch)
-    return progress, state.get("best_state")
+    progress.epoch_rng, progress.best_state = state.get("epoch_rng"), state.get("best_state")
+    where = f"epoch {progress.epoch + 1}, step {progress.step}" if progress.step else "epoch"
+    _logger.info("resuming %s after %s %d", path.parent, where, progress.epoch)
+    return progress
 
 
-def _finish(run: _Run, progress: _Progress, best_state: dict | None, wall_s: float) -> dict:
+def _finish(run: _Run, progress: _Progress, wall_s: float) -> dict:
     """Load the selected weights, score val and test, save the checkpoint and result.json."""
     config, out_dir = run.config, Path(run.config.out_dir)
-    eval_model = run.engine.eval_model
-    if best_state is not None:
-        eval_model.load_state_dict(best_state)
+    if progress.best_state is not None:
+        run.engine.load_eval_state_dict(progress.best_state)
+    weights = progress.best_state or run.engine.eval_state_dict()
     val_labels, test_labels = run.val_ds.labels.numpy(), run.test_ds.labels.numpy()
     val_probs, test_probs = run.predict(run.val_ds), run.predict(run.test_ds)
     binary = run.train_ds.num_classes == 2
     threshold = best_threshold(val_labels, val_probs) if binary else None
-    checkpoint = save_checkpoint(eval_model, out_dir / "best", run.recipe)
     result = {
         "model": config.model,
         "data": run.train_ds.name,
@@ -249,61 +335,86 @@ def _finish(run: _Run, progress: _Progress, best_state: dict | None, wall_s: flo
         "test": classification_metrics(test_labels, test_probs, threshold),
         "wall_time_s": wall_s,
         "device": str(run.device),
-        "checkpoint": str(checkpoint),
+        "world_size": run.runtime.world_size,
+        "global_batch_size": config.batch_size,
+        "checkpoint": str(out_dir / "best"),
         "config": asdict(config),
         "history": progress.history,
     }
-    atomic_write_text(out_dir / "result.json", json.dumps(result, indent=2))
-    _logger.info("test %s", result["test"])
+    if run.runtime.is_main:
+        model, _ = _build_model(config, run.train_ds)  # plain (unwrapped) module to save
+        model.load_state_dict(weights)
+        save_checkpoint(model, out_dir / "best", run.recipe)
+        atomic_write_text(out_dir / "result.json", json.dumps(result, indent=2))
+        _logger.info("test %s", result["test"])
+    barrier(run.runtime)
     return result
 
 
 def train(config: TrainConfig) -> dict[str, Any]:
-    """Train ``config.model`` on ``config.data``; returns (and writes) the result dict.
+    """Train ``config.model`` on ``config.data``; returns (and, on rank 0, writes) the result.
 
     The result holds val/test ACC and AUC of the selected weights (``config.select``), the
     binary test ACC at the threshold chosen on validation, epochs run, wall time, parameter
-    count, the per-epoch history and the checkpoint folder. After every epoch the training
-    state is saved to ``out_dir/state.pt``; an interrupted run started again with the same
-    settings continues from there and ends with the same result.
+    count, world size and global batch, the per-epoch history and the checkpoint folder. The
+    training state is saved to ``out_dir/state.pt`` after every epoch and when SIGTERM or
+    SIGINT arrives (then :class:`TrainingStopped` exits with code 143); an interrupted run
+    started again with the same settings continues from there and ends with the same result.
     """
     start = time.perf_counter()
+    if config.num_threads is not None:
+        torch.set_num_threads(config.num_threads)
+    runtime = setup_runtime(config.device)
+    try:
+        with stop_requests() as stop:
+            return _train(config, runtime, stop, start)
+    finally:
+        teardown(runtime)
+
+
+def _train(config: TrainConfig, runtime: Runtime, stop: StopRequest, start: float) -> dict:
     generator = seed_everything(config.seed)
-    run = _setup(config, generator)
+    run = _setup(config, generator, runtime)
     state_path = Path(config.out_dir) / STATE_FILE
-    progress, best_state = _Progress(), None
+    progress = _Progress()
     if config.resume and state_path.is_file():
-        progress, best_state = _resume(state_path, run, generator)
-    if not config.resume:
-        state_path.unlink(missing_ok=True)
+        progress = _resume(state_path, run, generator)
+    elif state_path.is_file() and runtime.is_main:
+        state_path.unlink()
     _logger.info(
-        "training %s (%.2fM params) on %s, %d samples",
+        "training %s (%.2fM params) on %s, %d samples, global batch %d over %d process(es)",
         config.model,
         run.params / 1e6,
         run.train_ds.name,
         len(run.train_index),
+        config.batch_size,
+        runtime.world_size,
     )
     done = config.patience is not None and progress.stale >= config.patience
     epochs = range(progress.epoch + 1, config.epochs + 1) if not done else range(0)
-    bar = tqdm(epochs, desc=config.model, disable=not config.progress)
+    bar = tqdm(epochs, desc=config.model, disable=not (config.progress and runtime.is_main))
     for epoch in bar:
-        row, val = _validate(run, epoch, _train_epoch(run, generator))
+        progress.elapsed_s += time.perf_counter() - start
+        start = time.perf_counter()
+        row, val = _validate(run, epoch, _train_epoch(run, progress, generator, stop, state_path))
         elapsed = progress.elapsed_s + time.perf_counter() - start
         progress.history.append(row | {"time_s": elapsed})
         bar.set_postfix(loss=f"{row['train_loss']:.3f}", val_auc=f"{val['auc']:.3f}")
-        _logger.info("epoch %d/%d %s", epoch, config.epochs, progress.history[-1])
+        if runtime.is_main:
+            _logger.info("epoch %d/%d %s", epoch, config.epochs, progress.history[-1])
         progress.epoch = epoch
         if is_better(config.select, val, progress.best):
             progress.best, progress.best_epoch, progress.stale = val, epoch, 0
             if config.select != "last":
-                best_state = copy.deepcopy(run.engine.eval_model.state_dict())
+                progress.best_state = copy.deepcopy(run.engine.eval_state_dict())
         else:
             progress.stale += 1
-        saved = _Progress(**{**asdict(progress), "elapsed_s": elapsed})
-        _save_progress(state_path, run, saved, best_state, generator)
+        _save_progress(state_path, run, progress, generator)
         if config.patience is not None and progress.stale >= config.patience:
             _logger.info("early stop at epoch %d (best %d)", epoch, progress.best_epoch)
             break
-    result = _finish(run, progress, best_state, progress.elapsed_s + time.perf_counter() - start)
-    state_path.unlink(missing_ok=True)
+    progress.elapsed_s += time.perf_counter() - start
+    result = _finish(run, progress, progress.elapsed_s)
+    if runtime.is_main:
+        state_path.unlink(missing_ok=True)
     return result

@@ -1,0 +1,79 @@
+"""The recipe under ``torchrun --nproc_per_node 2`` (gloo on CPU, 127.0.0.1) takes the same
+steps as one process with the same global batch and seed, and gathers exact metrics."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from hybridnets.engine import Runtime, batch_part, gather_rows, shard_index
+
+
+def _toy_2d(path: Path, n_train: int = 29, n_eval: int = 21, size: int = 16) -> Path:
+    rng = np.random.default_rng(0)
+    arrays = {}
+    for split, n in (("train", n_train), ("val", n_eval), ("test", n_eval)):
+        labels = np.arange(n, dtype=np.uint8) % 2
+        images = rng.integers(0, 80, (n, size, size), dtype=np.uint8)
+        images[labels == 1, 4:10, 5:11] += 120  # a bright patch marks class 1
+        arrays |= {f"{split}_images": images, f"{split}_labels": labels[:, None]}
+    np.savez(path, **arrays)
+    return path
+
+
+def _train_cli(out: Path, data: Path, nproc: int) -> dict:
+    args = ["--model", "test_vit", "--data", str(data), "--out", str(out), "--epochs", "2"]
+    args += ["--batch-size", "8", "--num-threads", "1", "--no-progress"]
+    args += ["--model-kwargs", '{"img_size": 16, "patch_size": 4}']
+    launcher = [sys.executable, "-m", "hybridnets.train"]
+    if nproc > 1:
+        launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+        launcher += ["--nproc_per_node", str(nproc), "-m", "hybridnets.train"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([*launcher, *args], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads((out / "result.json").read_text())
+
+
+def test_two_processes_take_the_same_steps_as_one(tmp_path: Path) -> None:
+    data = _toy_2d(tmp_path / "toy.npz")  # 29 samples, global batch 8: last batch 5 → 3 + 2
+    one = _train_cli(tmp_path / "one", data, nproc=1)
+    two = _train_cli(tmp_path / "two", data, nproc=2)
+    assert (one["world_size"], two["world_size"]) == (1, 2)
+    assert one["global_batch_size"] == two["global_batch_size"] == 8
+    for a, b in zip(one["history"], two["history"]):
+        assert b["train_loss"] == pytest.approx(a["train_loss"], rel=1e-5)
+        assert b["val_loss"] == pytest.approx(a["val_loss"], rel=1e-4)
+        assert b["val_auc"] == pytest.approx(a["val_auc"], abs=1e-9)  # gathered, not averaged
+    assert two["test"]["auc"] == pytest.approx(one["test"]["auc"], abs=1e-9)
+    w1 = load_file(str(tmp_path / "one" / "best" / "model.safetensors"))
+    w2 = load_file(str(tmp_path / "two" / "best" / "model.safetensors"))
+    assert w1.keys() == w2.keys()
+    for key in w1:  # atol: the key bias gets ~0 gradients, which Adam scales up to ~lr-sized noise
+        torch.testing.assert_close(w2[key], w1[key], rtol=1e-4, atol=5e-5, msg=key)
+    assert sorted(p.name for p in (tmp_path / "two").iterdir()) == ["best", "result.json"]
+
+
+@pytest.mark.parametrize(("n", "world"), [(8, 2), (5, 2), (7, 3), (2, 2)])
+def test_batch_parts_cover_the_batch_once(n: int, world: int) -> None:
+    parts = [batch_part(n, Runtime(torch.device("cpu"), r, world)) for r in range(world)]
+    covered = [i for p in parts for i in range(n)[p]]
+    assert covered == list(range(n))
+    assert max(p.stop - p.start for p in parts) - min(p.stop - p.start for p in parts) <= 1
+
+
+@pytest.mark.parametrize(("n", "world"), [(21, 2), (20, 2), (5, 3)])
+def test_shard_index_is_equal_length_and_gathers_in_order(n: int, world: int) -> None:
+    shards = [shard_index(n, Runtime(torch.device("cpu"), r, world)) for r in range(world)]
+    assert len({len(s) for s in shards}) == 1  # the same number of forwards on every rank
+    assert torch.cat(shards)[:n].tolist() == list(range(n))
+    rows = torch.arange(n)[:, None].float()
+    assert torch.equal(gather_rows(rows, n, Runtime(torch.device("cpu"))), rows)
