@@ -13,6 +13,7 @@ checkpoints and resume. The same code runs in one process or many.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any
@@ -118,7 +119,8 @@ class Engine:
         return loss.item()
 
     def model_state_dict(self) -> dict[str, Tensor]:
-        """Full (unsharded) weights of the trained model, on every rank."""
+        """Full (unsharded) weights of the trained model; under FSDP gathered to rank 0's CPU
+        memory (the other ranks get an empty dict; call it on every rank)."""
         if self.fsdp:
             from torch.distributed.checkpoint.state_dict import (
                 StateDictOptions,
@@ -130,7 +132,7 @@ class Engine:
         return self.module.state_dict()
 
     def eval_state_dict(self) -> dict[str, Tensor]:
-        """Full weights of :attr:`eval_model` (the EMA when kept), on every rank."""
+        """Full weights of :attr:`eval_model` (the EMA when kept); see :meth:`model_state_dict`."""
         if self.ema is not None:
             return self.ema.module.state_dict()
         return self.model_state_dict()
@@ -145,7 +147,9 @@ class Engine:
                 set_model_state_dict,
             )
 
-            set_model_state_dict(self.model, state, options=StateDictOptions(full_state_dict=True))
+            # rank 0 holds the full weights (see model_state_dict); the others get them from it
+            options = StateDictOptions(full_state_dict=True, broadcast_from_rank0=True)
+            set_model_state_dict(self.model, dict(state), options=options)
         else:
             self.module.load_state_dict(state)
 
@@ -181,9 +185,9 @@ class Engine:
             )
 
             options = StateDictOptions(full_state_dict=True, broadcast_from_rank0=False)
-            set_model_state_dict(self.model, state["model"], options=options)
+            set_model_state_dict(self.model, dict(state["model"]), options=options)
             set_optimizer_state_dict(
-                self.model, self.optimizer, state["optimizer"], options=options
+                self.model, self.optimizer, copy.deepcopy(state["optimizer"]), options=options
             )
         else:
             self.module.load_state_dict(state["model"])

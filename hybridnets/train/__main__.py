@@ -4,6 +4,7 @@
     python -m hybridnets.train --model monai_resnet18 --data adrenalmnist3d.npz --out runs/r18
     python -m hybridnets.train --model vit_tiny_patch16_224 --data pneumoniamnist.npz \\
         --model-kwargs '{"img_size": 28, "patch_size": 4}'
+    torchrun --nproc_per_node 8 -m hybridnets.train --model convvit_s --data ct.npz  # 8 GPUs
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import re
 import sys
 from collections.abc import Sequence
@@ -95,10 +97,15 @@ def parse_args(argv: Sequence[str] | None = None) -> TrainConfig:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Train and print the result summary as JSON."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    main_rank = int(os.environ.get("RANK", "0")) == 0  # under torchrun only rank 0 reports
+    logging.basicConfig(
+        level=logging.INFO if main_rank else logging.WARNING,
+        format="%(asctime)s %(name)s: %(message)s",
+    )
     result = train(parse_args(argv))
-    summary = {k: v for k, v in result.items() if k not in ("history", "config")}
-    sys.stdout.write(json.dumps(summary, indent=2) + "\n")
+    if main_rank:
+        summary = {k: v for k, v in result.items() if k not in ("history", "config")}
+        sys.stdout.write(json.dumps(summary, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -316,9 +316,11 @@ def _resume(path: Path, run: _Run, generator: torch.Generator) -> _Progress:
 def _finish(run: _Run, progress: _Progress, wall_s: float) -> dict:
     """Load the selected weights, score val and test, save the checkpoint and result.json."""
     config, out_dir = run.config, Path(run.config.out_dir)
-    if progress.best_state is not None:
-        run.engine.load_eval_state_dict(progress.best_state)
-    weights = progress.best_state or run.engine.eval_state_dict()
+    weights = progress.best_state
+    if weights is not None:
+        run.engine.load_eval_state_dict(weights)
+    else:
+        weights = run.engine.eval_state_dict()  # collective under FSDP: on every rank
     val_labels, test_labels = run.val_ds.labels.numpy(), run.test_ds.labels.numpy()
     val_probs, test_probs = run.predict(run.val_ds), run.predict(run.test_ds)
     binary = run.train_ds.num_classes == 2
@@ -396,7 +398,11 @@ def _train(config: TrainConfig, runtime: Runtime, stop: StopRequest, start: floa
     for epoch in bar:
         progress.elapsed_s += time.perf_counter() - start
         start = time.perf_counter()
-        row, val = _validate(run, epoch, _train_epoch(run, progress, generator, stop, state_path))
+        tic = time.perf_counter()
+        train_loss = _train_epoch(run, progress, generator, stop, state_path)
+        train_s = time.perf_counter() - tic
+        row, val = _validate(run, epoch, train_loss)
+        row["train_s"] = train_s  # the training pass alone (throughput)
         elapsed = progress.elapsed_s + time.perf_counter() - start
         progress.history.append(row | {"time_s": elapsed})
         bar.set_postfix(loss=f"{row['train_loss']:.3f}", val_auc=f"{val['auc']:.3f}")

@@ -29,8 +29,8 @@ def _toy_2d(path: Path, n_train: int = 29, n_eval: int = 21, size: int = 16) -> 
     return path
 
 
-def _train_cli(out: Path, data: Path, nproc: int) -> dict:
-    args = ["--model", "test_vit", "--data", str(data), "--out", str(out), "--epochs", "2"]
+def _train_cli(out: Path, data: Path, nproc: int, extra: tuple[str, ...] = ()) -> dict:
+    args = ["--model", "test_vit", "--data", str(data), "--out", str(out), "--epochs", "2", *extra]
     args += ["--batch-size", "8", "--num-threads", "1", "--no-progress"]
     args += ["--model-kwargs", '{"img_size": 16, "patch_size": 4}']
     launcher = [sys.executable, "-m", "hybridnets.train"]
@@ -43,10 +43,11 @@ def _train_cli(out: Path, data: Path, nproc: int) -> dict:
     return json.loads((out / "result.json").read_text())
 
 
-def test_two_processes_take_the_same_steps_as_one(tmp_path: Path) -> None:
+@pytest.mark.parametrize("extra", [(), ("--fsdp", "--ema-decay", "none")], ids=["ddp_ema", "fsdp"])
+def test_two_processes_take_the_same_steps_as_one(tmp_path: Path, extra: tuple) -> None:
     data = _toy_2d(tmp_path / "toy.npz")  # 29 samples, global batch 8: last batch 5 → 3 + 2
-    one = _train_cli(tmp_path / "one", data, nproc=1)
-    two = _train_cli(tmp_path / "two", data, nproc=2)
+    one = _train_cli(tmp_path / "one", data, nproc=1, extra=extra)  # --fsdp: no-op in 1 process
+    two = _train_cli(tmp_path / "two", data, nproc=2, extra=extra)
     assert (one["world_size"], two["world_size"]) == (1, 2)
     assert one["global_batch_size"] == two["global_batch_size"] == 8
     for a, b in zip(one["history"], two["history"]):
