@@ -42,3 +42,24 @@ def medmnist_file() -> Callable[[str], Path]:
         pytest.skip(f"{name} not in {[str(d) for d in DATA_DIRS]}; set MEDMNIST_DIR to run it")
 
     return find
+
+
+def write_patch_toy(path: Path, n_train: int = 29, n_eval: int = 21, size: int = 16) -> Path:
+    """A tiny 2D MedMNIST-format ``.npz``: noise, plus a bright patch on class-1 images."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    arrays = {}
+    for split, n in (("train", n_train), ("val", n_eval), ("test", n_eval)):
+        labels = np.arange(n, dtype=np.uint8) % 2
+        images = rng.integers(0, 80, (n, size, size), dtype=np.uint8)
+        images[labels == 1, 4:10, 5:11] += 120
+        arrays |= {f"{split}_images": images, f"{split}_labels": labels[:, None]}
+    np.savez(path, **arrays)
+    return path
+
+
+@pytest.fixture
+def patch_toy() -> Callable[..., Path]:
+    """``patch_toy(path, n_train=29)``: write :func:`write_patch_toy` and return its path."""
+    return write_patch_toy

@@ -9,24 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
 
 from hybridnets.engine import Runtime, batch_part, gather_rows, shard_index
-
-
-def _toy_2d(path: Path, n_train: int = 29, n_eval: int = 21, size: int = 16) -> Path:
-    rng = np.random.default_rng(0)
-    arrays = {}
-    for split, n in (("train", n_train), ("val", n_eval), ("test", n_eval)):
-        labels = np.arange(n, dtype=np.uint8) % 2
-        images = rng.integers(0, 80, (n, size, size), dtype=np.uint8)
-        images[labels == 1, 4:10, 5:11] += 120  # a bright patch marks class 1
-        arrays |= {f"{split}_images": images, f"{split}_labels": labels[:, None]}
-    np.savez(path, **arrays)
-    return path
 
 
 def _train_cli(out: Path, data: Path, nproc: int, extra: tuple[str, ...] = ()) -> dict:
@@ -44,8 +31,8 @@ def _train_cli(out: Path, data: Path, nproc: int, extra: tuple[str, ...] = ()) -
 
 
 @pytest.mark.parametrize("extra", [(), ("--fsdp", "--ema-decay", "none")], ids=["ddp_ema", "fsdp"])
-def test_two_processes_take_the_same_steps_as_one(tmp_path: Path, extra: tuple) -> None:
-    data = _toy_2d(tmp_path / "toy.npz")  # 29 samples, global batch 8: last batch 5 → 3 + 2
+def test_two_processes_take_the_same_steps_as_one(tmp_path: Path, extra: tuple, patch_toy) -> None:
+    data = patch_toy(tmp_path / "toy.npz")  # 29 samples, global batch 8: last batch 5 → 3 + 2
     one = _train_cli(tmp_path / "one", data, nproc=1, extra=extra)  # --fsdp: no-op in 1 process
     two = _train_cli(tmp_path / "two", data, nproc=2, extra=extra)
     assert (one["world_size"], two["world_size"]) == (1, 2)
