@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast lint format clean
+.PHONY: install demo test test-fast lint format clean gpu-check
 
 $(STAMP): setup.cfg pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -16,11 +16,17 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(PY) examples/model_summary.py convvit_s --size-2d 224 --size-3d 64
-	$(PY) benchmarks/latency.py --models convvit_s,convnext_tiny,swin_tiny_patch4_window7_224 \
+	$(PY) benchmarks/latency.py --models convvit_s,convnext_small,swin_small_patch4_window7_224 \
 		--batch-size 1,4 --input-size 224 --markdown
 
 test: $(STAMP)
 	$(PY) -m pytest -n 2 --durations=15 tests
+
+# On a CUDA machine (no install step: it uses .venv if there, else python3): gpu-marked tests,
+# kernel benchmark and bf16 latency, < 10 min, JSON in benchmarks/results/gpu_check. See
+# benchmarks/README.md. Without CUDA it stops with exit status 2.
+gpu-check:
+	bash benchmarks/gpu_check.sh
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check hybridnets kernels benchmarks tests examples

@@ -13,7 +13,8 @@ position bias and a block mask for the shift mask / key padding; CUDA only) and 
 Per shape, dtype, mode (``fwd`` or ``fwd+bwd``) and backend a row gives the median time over
 ``--iters`` runs (CUDA events on CUDA), TFLOP/s, GB/s, % of the roofline and peak memory.
 FLOPs are ``4·B·H·Lq·Lk·D`` forward (``q·kᵀ`` and ``p·v``) and 3.5× that for forward+backward
-(the backward counts 2.5× the forward, as PyTorch's SDPA formula). Bytes are the ideal traffic:
+(the backward's five matmuls count 2.5× the forward: ``hybridnets.ops.attention_flops``, the
+convention of PyTorch's SDPA formulas). Bytes are the ideal traffic:
 q, k, v, o (and key padding mask) plus the bias table forward; forward+backward adds reading
 q, k, v, o, dO and writing dq, dk, dv and the table gradient. The roofline is
 ``min(peak FLOP/s, FLOPs/bytes · peak B/s)`` with H100 SXM peaks by default (dense 989 TFLOP/s
@@ -43,7 +44,9 @@ from torch import Tensor
 import hybridnets.ops as ops
 from hybridnets.layers.rel_pos import relative_position_index
 from hybridnets.layers.windows import shift_region_ids
-from hybridnets.ops.reference import region_mask
+from hybridnets.ops import AttentionRequest, Request, WindowAttentionRequest
+from hybridnets.ops.attention_flops import attention_flops
+from hybridnets.ops.backends import sdpa_inputs
 
 logger = logging.getLogger("benchmarks.kernels")
 
@@ -154,10 +157,11 @@ def make_inputs(shape: Shape, dtype: torch.dtype, device: torch.device) -> dict[
 
 
 def flops(shape: Shape, mode: str) -> int:
-    """``4·B·H·Lq·Lk·D`` forward; forward+backward is 3.5× that."""
-    b, h, lq, d = shape.q_shape
-    forward = 4 * b * h * lq * shape.k_shape[2] * d
-    return forward if mode == "fwd" else forward * 7 // 2
+    """``4·B·H·Lq·Lk·D`` forward; forward+backward is 3.5× that (``hybridnets.ops.attention_flops``)."""
+    forward = attention_flops(shape.q_shape, shape.k_shape)
+    if mode == "fwd":
+        return forward
+    return forward + attention_flops(shape.q_shape, shape.k_shape, backward=True)
 
 
 def ideal_bytes(shape: Shape, dtype: torch.dtype, mode: str) -> int:
@@ -175,29 +179,16 @@ def ideal_bytes(shape: Shape, dtype: torch.dtype, mode: str) -> int:
     return forward + elem * (4 * q + 4 * kv) + 2 * extra
 
 
-def _sdpa_window_args(inputs: dict[str, Any]) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """The 5D q, k, v and materialised mask that :class:`SDPABackend` passes to SDPA."""
-    q, k, v = inputs["q"], inputs["k"], inputs["v"]
-    bw, h, n, d = q.shape
-    mask = inputs["rpb_table"][:, inputs["rel_index"]].to(q.dtype)  # (H, N, N)
-    region_ids = inputs["region_ids"]
-    if region_ids is None:
-        return q, k, v, mask
-    nw = region_ids.shape[0]
-    mask = mask[None].masked_fill(region_mask(region_ids)[:, None], float("-inf"))
-    split = (bw // nw, nw, h, n, d)
-    return q.view(split), k.view(split), v.view(split), mask
+def make_request(shape: Shape, inputs: dict[str, Any]) -> Request:
+    """The ``hybridnets.ops`` request of ``inputs`` (their keys are the request's fields)."""
+    return (WindowAttentionRequest if shape.op == "window" else AttentionRequest)(**inputs)
 
 
 def sdpa_kernel_name(shape: Shape, inputs: dict[str, Any]) -> str:
     """Which SDPA kernel PyTorch picks for the SDPA backend's call on these inputs."""
     from torch.nn.attention import SDPBackend
 
-    if shape.op == "window":
-        q, k, v, mask = _sdpa_window_args(inputs)
-    else:
-        q, k, v = inputs["q"], inputs["k"], inputs["v"]
-        mask = ~inputs["key_padding_mask"][:, None, None, :]
+    q, k, v, mask = sdpa_inputs(make_request(shape, inputs))  # what SDPABackend passes to SDPA
     names = {
         int(SDPBackend.FLASH_ATTENTION): "flash",
         int(SDPBackend.EFFICIENT_ATTENTION): "mem-efficient",
@@ -255,11 +246,8 @@ def make_forward(backend: str, shape: Shape, inputs: dict[str, Any]) -> Callable
         keys = ("q", "k", "v", "rpb_table") if shape.op == "window" else ("q", "k", "v")
         return lambda: run(*(inputs[key] for key in keys))
     name = None if backend == "auto" else backend
-    if shape.op == "window":
-        keys = ("q", "k", "v", "rpb_table", "rel_index", "region_ids")
-        return lambda: ops.window_attention(*(inputs[key] for key in keys), backend=name)
-    keys = ("q", "k", "v", "bias", "key_padding_mask")
-    return lambda: ops.attention(*(inputs[key] for key in keys), backend=name)
+    request = make_request(shape, inputs)
+    return lambda: ops.select_backend(request, name).run(request)
 
 
 def time_ms(fn: Callable[[], Any], device: torch.device, warmup: int, iters: int) -> float:

@@ -14,6 +14,8 @@ handle. :func:`macs_analysis` registers one for SDPA and for the hybridnets atte
 ``B·H·Lq·Lk·D·2`` when ``Dv = D``. Softmax, scaling, bias and masks are not counted (as fvcore
 does not count element-wise ops). fvcore does count normalisation layers (about 4–5 per element),
 pooling and upsampling; ``FlopCounterMode`` counts only matmuls, convolutions and attention.
+An attention backward counts five matmuls (``q·kᵀ`` recomputed, then dP, dV, dQ, dK), the
+convention of PyTorch's SDPA formulas, defined once in :mod:`hybridnets.ops.attention_flops`.
 
     from hybridnets.flops import count_macs, count_params
     gmacs = count_macs(model, (1, 3, 224, 224)) / 1e9
@@ -26,7 +28,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -34,6 +35,8 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor, nn
+
+from hybridnets.ops.attention_flops import attention_flops
 
 if TYPE_CHECKING:
     from fvcore.nn import FlopCountAnalysis
@@ -77,15 +80,16 @@ Inputs = Tensor | Sequence[Tensor] | Sequence[int] | torch.Size
 def attention_macs(q_shape: Sequence[int], k_shape: Sequence[int], v_shape: Sequence[int]) -> int:
     """MACs of ``softmax(q·kᵀ)·v``: ``prod(batch dims)·Lq·Lk·(D + Dv)``.
 
+    Half the forward FLOPs of :func:`hybridnets.ops.attention_flops.attention_flops`, the one
+    attention FLOP convention (forward and backward) the library uses.
+
     Args:
         q_shape: Query shape ``(..., Lq, D)``; the leading dims (batch, heads, windows) count
             once each.
         k_shape: Key shape ``(..., Lk, D)``.
         v_shape: Value shape ``(..., Lk, Dv)``.
     """
-    *batch, lq, d = q_shape
-    lk, dv = k_shape[-2], v_shape[-1]
-    return math.prod(batch) * lq * lk * (d + dv)
+    return attention_flops(q_shape, k_shape, v_shape) // 2
 
 
 def count_params(model: nn.Module, trainable_only: bool = False) -> int:
@@ -233,33 +237,28 @@ def _zero_handle(inputs: list[Any], outputs: list[Any]) -> int:
 
 
 def _torch_attention_formulas() -> dict[Any, Callable[..., int]]:
-    """``FlopCounterMode`` formulas for attention ops PyTorch does not count itself.
+    """``FlopCounterMode`` formulas for the CPU flash-attention kernel SDPA picks without a mask.
 
-    PyTorch has formulas for the CUDA SDPA kernels but not (as of 2.x) for the CPU flash kernel
-    that SDPA picks without a mask; the hybridnets custom ops bring their own formulas when the
-    kernels register them, and get the generic one here otherwise.
+    PyTorch has formulas for the CUDA SDPA kernels but not (as of 2.x) for the CPU one; these use
+    the same convention as PyTorch's CUDA formulas and the hybridnets custom ops (which register
+    their own): :mod:`hybridnets.ops.attention_flops`.
     """
     from torch.utils.flop_counter import flop_registry
 
     def forward(q_shape, k_shape, v_shape, *args, out_shape=None, **kwargs) -> int:
-        return 2 * attention_macs(q_shape, k_shape, v_shape)
+        return attention_flops(q_shape, k_shape, v_shape)
 
-    def cpu_flash_backward(grad_shape, q_shape, k_shape, v_shape, *args, **kwargs) -> int:
-        return 4 * attention_macs(q_shape, k_shape, v_shape)  # dQ, dK, dV, dP: 2 × forward
+    def backward(grad_shape, q_shape, k_shape, v_shape, *args, out_shape=None, **kwargs) -> int:
+        return attention_flops(q_shape, k_shape, v_shape, backward=True)
 
     candidates = {
-        ("aten", "_scaled_dot_product_flash_attention_for_cpu"): forward,
-        ("aten", "_scaled_dot_product_flash_attention_for_cpu_backward"): cpu_flash_backward,
-        ("hybridnets", "window_attention"): forward,
-        ("hybridnets", "attention"): forward,
+        "_scaled_dot_product_flash_attention_for_cpu": forward,
+        "_scaled_dot_product_flash_attention_for_cpu_backward": backward,
     }
     formulas = {}
-    for (namespace, name), formula in candidates.items():
-        try:
-            op = getattr(getattr(torch.ops, namespace), name)
-        except (AttributeError, RuntimeError):
-            continue
-        if op not in flop_registry:
+    for name, formula in candidates.items():
+        op = getattr(torch.ops.aten, name, None)
+        if op is not None and op not in flop_registry:
             formulas[op] = formula
     return formulas
 

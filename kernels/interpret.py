@@ -8,7 +8,7 @@ for interpreted ones while it is active, so kernel modules first imported inside
 tensors. Used by the tests and by ``benchmarks/kernels.py --interpret``.
 
     with cpu_interpreter():
-        out = window_attention_triton(q, k, v, table, rel_index)
+        out, lse = window_attention_fwd(q, k, v, table, rel_index, None, scale)
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ from torch import Tensor, nn
 
 from hybridnets import ops
 from hybridnets.flops import (
+    _torch_attention_formulas,
     attention_macs,
     count_flops,
     count_macs,
@@ -18,6 +19,7 @@ from hybridnets.flops import (
     cross_check,
     macs_by_operator,
 )
+from hybridnets.ops.attention_flops import attention_flops
 
 
 class LinearSDPA(nn.Module):
@@ -59,6 +61,32 @@ def test_attention_macs_formula() -> None:
     assert (
         attention_macs((2, 4, 3, 5, 8), (2, 4, 3, 5, 8), (2, 4, 3, 5, 4)) == 2 * 4 * 3 * 5 * 5 * 12
     )
+
+
+def test_one_attention_flop_convention() -> None:
+    """hybridnets.flops, the custom ops' formulas and PyTorch's SDPA formulas agree: forward
+    two matmuls, backward five (q·kᵀ recomputed, dP, dV, dQ, dK)."""
+    from torch.utils.flop_counter import flop_registry, sdpa_backward_flop_count, sdpa_flop_count
+
+    q, k, v = (2, 3, 5, 8), (2, 3, 7, 8), (2, 3, 7, 4)
+    grad = (2, 3, 5, 4)
+    forward = attention_flops(q, k, v)
+    backward = attention_flops(q, k, v, backward=True)
+    assert forward == 2 * attention_macs(q, k, v) == sdpa_flop_count(q, k, v)
+    assert (
+        backward == 2 * 2 * 3 * 5 * 7 * (3 * 8 + 2 * 4) == sdpa_backward_flop_count(grad, q, k, v)
+    )
+    hybrid_ops = [torch.ops.hybridnets.window_attention, torch.ops.hybridnets.attention]
+    for op in hybrid_ops:
+        assert flop_registry[op](q, k, v) == forward
+    for op in [
+        torch.ops.hybridnets.window_attention_backward,
+        torch.ops.hybridnets.attention_backward,
+    ]:
+        assert flop_registry[op](grad, q, k, v) == backward
+    for op, formula in _torch_attention_formulas().items():  # CPU flash SDPA, where torch has none
+        args = (grad, q, k, v) if "backward" in str(op) else (q, k, v)
+        assert formula(*args) == (backward if "backward" in str(op) else forward)
 
 
 def test_count_params() -> None:

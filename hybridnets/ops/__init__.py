@@ -5,6 +5,7 @@ Layers call :func:`window_attention` and :func:`attention`; they never import Tr
     out = hybridnets.ops.attention(q, k, v, key_padding_mask=pad)
     with hybridnets.ops.use_backend("reference"):
         out = model(x)
+    hybridnets.ops.explain(hybridnets.ops.AttentionRequest(q, k, v))  # {backend: [reasons]}
 """
 
 from __future__ import annotations
@@ -20,10 +21,22 @@ from hybridnets.ops.dispatch import (
     use_backend,
 )
 from hybridnets.ops.reference import attention_reference, window_attention_reference
+from hybridnets.ops.request import (
+    AttentionRequest,
+    Reason,
+    ReasonCode,
+    Request,
+    WindowAttentionRequest,
+)
 
 __all__ = [
     "BACKENDS",
+    "AttentionRequest",
     "BackendUnavailableError",
+    "Reason",
+    "ReasonCode",
+    "Request",
+    "WindowAttentionRequest",
     "attention",
     "attention_reference",
     "explain",
@@ -46,18 +59,10 @@ def window_attention(
     backend: str | None = None,
 ) -> Tensor:
     """Windowed attention with relative position bias and region mask; see
-    :func:`window_attention_reference` for shapes and semantics."""
-    impl = select_backend(
-        "window_attention",
-        q,
-        backend,
-        k=k,
-        v=v,
-        rpb_table=rpb_table,
-        rel_index=rel_index,
-        region_ids=region_ids,
-    )
-    return impl.window_attention(q, k, v, rpb_table, rel_index, region_ids, scale)
+    :func:`window_attention_reference` for shapes and semantics. ``backend`` forces one
+    (``"triton"``, ``"sdpa"``, ``"reference"``); None uses the one in force."""
+    request = WindowAttentionRequest(q, k, v, rpb_table, rel_index, region_ids, scale)
+    return select_backend(request, backend).run(request)
 
 
 def attention(
@@ -70,8 +75,7 @@ def attention(
     backend: str | None = None,
 ) -> Tensor:
     """Global or cross attention with optional bias and key padding; see
-    :func:`attention_reference` for shapes and semantics."""
-    impl = select_backend(
-        "attention", q, backend, k=k, v=v, bias=bias, key_padding_mask=key_padding_mask
-    )
-    return impl.attention(q, k, v, bias, key_padding_mask, scale)
+    :func:`attention_reference` for shapes and semantics. ``backend`` forces one
+    (``"triton"``, ``"sdpa"``, ``"reference"``); None uses the one in force."""
+    request = AttentionRequest(q, k, v, bias, key_padding_mask, scale)
+    return select_backend(request, backend).run(request)

@@ -1,4 +1,9 @@
-"""Attention backends: each states what it supports and why it refuses (xformers style)."""
+"""Attention backends: each states what it supports and why it refuses (xformers style).
+
+backend = SDPABackend()
+if not backend.not_supported_reasons(request):
+    out = backend.run(request)
+"""
 
 from __future__ import annotations
 
@@ -10,20 +15,21 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from hybridnets.ops.reference import attention_reference, region_mask, window_attention_reference
+from hybridnets.ops.request import AttentionRequest, Reason, ReasonCode, Request
 
 
 class Backend(Protocol):
-    """What a backend implements. ``supports_*`` return the reasons it cannot run (empty: it can)."""
+    """What a backend implements."""
 
     name: str
 
-    def supports_window_attention(self, q: Tensor, **kwargs) -> list[str]: ...
+    def not_supported_reasons(self, request: Request) -> list[Reason]:
+        """Every reason this backend cannot run ``request`` (empty: it can)."""
+        ...
 
-    def supports_attention(self, q: Tensor, **kwargs) -> list[str]: ...
-
-    def window_attention(self, q, k, v, rpb_table, rel_index, region_ids, scale) -> Tensor: ...
-
-    def attention(self, q, k, v, bias, key_padding_mask, scale) -> Tensor: ...
+    def run(self, request: Request) -> Tensor:
+        """The attention output of ``request``."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -32,17 +38,17 @@ class ReferenceBackend:
 
     name: str = "reference"
 
-    def supports_window_attention(self, q: Tensor, **kwargs) -> list[str]:
+    def not_supported_reasons(self, request: Request) -> list[Reason]:
+        """None: the reference runs whatever PyTorch can compute."""
         return []
 
-    def supports_attention(self, q: Tensor, **kwargs) -> list[str]:
-        return []
-
-    def window_attention(self, q, k, v, rpb_table, rel_index, region_ids, scale) -> Tensor:
-        return window_attention_reference(q, k, v, rpb_table, rel_index, region_ids, scale)
-
-    def attention(self, q, k, v, bias, key_padding_mask, scale) -> Tensor:
-        return attention_reference(q, k, v, bias, key_padding_mask, scale)
+    def run(self, request: Request) -> Tensor:
+        """Run :func:`window_attention_reference` or :func:`attention_reference`."""
+        reference = {
+            "window_attention": window_attention_reference,
+            "attention": attention_reference,
+        }
+        return reference[request.op](*request.args())
 
 
 @dataclass(frozen=True)
@@ -55,40 +61,46 @@ class SDPABackend:
 
     name: str = "sdpa"
 
-    def supports_window_attention(self, q: Tensor, **kwargs) -> list[str]:
-        return _common_sdpa_reasons(q)
+    def not_supported_reasons(self, request: Request) -> list[Reason]:
+        """SDPA must exist and accept the dtype."""
+        reasons = []
+        if not hasattr(F, "scaled_dot_product_attention"):
+            message = f"torch {torch.__version__} has no scaled_dot_product_attention"
+            reasons.append(Reason(ReasonCode.SDPA_UNAVAILABLE, message))
+        dtype = request.q.dtype
+        if dtype not in (torch.float16, torch.bfloat16, torch.float32, torch.float64):
+            message = f"dtype {dtype} is not a floating type SDPA accepts"
+            reasons.append(Reason(ReasonCode.DTYPE, message))
+        return reasons
 
-    def supports_attention(self, q: Tensor, **kwargs) -> list[str]:
-        return _common_sdpa_reasons(q)
-
-    def window_attention(self, q, k, v, rpb_table, rel_index, region_ids, scale) -> Tensor:
-        bw, h, n, d = q.shape
-        mask = rpb_table[:, rel_index].to(q.dtype)  # (H, N, N)
-        if region_ids is None:
-            return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=scale)
-        nw = region_ids.shape[0]
-        blocked = region_mask(region_ids)[:, None]  # (nW, 1, N, N)
-        mask = mask[None].masked_fill(blocked, float("-inf"))  # (nW, H, N, N)
-        split = (bw // nw, nw, h, n, d)  # (B, nW, H, N, D)
-        out = F.scaled_dot_product_attention(
-            q.view(split), k.view(split), v.view(split), attn_mask=mask, scale=scale
-        )
-        return out.view(bw, h, n, d)
-
-    def attention(self, q, k, v, bias, key_padding_mask, scale) -> Tensor:
-        mask = None if bias is None else bias.to(q.dtype)
-        if key_padding_mask is not None:
-            pad = key_padding_mask[:, None, None, :]  # (B, 1, 1, Lk)
-            mask = (
-                ~pad if mask is None else mask.masked_fill(pad, float("-inf"))
-            )  # bool mask: True = attend
-        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=scale)
+    def run(self, request: Request) -> Tensor:
+        """Materialise the mask (:func:`sdpa_inputs`) and call SDPA."""
+        q, k, v, mask = sdpa_inputs(request)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=request.scale)
+        return out.flatten(0, -4)  # (B·nW, H, N, D) from (B, nW, H, N, D); 4D stays
 
 
-def _common_sdpa_reasons(q: Tensor) -> list[str]:
-    reasons = []
-    if not hasattr(F, "scaled_dot_product_attention"):
-        reasons.append(f"torch {torch.__version__} has no scaled_dot_product_attention")
-    if q.dtype not in (torch.float16, torch.bfloat16, torch.float32, torch.float64):
-        reasons.append(f"dtype {q.dtype} is not a floating type SDPA accepts")
-    return reasons
+def sdpa_inputs(request: Request) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
+    """The ``q, k, v, attn_mask`` that :class:`SDPABackend` passes to SDPA.
+
+    Windowed attention: the ``(H, N, N)`` bias gathered from the table, and with region ids
+    the ``(nW, H, N, N)`` bias with ``-inf`` across regions, q, k, v viewed as
+    ``(B, nW, H, N, D)``. Global / cross attention: the bias, ``-inf`` at padded keys (a bool
+    mask, True = attend, when there is no bias).
+    """
+    q, k, v = request.q, request.k, request.v
+    if isinstance(request, AttentionRequest):
+        mask = None if request.bias is None else request.bias.to(q.dtype)
+        if request.key_padding_mask is not None:
+            pad = request.key_padding_mask[:, None, None, :]  # (B, 1, 1, Lk)
+            mask = ~pad if mask is None else mask.masked_fill(pad, float("-inf"))
+        return q, k, v, mask
+    bias = request.rpb_table[:, request.rel_index].to(q.dtype)  # (H, N, N)
+    if request.region_ids is None:
+        return q, k, v, bias
+    bw, h, n, d = q.shape
+    nw = request.region_ids.shape[0]
+    blocked = region_mask(request.region_ids)[:, None]  # (nW, 1, N, N)
+    mask = bias[None].masked_fill(blocked, float("-inf"))  # (nW, H, N, N)
+    split = (bw // nw, nw, h, n, d)  # (B, nW, H, N, D)
+    return q.view(split), k.view(split), v.view(split), mask

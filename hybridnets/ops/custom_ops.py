@@ -1,24 +1,30 @@
-"""The Triton kernels as torch custom ops: ``hybridnets::window_attention`` and
-``hybridnets::attention`` (forward) with their ``*_backward`` ops.
+"""The Triton kernels as differentiable torch custom ops.
 
-Custom ops keep the kernels opaque to ``torch.compile`` (traced through their fake
-implementations), give them autograd, and let FLOPs tools count them
-(``torch.utils.flop_counter`` formulas are registered here; fvcore handles key on the op names).
+``hybridnets::window_attention`` and ``hybridnets::attention`` (forward) with their
+``*_backward`` ops wrap the plain-tensor launchers of :mod:`hybridnets.kernels`. Custom ops keep
+the kernels opaque to ``torch.compile`` (traced through their fake implementations), give them
+autograd, and let FLOP tools count them (``torch.utils.flop_counter`` formulas from
+:mod:`hybridnets.ops.attention_flops` are registered here; fvcore handles key on the op names).
 Registering needs no Triton: the kernels are imported when an op first runs.
 
 Each forward op returns ``(out, lse)``: the attention output and the fp32 per-row log-sum-exp
-(log2 units) saved for the backward. ``lse`` is not differentiable.
+(log2 units) saved for the backward. ``lse`` is not differentiable. :func:`window_attention_triton`
+and :func:`attention_triton` return the output alone:
 
-    out, _ = torch.ops.hybridnets.window_attention(q, k, v, table, rel_index, region_ids, scale)
+    out = window_attention_triton(q, k, v, table, rel_index, region_ids)
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import torch
 from torch import Tensor
 from torch.utils.flop_counter import register_flop_formula
 
-__all__ = ["attention_op", "window_attention_op"]
+from hybridnets.ops.attention_flops import attention_flops
+
+__all__ = ["attention_triton", "window_attention_triton"]
 
 
 @torch.library.custom_op("hybridnets::window_attention", mutates_args=())
@@ -38,8 +44,7 @@ def _window_attention(
 
 @_window_attention.register_fake
 def _(q, k, v, rpb_table, rel_index, region_ids, scale):
-    bw, h, n, _ = q.shape
-    return q.new_empty(q.shape), q.new_empty((bw, h, n), dtype=torch.float32)
+    return q.new_empty(q.shape), q.new_empty(q.shape[:3], dtype=torch.float32)
 
 
 @torch.library.custom_op("hybridnets::window_attention_backward", mutates_args=())
@@ -69,11 +74,11 @@ def _(grad_out, q, k, v, out, lse, rpb_table, rel_index, region_ids, scale, tabl
         q.new_empty(q.shape),
         k.new_empty(k.shape),
         v.new_empty(v.shape),
-        rpb_table.new_empty(rpb_table.shape),
+        torch.empty_like(rpb_table),
     )
 
 
-def _window_setup_context(ctx, inputs, output) -> None:
+def _window_setup_context(ctx: Any, inputs: tuple, output: tuple[Tensor, Tensor]) -> None:
     q, k, v, rpb_table, rel_index, region_ids, scale = inputs
     out, lse = output
     ctx.mark_non_differentiable(lse)
@@ -81,7 +86,7 @@ def _window_setup_context(ctx, inputs, output) -> None:
     ctx.scale = scale
 
 
-def _window_backward(ctx, grad_out, grad_lse):
+def _window_backward(ctx: Any, grad_out: Tensor, grad_lse: Tensor | None) -> tuple:
     q, k, v, out, lse, rpb_table, rel_index, region_ids = ctx.saved_tensors
     table_grad = ctx.needs_input_grad[3]
     dq, dk, dv, dtable = torch.ops.hybridnets.window_attention_backward(
@@ -109,8 +114,7 @@ def _attention(
 
 @_attention.register_fake
 def _(q, k, v, bias, key_padding_mask, scale):
-    b, h, lq, _ = q.shape
-    return q.new_empty(q.shape), q.new_empty((b, h, lq), dtype=torch.float32)
+    return q.new_empty(q.shape), q.new_empty(q.shape[:3], dtype=torch.float32)
 
 
 @torch.library.custom_op("hybridnets::attention_backward", mutates_args=())
@@ -133,11 +137,11 @@ def _attention_backward(
 
 @_attention_backward.register_fake
 def _(grad_out, q, k, v, out, lse, bias, key_padding_mask, scale, bias_grad):
-    dbias = bias.new_empty(bias.shape) if bias_grad and bias is not None else q.new_empty(0)
+    dbias = torch.empty_like(bias) if bias_grad and bias is not None else q.new_empty(0)
     return q.new_empty(q.shape), k.new_empty(k.shape), v.new_empty(v.shape), dbias
 
 
-def _attention_setup_context(ctx, inputs, output) -> None:
+def _attention_setup_context(ctx: Any, inputs: tuple, output: tuple[Tensor, Tensor]) -> None:
     q, k, v, bias, key_padding_mask, scale = inputs
     out, lse = output
     ctx.mark_non_differentiable(lse)
@@ -145,7 +149,7 @@ def _attention_setup_context(ctx, inputs, output) -> None:
     ctx.scale = scale
 
 
-def _attention_backward_formula(ctx, grad_out, grad_lse):
+def _attention_backward_formula(ctx: Any, grad_out: Tensor, grad_lse: Tensor | None) -> tuple:
     q, k, v, out, lse, bias, key_padding_mask = ctx.saved_tensors
     bias_grad = bias is not None and ctx.needs_input_grad[3]
     dq, dk, dv, dbias = torch.ops.hybridnets.attention_backward(
@@ -157,54 +161,52 @@ def _attention_backward_formula(ctx, grad_out, grad_lse):
 _attention.register_autograd(_attention_backward_formula, setup_context=_attention_setup_context)
 
 
-def window_attention_op(
-    q: Tensor,
-    k: Tensor,
-    v: Tensor,
-    rpb_table: Tensor,
-    rel_index: Tensor,
-    region_ids: Tensor | None,
-    scale: float,
-) -> Tensor:
-    """Run ``hybridnets::window_attention`` and return only the attention output."""
-    return torch.ops.hybridnets.window_attention(q, k, v, rpb_table, rel_index, region_ids, scale)[
-        0
-    ]
-
-
-def attention_op(
-    q: Tensor,
-    k: Tensor,
-    v: Tensor,
-    bias: Tensor | None,
-    key_padding_mask: Tensor | None,
-    scale: float,
-) -> Tensor:
-    """Run ``hybridnets::attention`` and return only the attention output."""
-    return torch.ops.hybridnets.attention(q, k, v, bias, key_padding_mask, scale)[0]
-
-
-def attention_flops(q_shape: torch.Size, k_shape: torch.Size) -> int:
-    """Forward FLOPs of one attention call: ``2 · MACs`` with ``MACs = 2·B·H·Lq·Lk·D``
-    (``q·kᵀ`` and ``p·v``), the count PyTorch uses for SDPA."""
-    b, h, lq, d = q_shape
-    lk = k_shape[-2]
-    return 2 * (2 * b * h * lq * lk * d)
-
-
-@register_flop_formula(torch.ops.hybridnets.window_attention)
-def _window_attention_flop(q_shape, k_shape, *args, out_shape=None, **kwargs) -> int:
-    return attention_flops(q_shape, k_shape)
-
-
-@register_flop_formula(torch.ops.hybridnets.attention)
-def _attention_flop(q_shape, k_shape, *args, out_shape=None, **kwargs) -> int:
-    return attention_flops(q_shape, k_shape)
+@register_flop_formula([torch.ops.hybridnets.window_attention, torch.ops.hybridnets.attention])
+def _forward_flop(q_shape, k_shape, v_shape, *args, out_shape=None, **kwargs) -> int:
+    return attention_flops(q_shape, k_shape, v_shape)
 
 
 @register_flop_formula(
     [torch.ops.hybridnets.window_attention_backward, torch.ops.hybridnets.attention_backward]
 )
-def _backward_flop(grad_out_shape, q_shape, k_shape, *args, out_shape=None, **kwargs) -> int:
-    # Recompute q·kᵀ, then dV, dP, dQ, dK: five matmuls against the forward's two (as SDPA).
-    return attention_flops(q_shape, k_shape) * 5 // 2
+def _backward_flop(grad_out_shape, q_shape, k_shape, v_shape, *args, out_shape=None, **kwargs):
+    return attention_flops(q_shape, k_shape, v_shape, backward=True)
+
+
+def window_attention_triton(
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    rpb_table: Tensor,
+    rel_index: Tensor,
+    region_ids: Tensor | None = None,
+    scale: float | None = None,
+) -> Tensor:
+    """Differentiable fused windowed attention (``hybridnets::window_attention``).
+
+    Same contract as :func:`hybridnets.ops.reference.window_attention_reference`; gradients flow
+    to ``q``, ``k``, ``v`` and ``rpb_table``. Needs CUDA or ``TRITON_INTERPRET=1``; callers
+    normally go through :func:`hybridnets.ops.window_attention`, which checks first.
+    """
+    scale = q.shape[-1] ** -0.5 if scale is None else float(scale)
+    out, _ = torch.ops.hybridnets.window_attention(q, k, v, rpb_table, rel_index, region_ids, scale)
+    return out
+
+
+def attention_triton(
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    bias: Tensor | None = None,
+    key_padding_mask: Tensor | None = None,
+    scale: float | None = None,
+) -> Tensor:
+    """Differentiable fused global / cross attention (``hybridnets::attention``).
+
+    Same contract as :func:`hybridnets.ops.reference.attention_reference`; gradients flow to
+    ``q``, ``k``, ``v`` and ``bias``. Needs CUDA or ``TRITON_INTERPRET=1``; callers normally go
+    through :func:`hybridnets.ops.attention`, which checks first.
+    """
+    scale = q.shape[-1] ** -0.5 if scale is None else float(scale)
+    out, _ = torch.ops.hybridnets.attention(q, k, v, bias, key_padding_mask, scale)
+    return out

@@ -1,24 +1,26 @@
 """Choose an attention backend per call: ``triton`` → ``sdpa`` → ``reference``.
 
-``auto`` takes the first backend whose ``supports_*`` finds no reason to refuse. A backend can be
+``auto`` takes the first backend whose ``not_supported_reasons`` is empty. A backend can be
 forced per call (``backend="sdpa"``), for a block of code (``with use_backend("reference"):``)
 or for the process (``HYBRIDNETS_ATTN_BACKEND=reference``); forcing one that cannot run raises
-with every reason it gave.
+with every reason it gave. ``use_backend`` keeps its stack in a :class:`contextvars.ContextVar`,
+so forcing a backend in one thread or asyncio task does not change what another one runs.
+
+Under ``torch.compile`` the choice is made while tracing and is part of the compiled graph.
 """
 
 from __future__ import annotations
 
 import contextlib
-import logging
+import contextvars
 import os
 from collections.abc import Iterator
 
 from torch import Tensor
 
 from hybridnets.ops.backends import Backend, ReferenceBackend, SDPABackend
+from hybridnets.ops.request import REQUESTS, Reason, Request
 from hybridnets.ops.triton_backend import TritonBackend
-
-logger = logging.getLogger(__name__)
 
 BACKENDS: dict[str, Backend] = {
     "triton": TritonBackend(),
@@ -28,7 +30,9 @@ BACKENDS: dict[str, Backend] = {
 AUTO_ORDER = ("triton", "sdpa", "reference")
 ENV_VAR = "HYBRIDNETS_ATTN_BACKEND"
 
-_forced: list[str] = []
+_forced: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar(
+    "hybridnets_forced_attention_backend", default=()
+)
 
 
 class BackendUnavailableError(RuntimeError):
@@ -39,42 +43,52 @@ class BackendUnavailableError(RuntimeError):
 def use_backend(name: str) -> Iterator[None]:
     """Force an attention backend inside a ``with`` block: ``with use_backend("sdpa"): ...``."""
     _check_name(name)
-    _forced.append(name)
+    token = _forced.set((*_forced.get(), name))
     try:
         yield
     finally:
-        _forced.pop()
+        _forced.reset(token)
 
 
 def requested_backend(backend: str | None = None) -> str:
     """The backend in force: the argument, else the innermost ``use_backend``, else the env var."""
-    name = backend or (_forced[-1] if _forced else None) or os.environ.get(ENV_VAR, "auto")
+    forced = _forced.get()
+    name = backend or (forced[-1] if forced else None) or os.environ.get(ENV_VAR, "auto")
     _check_name(name)
     return name
 
 
-def select_backend(op: str, q: Tensor, backend: str | None = None, **inputs) -> Backend:
-    """Return the backend that will run ``op`` (``"window_attention"`` or ``"attention"``).
+def select_backend(request: Request, backend: str | None = None) -> Backend:
+    """Return the backend that will run ``request``.
 
     Raises:
-        BackendUnavailableError: a forced backend refuses these inputs.
+        BackendUnavailableError: a forced backend refuses ``request`` (or, with ``auto``, every
+            backend does).
     """
     name = requested_backend(backend)
     candidates = AUTO_ORDER if name == "auto" else (name,)
     refused = {}
     for candidate in candidates:
         impl = BACKENDS[candidate]
-        reasons = getattr(impl, f"supports_{op}")(q, **inputs)
+        reasons = impl.not_supported_reasons(request)
         if not reasons:
             return impl
         refused[candidate] = reasons
-    detail = "; ".join(f"{b}: {', '.join(r)}" for b, r in refused.items())
-    raise BackendUnavailableError(f"no attention backend can run {op} ({detail})")
+    detail = "; ".join(f"{b}: {', '.join(map(str, r))}" for b, r in refused.items())
+    raise BackendUnavailableError(f"no attention backend can run {request.op} ({detail})")
 
 
-def explain(op: str, q: Tensor, **inputs) -> dict[str, list[str]]:
-    """Every backend's reasons to refuse ``op`` on these inputs (empty list: it can run)."""
-    return {name: getattr(b, f"supports_{op}")(q, **inputs) for name, b in BACKENDS.items()}
+def explain(
+    request: Request | str, q: Tensor | None = None, **inputs: Tensor | None
+) -> dict[str, list[Reason]]:
+    """Every backend's reasons to refuse a request (empty list: it can run).
+
+    ``explain(AttentionRequest(q, k, v))``, or with the op's name and its inputs:
+    ``explain("attention", q, k=k, v=v, key_padding_mask=pad)``.
+    """
+    if isinstance(request, str):
+        request = REQUESTS[request](q=q, **inputs)
+    return {name: b.not_supported_reasons(request) for name, b in BACKENDS.items()}
 
 
 def _check_name(name: str) -> None:

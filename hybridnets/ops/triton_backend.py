@@ -3,7 +3,8 @@
 The kernels run as the torch custom ops ``hybridnets::window_attention`` and
 ``hybridnets::attention`` (see :mod:`hybridnets.ops.custom_ops`). Triton is imported only when a
 kernel first runs, so ``import hybridnets`` works where Triton is not installed; the backend then
-refuses, saying why, and dispatch falls back to SDPA.
+refuses, saying why, and dispatch falls back to SDPA. On a GPU the first use per dtype and
+head-dim class runs a parity check (:mod:`hybridnets.ops.selfcheck`).
 """
 
 from __future__ import annotations
@@ -15,11 +16,18 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from hybridnets.ops import custom_ops
+from hybridnets.ops.custom_ops import attention_triton, window_attention_triton
+from hybridnets.ops.request import (
+    AttentionRequest,
+    Reason,
+    ReasonCode,
+    Request,
+    WindowAttentionRequest,
+)
+from hybridnets.ops.selfcheck import self_check_failure
 
 MAX_HEAD_DIM = 128
 DTYPES = (torch.float16, torch.bfloat16, torch.float32)
-
 
 _triton_error: list[str | None] = []  # filled on first use
 
@@ -42,50 +50,6 @@ def _interpreting() -> bool:
     return os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
 
 
-def _common_reasons(q: Tensor, k: Tensor | None, v: Tensor | None) -> list[str]:
-    """Reasons shared by both ops: Triton, device, dtype, rank and head dim of q, k, v."""
-    reasons = []
-    error = _triton_import_error()
-    if error:
-        reasons.append(error)
-    if k is None or v is None:
-        return [*reasons, "k and v are required"]
-    tensors = {"q": q, "k": k, "v": v}
-    for name, t in tensors.items():
-        if t.dim() != 4:
-            reasons.append(f"{name} has {t.dim()} dims, expected 4")
-    if reasons:
-        return reasons
-    devices = {t.device for t in tensors.values()}
-    if len(devices) > 1:
-        reasons.append(f"q, k, v are on different devices ({', '.join(map(str, devices))})")
-    if q.device.type != "cuda" and not _interpreting():
-        reasons.append(
-            f"tensors are on {q.device.type}; the kernels need CUDA "
-            "(or TRITON_INTERPRET=1 for Triton's CPU interpreter)"
-        )
-    if q.dtype not in DTYPES:
-        reasons.append(f"dtype {q.dtype} is not one of float16, bfloat16, float32")
-    elif k.dtype != q.dtype or v.dtype != q.dtype:
-        reasons.append(f"q, k, v dtypes differ ({q.dtype}, {k.dtype}, {v.dtype})")
-    elif q.dtype == torch.bfloat16 and q.device.type == "cpu":
-        reasons.append("Triton's CPU interpreter miscomputes bfloat16 matmuls")
-    elif (
-        q.dtype == torch.bfloat16
-        and q.device.type == "cuda"
-        and torch.cuda.get_device_capability(q.device) < (8, 0)
-    ):
-        reasons.append("bfloat16 needs a GPU of compute capability 8.0 or newer")
-    d = q.shape[-1]
-    if not 1 <= d <= MAX_HEAD_DIM:
-        reasons.append(f"head_dim {d} is outside 1..{MAX_HEAD_DIM}")
-    if k.shape[-1] != d or v.shape[-1] != d:
-        reasons.append(f"head dims differ (q {d}, k {k.shape[-1]}, v {v.shape[-1]})")
-    if 0 in q.shape or 0 in k.shape:
-        reasons.append("empty input")
-    return reasons
-
-
 @dataclass(frozen=True)
 class TritonBackend:
     """Fused Triton kernels: bias and masks read inside the kernel, never materialised.
@@ -97,115 +61,155 @@ class TritonBackend:
 
     name: str = "triton"
 
-    def supports_window_attention(
-        self,
-        q: Tensor,
-        k: Tensor | None = None,
-        v: Tensor | None = None,
-        rpb_table: Tensor | None = None,
-        rel_index: Tensor | None = None,
-        region_ids: Tensor | None = None,
-        **kwargs,
-    ) -> list[str]:
-        """Reasons the window kernel cannot run these inputs (empty: it can)."""
-        reasons = _common_reasons(q, k, v)
-        if reasons and any("dims, expected 4" in r or "required" in r for r in reasons):
-            return reasons
-        bw, h, n, _ = q.shape
-        if k.shape != q.shape or v.shape != q.shape:
-            reasons.append(
-                f"q, k, v shapes differ ({list(q.shape)}, {list(k.shape)}, {list(v.shape)})"
-            )
-        if rpb_table is None or rel_index is None:
-            return [*reasons, "rpb_table and rel_index are required"]
-        if rpb_table.dim() != 2 or rpb_table.shape[0] != h:
-            reasons.append(f"rpb_table has shape {list(rpb_table.shape)}, expected ({h}, T)")
-        elif not rpb_table.is_floating_point():
-            reasons.append(f"rpb_table dtype {rpb_table.dtype} is not floating point")
-        if tuple(rel_index.shape) != (n, n):
-            reasons.append(f"rel_index has shape {list(rel_index.shape)}, expected ({n}, {n})")
-        if rel_index.is_floating_point() or rel_index.dtype == torch.bool:
-            reasons.append(f"rel_index dtype {rel_index.dtype} is not an integer type")
-        if region_ids is not None:
-            if region_ids.dim() != 2 or region_ids.shape[1] != n:
-                reasons.append(f"region_ids has shape {list(region_ids.shape)}, expected (nW, {n})")
-            elif bw % region_ids.shape[0]:
-                reasons.append(f"{bw} windows is not a multiple of nW={region_ids.shape[0]}")
-            if region_ids.is_floating_point():
-                reasons.append(f"region_ids dtype {region_ids.dtype} is not an integer type")
-        others = [t for t in (rpb_table, rel_index, region_ids) if t is not None]
-        if any(t.device != q.device for t in others):
-            reasons.append("rpb_table, rel_index or region_ids is on another device than q")
+    def not_supported_reasons(self, request: Request) -> list[Reason]:
+        """Every reason the kernels cannot run ``request`` (empty: they can)."""
+        reasons = _common_reasons(request.q, request.k, request.v)
+        if any(r.code is ReasonCode.RANK for r in reasons):
+            return reasons  # the checks below unpack 4D shapes
+        if isinstance(request, AttentionRequest):
+            reasons += _attention_reasons(request)
+        else:
+            reasons += _window_reasons(request)
+        if not reasons:
+            q = request.q
+            failure = self_check_failure(q.device, q.dtype, int(q.shape[-1]))
+            if failure:
+                reasons.append(Reason(ReasonCode.SELF_CHECK_FAILED, f"self-check: {failure}"))
         return reasons
 
-    def supports_attention(
-        self,
-        q: Tensor,
-        k: Tensor | None = None,
-        v: Tensor | None = None,
-        bias: Tensor | None = None,
-        key_padding_mask: Tensor | None = None,
-        **kwargs,
-    ) -> list[str]:
-        """Reasons the attention kernel cannot run these inputs (empty: it can)."""
-        reasons = _common_reasons(q, k, v)
-        if reasons and any("dims, expected 4" in r or "required" in r for r in reasons):
-            return reasons
-        b, h, lq, _ = q.shape
-        lk = k.shape[2]
-        if k.shape[:2] != (b, h) or v.shape != k.shape:
-            reasons.append(
-                f"k, v shapes {list(k.shape)}, {list(v.shape)} do not match q {list(q.shape)}"
-            )
-        if bias is not None:
-            if bias.dim() > 4:
-                reasons.append(f"bias has {bias.dim()} dims, expected at most 4")
-            elif not _broadcastable(tuple(bias.shape), (b, h, lq, lk)):
-                reasons.append(
-                    f"bias shape {list(bias.shape)} does not broadcast to {[b, h, lq, lk]}"
-                )
-            if not bias.is_floating_point():
-                reasons.append(f"bias dtype {bias.dtype} is not floating point")
-            if bias.device != q.device:
-                reasons.append("bias is on another device than q")
-        if key_padding_mask is not None:
-            if tuple(key_padding_mask.shape) != (b, lk):
-                reasons.append(
-                    f"key_padding_mask has shape {list(key_padding_mask.shape)}, "
-                    f"expected ({b}, {lk})"
-                )
-            if key_padding_mask.dtype != torch.bool:
-                reasons.append(f"key_padding_mask dtype {key_padding_mask.dtype} is not bool")
-            if key_padding_mask.device != q.device:
-                reasons.append("key_padding_mask is on another device than q")
+    def run(self, request: Request) -> Tensor:
+        """Run ``hybridnets::window_attention`` or ``hybridnets::attention``."""
+        kernels = {"window_attention": window_attention_triton, "attention": attention_triton}
+        return kernels[request.op](*request.args())
+
+
+def _common_reasons(q: Tensor, k: Tensor, v: Tensor) -> list[Reason]:
+    """Reasons shared by both ops: Triton, device, dtype, rank and head dim of q, k, v."""
+    reasons = []
+    error = _triton_import_error()
+    if error:
+        reasons.append(Reason(ReasonCode.TRITON_UNAVAILABLE, error))
+    tensors = {"q": q, "k": k, "v": v}
+    for name, t in tensors.items():
+        if t.dim() != 4:
+            reasons.append(Reason(ReasonCode.RANK, f"{name} has {t.dim()} dims, expected 4"))
+    if reasons:
         return reasons
+    devices = {t.device for t in tensors.values()}
+    if len(devices) > 1:
+        message = f"q, k, v are on different devices ({', '.join(map(str, devices))})"
+        reasons.append(Reason(ReasonCode.DEVICE_MISMATCH, message))
+    if q.device.type != "cuda" and not _interpreting():
+        message = (
+            f"tensors are on {q.device.type}; the kernels need CUDA "
+            "(or TRITON_INTERPRET=1 for Triton's CPU interpreter)"
+        )
+        reasons.append(Reason(ReasonCode.DEVICE, message))
+    reasons += _dtype_reasons(q, k, v)
+    d = q.shape[-1]
+    if not 1 <= d <= MAX_HEAD_DIM:
+        message = f"head_dim {d} is outside 1..{MAX_HEAD_DIM}"
+        reasons.append(Reason(ReasonCode.HEAD_DIM, message))
+    if k.shape[-1] != d or v.shape[-1] != d:
+        message = f"head dims differ (q {d}, k {k.shape[-1]}, v {v.shape[-1]})"
+        reasons.append(Reason(ReasonCode.HEAD_DIM_MISMATCH, message))
+    if 0 in q.shape or 0 in k.shape:
+        reasons.append(Reason(ReasonCode.EMPTY, "empty input"))
+    return reasons
 
-    def window_attention(
-        self,
-        q: Tensor,
-        k: Tensor,
-        v: Tensor,
-        rpb_table: Tensor,
-        rel_index: Tensor,
-        region_ids: Tensor | None,
-        scale: float | None,
-    ) -> Tensor:
-        """Run ``hybridnets::window_attention``."""
-        scale = q.shape[-1] ** -0.5 if scale is None else float(scale)
-        return custom_ops.window_attention_op(q, k, v, rpb_table, rel_index, region_ids, scale)
 
-    def attention(
-        self,
-        q: Tensor,
-        k: Tensor,
-        v: Tensor,
-        bias: Tensor | None,
-        key_padding_mask: Tensor | None,
-        scale: float | None,
-    ) -> Tensor:
-        """Run ``hybridnets::attention``."""
-        scale = q.shape[-1] ** -0.5 if scale is None else float(scale)
-        return custom_ops.attention_op(q, k, v, bias, key_padding_mask, scale)
+def _dtype_reasons(q: Tensor, k: Tensor, v: Tensor) -> list[Reason]:
+    if q.dtype not in DTYPES:
+        message = f"dtype {q.dtype} is not one of float16, bfloat16, float32"
+        return [Reason(ReasonCode.DTYPE, message)]
+    if k.dtype != q.dtype or v.dtype != q.dtype:
+        message = f"q, k, v dtypes differ ({q.dtype}, {k.dtype}, {v.dtype})"
+        return [Reason(ReasonCode.DTYPE_MISMATCH, message)]
+    if q.dtype == torch.bfloat16 and q.device.type == "cpu":
+        message = "Triton's CPU interpreter miscomputes bfloat16 matmuls"
+        return [Reason(ReasonCode.DTYPE_ON_DEVICE, message)]
+    if (
+        q.dtype == torch.bfloat16
+        and q.device.type == "cuda"
+        and torch.cuda.get_device_capability(q.device) < (8, 0)
+    ):
+        message = "bfloat16 needs a GPU of compute capability 8.0 or newer"
+        return [Reason(ReasonCode.DTYPE_ON_DEVICE, message)]
+    return []
+
+
+def _window_reasons(request: WindowAttentionRequest) -> list[Reason]:
+    """Shapes, dtypes and devices of the window op's inputs (q, k, v are 4D)."""
+    q, k, v = request.q, request.k, request.v
+    table, index, regions = request.rpb_table, request.rel_index, request.region_ids
+    bw, h, n, _ = q.shape
+    reasons = []
+    if k.shape != q.shape or v.shape != q.shape:
+        message = f"q, k, v shapes differ ({list(q.shape)}, {list(k.shape)}, {list(v.shape)})"
+        reasons.append(Reason(ReasonCode.SHAPE_MISMATCH, message))
+    if table.dim() != 2 or table.shape[0] != h:
+        message = f"rpb_table has shape {list(table.shape)}, expected ({h}, T)"
+        reasons.append(Reason(ReasonCode.RPB_TABLE, message))
+    elif not table.is_floating_point():
+        message = f"rpb_table dtype {table.dtype} is not floating point"
+        reasons.append(Reason(ReasonCode.RPB_TABLE, message))
+    if tuple(index.shape) != (n, n):
+        message = f"rel_index has shape {list(index.shape)}, expected ({n}, {n})"
+        reasons.append(Reason(ReasonCode.REL_INDEX, message))
+    if index.is_floating_point() or index.dtype == torch.bool:
+        message = f"rel_index dtype {index.dtype} is not an integer type"
+        reasons.append(Reason(ReasonCode.REL_INDEX, message))
+    if regions is not None:
+        if regions.dim() != 2 or regions.shape[1] != n:
+            message = f"region_ids has shape {list(regions.shape)}, expected (nW, {n})"
+            reasons.append(Reason(ReasonCode.REGION_IDS, message))
+        elif bw % regions.shape[0]:
+            message = f"{bw} windows is not a multiple of nW={regions.shape[0]}"
+            reasons.append(Reason(ReasonCode.REGION_IDS, message))
+        if regions.is_floating_point():
+            message = f"region_ids dtype {regions.dtype} is not an integer type"
+            reasons.append(Reason(ReasonCode.REGION_IDS, message))
+    others = [t for t in (table, index, regions) if t is not None]
+    if any(t.device != q.device for t in others):
+        message = "rpb_table, rel_index or region_ids is on another device than q"
+        reasons.append(Reason(ReasonCode.DEVICE_MISMATCH, message))
+    return reasons
+
+
+def _attention_reasons(request: AttentionRequest) -> list[Reason]:
+    """Shapes, dtypes and devices of the attention op's inputs (q, k, v are 4D)."""
+    q, k, v = request.q, request.k, request.v
+    bias, pad = request.bias, request.key_padding_mask
+    b, h, lq, _ = q.shape
+    lk = k.shape[2]
+    reasons = []
+    if k.shape[:2] != (b, h) or v.shape != k.shape:
+        message = f"k, v shapes {list(k.shape)}, {list(v.shape)} do not match q {list(q.shape)}"
+        reasons.append(Reason(ReasonCode.SHAPE_MISMATCH, message))
+    if bias is not None:
+        if bias.dim() > 4:
+            message = f"bias has {bias.dim()} dims, expected at most 4"
+            reasons.append(Reason(ReasonCode.BIAS, message))
+        elif not _broadcastable(tuple(bias.shape), (b, h, lq, lk)):
+            message = f"bias shape {list(bias.shape)} does not broadcast to {[b, h, lq, lk]}"
+            reasons.append(Reason(ReasonCode.BIAS, message))
+        if not bias.is_floating_point():
+            message = f"bias dtype {bias.dtype} is not floating point"
+            reasons.append(Reason(ReasonCode.BIAS, message))
+        if bias.device != q.device:
+            message = "bias is on another device than q"
+            reasons.append(Reason(ReasonCode.DEVICE_MISMATCH, message))
+    if pad is not None:
+        if tuple(pad.shape) != (b, lk):
+            message = f"key_padding_mask has shape {list(pad.shape)}, expected ({b}, {lk})"
+            reasons.append(Reason(ReasonCode.KEY_PADDING_MASK, message))
+        if pad.dtype != torch.bool:
+            message = f"key_padding_mask dtype {pad.dtype} is not bool"
+            reasons.append(Reason(ReasonCode.KEY_PADDING_MASK, message))
+        if pad.device != q.device:
+            message = "key_padding_mask is on another device than q"
+            reasons.append(Reason(ReasonCode.DEVICE_MISMATCH, message))
+    return reasons
 
 
 def _broadcastable(shape: tuple[int, ...], target: tuple[int, ...]) -> bool:

@@ -1,4 +1,4 @@
-"""``window_attention_triton`` against ``window_attention_reference``: forward and every grad."""
+"""``window_attention_fwd`` / ``_bwd`` against ``window_attention_reference``: output and grads."""
 
 from __future__ import annotations
 
@@ -28,14 +28,15 @@ def _inputs(window, padded, shift, valid, batch, heads, head_dim, dtype, device,
 
 
 def _check(q, k, v, table, rel_index, region_ids, assert_matches, table_grad=True):
-    from hybridnets.kernels.window_attention import window_attention_triton
+    """Forward and backward launchers against autograd through the reference."""
+    from hybridnets.kernels.window_attention import window_attention_bwd, window_attention_fwd
 
-    leaves = [t.detach().requires_grad_() for t in (q, k, v)]
-    tab = table.detach().requires_grad_(table_grad)
-    out = window_attention_triton(*leaves, tab, rel_index, region_ids)
+    scale = q.shape[-1] ** -0.5
+    out, lse = window_attention_fwd(q, k, v, table, rel_index, region_ids, scale)
     grad = torch.randn_like(out)
-    wrt = [*leaves, tab] if table_grad else leaves
-    grads = torch.autograd.grad(out, wrt, grad)
+    grads = window_attention_bwd(
+        grad, q, k, v, out, lse, table, rel_index, region_ids, scale, table_grad
+    )
 
     def reference(dtype):
         ins = [t.detach().to(dtype).requires_grad_() for t in (q, k, v)]
@@ -49,6 +50,7 @@ def _check(q, k, v, table, rel_index, region_ids, assert_matches, table_grad=Tru
     ref_hi, grads_hi = reference(torch.float64)
     assert out.dtype == q.dtype
     assert_matches("out", out, ref_low, ref_hi, q.dtype)
+    assert lse.dtype == torch.float32 and lse.shape == q.shape[:3]
     for name, g, g_low, g_hi in zip(("dq", "dk", "dv", "dtable"), grads, grads_low, grads_hi):
         assert g.dtype == g_low.dtype, name
         assert_matches(name, g, g_low, g_hi, q.dtype)
@@ -77,6 +79,12 @@ def test_window_attention_fp32(case, device, assert_matches):
 @pytest.mark.parametrize("head_dim", [24, 48])
 def test_window_attention_head_dim_not_power_of_two(head_dim, device, assert_matches):
     inputs = _inputs((3, 3), (6, 3), (1, 1), (5, 3), 1, 2, head_dim, torch.float32, device)
+    _check(*inputs, assert_matches)
+
+
+def test_window_attention_fp32_large_head_dim(device, assert_matches):
+    """fp32 with head_dim > 64: 32-wide default tiles, so a 7×7 window spans two tiles."""
+    inputs = _inputs((7, 7), (7, 7), (3, 3), (6, 7), 1, 1, 96, torch.float32, device)
     _check(*inputs, assert_matches)
 
 

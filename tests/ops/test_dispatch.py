@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
+
 import pytest
 import torch
 
 from hybridnets import ops
 from hybridnets.layers import relative_position_index, shift_region_ids
+from hybridnets.ops import AttentionRequest, ReasonCode
+
+
+@pytest.fixture(autouse=True)
+def _no_forced_backend(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whatever the shell exports, these tests start with ``auto``."""
+    monkeypatch.delenv("HYBRIDNETS_ATTN_BACKEND", raising=False)
 
 
 def _window_inputs(bw=4, h=2, window=(3, 3), d=8, shifted=True, dtype=torch.float64):
@@ -94,16 +104,25 @@ def test_unknown_backend_name_lists_choices():
 
 def test_forced_backend_that_refuses_raises_with_reasons():
     q = torch.randint(0, 3, (1, 1, 4, 8), dtype=torch.int32)
-    reasons = ops.explain("attention", q, k=q, v=q, bias=None, key_padding_mask=None)
-    assert any("dtype torch.int32" in r for r in reasons["sdpa"])
+    reasons = ops.explain(AttentionRequest(q, q, q))
+    assert [r.code for r in reasons["sdpa"]] == [ReasonCode.DTYPE]
+    assert "dtype torch.int32" in str(reasons["sdpa"][0])
+    assert reasons["reference"] == []
     with pytest.raises(ops.BackendUnavailableError, match=r"sdpa: dtype torch\.int32"):
         ops.attention(q, q, q, backend="sdpa")
 
 
+def test_explain_by_op_name_builds_the_request():
+    q = torch.randn(1, 1, 4, 8)
+    by_name = ops.explain("attention", q, k=q, v=q, key_padding_mask=None)
+    assert by_name == ops.explain(AttentionRequest(q, q, q))
+
+
 def test_auto_picks_first_backend_that_can_run():
     q = torch.randn(1, 1, 4, 8)
-    chosen = ops.select_backend("attention", q, None, k=q, v=q, bias=None, key_padding_mask=None)
-    reasons = ops.explain("attention", q, k=q, v=q, bias=None, key_padding_mask=None)
+    request = AttentionRequest(q, q, q)
+    chosen = ops.select_backend(request)
+    reasons = ops.explain(request)
     first_ok = next(name for name in ("triton", "sdpa", "reference") if not reasons[name])
     assert chosen.name == first_ok
 
@@ -121,3 +140,39 @@ def test_context_manager_and_env_var(monkeypatch):
     monkeypatch.setenv("HYBRIDNETS_ATTN_BACKEND", "bogus")
     with pytest.raises(ValueError, match="bogus"):
         ops.requested_backend()
+
+
+def test_forcing_in_one_thread_does_not_leak_to_another():
+    forced, seen = threading.Event(), {}
+
+    def other() -> None:
+        forced.wait(timeout=10)
+        seen["other"] = ops.requested_backend()
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    with ops.use_backend("reference"):
+        forced.set()
+        thread.join(timeout=10)
+        seen["this"] = ops.requested_backend()
+    assert seen == {"other": "auto", "this": "reference"}
+
+
+def test_forcing_in_one_task_does_not_leak_to_another():
+    async def forced_task(started: asyncio.Event, release: asyncio.Event) -> str:
+        with ops.use_backend("sdpa"):
+            started.set()
+            await release.wait()
+            return ops.requested_backend()
+
+    async def plain_task(started: asyncio.Event, release: asyncio.Event) -> str:
+        await started.wait()
+        name = ops.requested_backend()
+        release.set()
+        return name
+
+    async def main() -> list[str]:
+        started, release = asyncio.Event(), asyncio.Event()
+        return await asyncio.gather(forced_task(started, release), plain_task(started, release))
+
+    assert asyncio.run(main()) == ["sdpa", "auto"]

@@ -195,7 +195,9 @@ def test_stop_request_mid_epoch_saves_and_resumes_exactly(tmp_path: Path, monkey
 
     with monkeypatch.context() as m:
         m.setattr(StopRequest, "now", now)
-        with pytest.raises(TrainingStopped, match="stopped by SIGTERM in epoch 2 after step 2") as stopped:
+        with pytest.raises(
+            TrainingStopped, match="stopped by SIGTERM in epoch 2 after step 2"
+        ) as stopped:
             train(TrainConfig(**config, out_dir=str(out)))
     assert stopped.value.code == 143
     assert (out / STATE_FILE).is_file() and not (out / "result.json").exists()
