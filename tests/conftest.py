@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -63,3 +63,18 @@ def write_patch_toy(path: Path, n_train: int = 29, n_eval: int = 21, size: int =
 def patch_toy() -> Callable[..., Path]:
     """``patch_toy(path, n_train=29)``: write :func:`write_patch_toy` and return its path."""
     return write_patch_toy
+
+
+@pytest.fixture
+def device() -> Iterator[torch.device]:
+    """Where Triton kernel and backend tests run: ``cuda`` when available, else ``cpu`` under
+    Triton's interpreter (``TRITON_INTERPRET=1`` only while the test runs, so the rest of the
+    suite keeps dispatching to SDPA on CPU)."""
+    pytest.importorskip("triton")
+    if torch.cuda.is_available():
+        yield torch.device("cuda")
+        return
+    from hybridnets.kernels.interpret import cpu_interpreter
+
+    with cpu_interpreter():
+        yield torch.device("cpu")

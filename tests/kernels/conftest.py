@@ -6,24 +6,11 @@ rest of the suite keeps dispatching to SDPA on CPU.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 import torch
 from torch import Tensor
-
-
-@pytest.fixture
-def device() -> Iterator[torch.device]:
-    """``cuda`` when available, else ``cpu`` under Triton's interpreter."""
-    pytest.importorskip("triton")
-    if torch.cuda.is_available():
-        yield torch.device("cuda")
-        return
-    from hybridnets.kernels.interpret import cpu_interpreter
-
-    with cpu_interpreter():
-        yield torch.device("cpu")
 
 
 def _max_err(a: Tensor, b: Tensor) -> float:

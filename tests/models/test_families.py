@@ -32,7 +32,12 @@ def test_forward_backward_and_features(family, spatial_dims):
 
 
 # Exact counts (1000 classes, 2D, RGB); ConvNeXt-T has 28.6M, Swin-T 28.3M.
-PARAMS = {
+PARAMS = {  # every registered model (ImageNet defaults: 2D, 3 channels, 1000 classes)
+    "convvit_test": 267_342,
+    "convvit_n": 3_396_360,
+    "convvit_t": 28_325_248,
+    "convvit_s": 49_643_152,
+    "convvit_b": 87_817_416,
     "convswin_test": 251_294,
     "convswin_t": 27_666_037,
     "convswin_s": 52_748_029,
@@ -44,6 +49,7 @@ PARAMS = {
 
 @pytest.mark.parametrize("name", sorted(PARAMS))
 def test_parameter_counts_are_pinned(name):
+    assert set(PARAMS) == set(hybridnets.list_models())
     with torch.device("meta"):  # shapes only
         model = hybridnets.create(name)
     count = sum(p.numel() for p in model.parameters())
