@@ -108,6 +108,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Run the benchmark; returns ``{"env": ..., "settings": ..., "rows": [...]}``."""
     args = parse_args(argv)
+    if args.plot is not None:  # before minutes of timing, not after the JSON is written
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError as e:
+            raise SystemExit(f"--plot needs matplotlib ({e}): pip install matplotlib") from e
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     torch.set_num_threads(cpu_threads(args.threads, device))
     if device.type == "cuda" and not torch.cuda.is_available():

@@ -2,6 +2,8 @@
 
 The encoder's ``features_only`` maps (e.g. strides 4, 8, 16, 32) feed MONAI ``UnetrUpBlock``s, the
 decoder MONAI uses in SwinUNETR, and a stride-1 skip from the input restores full resolution.
+Inputs of any size work: they are zero-padded up to a multiple of the encoder's total stride
+(16 or 32) and the logits are cropped back to the input size.
 
     python examples/segmentation_3d.py
 """
@@ -9,6 +11,7 @@ decoder MONAI uses in SwinUNETR, and a stride-1 skip from the input restores ful
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from monai.networks.blocks import UnetOutBlock, UnetrBasicBlock, UnetrUpBlock
 from torch import Tensor, nn
 
@@ -31,6 +34,7 @@ class HybridUNet(nn.Module):
         )
         chs = self.encoder.feature_info.channels()  # e.g. [96, 192, 384, 768]
         stem_stride = self.encoder.feature_info.reduction()[0]
+        self.stride = self.encoder.feature_info.reduction()[-1]  # sizes must be multiples
         if stem_stride not in (2, 4):
             raise ValueError(
                 f"the decoder needs an encoder with stem stride 2 or 4, got {stem_stride}"
@@ -59,11 +63,17 @@ class HybridUNet(nn.Module):
         self.out = UnetOutBlock(spatial_dims, chs[0] // 2, num_classes)
 
     def forward(self, x: Tensor) -> Tensor:
+        """``(B, in_chans, *S)`` → logits ``(B, num_classes, *S)`` for any sizes ``S``."""
+        size = x.shape[2:]
+        pad = [-s % self.stride for s in size]
+        if any(pad):  # F.pad lists (before, after) from the last dim back
+            x = F.pad(x, [p for extra in reversed(pad) for p in (0, extra)])  # (B, C, *S_pad)
         feats = self.encoder(x)
         y = feats[-1]
         for block, skip in zip(self.up, reversed(feats[:-1])):
             y = block(y, skip)
-        return self.out(self.up_final(y, self.skip0(x)))
+        y = self.out(self.up_final(y, self.skip0(x)))  # (B, num_classes, *S_pad)
+        return y[(..., *(slice(0, s) for s in size))]  # (B, num_classes, *S)
 
 
 def main() -> None:

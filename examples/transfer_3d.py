@@ -14,7 +14,10 @@ On CPU, full fine-tuning of convvit_t on 32³ volumes takes minutes per epoch, s
 stem and the two ConvNeXt stages stay frozen (``--freeze-stages 2``) and their outputs are
 computed once; the downsample into the attention stages, the attention stages and the head are
 trained, which re-harmonises the ConvNeXt → Swin junction. ``--freeze-stages 0`` fine-tunes all.
-Data: MedMNIST AdrenalMNIST3D (Yang et al., Scientific Data 2023; CC BY 4.0).
+Data: MedMNIST AdrenalMNIST3D (Yang et al., Scientific Data 2023; CC BY 4.0), not downloaded
+here: get ``adrenalmnist3d.npz`` from https://medmnist.com (Zenodo 10.5281/zenodo.10519652) or
+with ``pip install medmnist`` and ``python -m medmnist save --flag=adrenalmnist3d --postfix=npz``,
+then pass ``--data PATH``.
 """
 
 from __future__ import annotations
@@ -35,9 +38,15 @@ import hybridnets
 from hybridnets.pretrained import convvit_from_timm, load_pretrained, write_state_dict
 
 REPO = Path(__file__).resolve().parents[1]
+WHERE_FROM = (
+    "MedMNIST files are not downloaded by this example. Get adrenalmnist3d.npz from "
+    "https://medmnist.com (Zenodo record 10.5281/zenodo.10519652) or with `pip install medmnist` "
+    "and `python -m medmnist save --flag=adrenalmnist3d --postfix=npz`, then pass --data PATH."
+)
 
 
-def parse_args() -> argparse.Namespace:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line flags; exits at once (with where to get it) when ``--data`` is missing."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", type=Path, default=REPO / "../shared/data/adrenalmnist3d.npz")
     p.add_argument("--parents", choices=("random", "hub"), default="random")
@@ -50,7 +59,10 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--max-steps", type=int, default=None, help="stop training after N steps")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
-    return p.parse_args()
+    args = p.parse_args(argv)
+    if not args.data.is_file():
+        p.error(f"--data {args.data.resolve()} not found. {WHERE_FROM}")
+    return args
 
 
 def transplanted_source(parents: str, folder: Path) -> str:

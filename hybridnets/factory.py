@@ -30,7 +30,9 @@ def create(
             folder, a URL or ``hf-hub:org/repo``; see :mod:`hybridnets.pretrained`.
         features_only: Return a module whose forward gives the list of per-stage maps.
         out_indices: Stages to return with ``features_only`` (default: all).
-        **kwargs: Passed to the model constructor.
+        **kwargs: Passed to the model constructor, except ``sha256``: the expected digest of
+            the weights when ``pretrained`` is a URL, file, folder or ``hf-hub:`` source (for a
+            ``timm:`` tag, one digest per parent joined with ``+``); a mismatch raises.
     """
     if name is None:
         if not pretrained or isinstance(pretrained, bool):

@@ -1,3 +1,6 @@
+import os
+import stat
+
 import pytest
 
 from hybridnets.atomic import atomic_path, atomic_write_text
@@ -24,3 +27,16 @@ def test_temp_keeps_suffix_for_format_inference(tmp_path):
         assert tmp.suffix == ".png" and tmp.parent == tmp_path
         tmp.write_bytes(b"x")
     assert (tmp_path / "plot.png").read_bytes() == b"x"
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
+def test_files_get_the_permissions_of_any_new_file(tmp_path, umask):
+    old = os.umask(umask)
+    try:
+        path = atomic_write_text(tmp_path / "result.json", "{}")
+        with atomic_path(tmp_path / "w.bin") as tmp:
+            tmp.write_bytes(b"x")
+    finally:
+        os.umask(old)
+    for p in (path, tmp_path / "w.bin"):
+        assert stat.S_IMODE(p.stat().st_mode) == 0o666 & ~umask

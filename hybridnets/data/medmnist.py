@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import re
 import zipfile
+import zlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -55,6 +56,10 @@ _WHERE_FROM = (
 )
 
 
+# What reading a damaged .npz raises: bad CRC, cut-short or garbled compressed data or headers.
+_DAMAGE = (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError)
+
+
 class MedMNISTFormatError(ValueError):
     """A MedMNIST file whose keys, shapes, dtypes or labels are not the official format."""
 
@@ -92,13 +97,15 @@ class MedMNIST(Dataset):
         mean: Per-channel (or scalar) mean subtracted after scaling to [0, 1].
         std: Per-channel (or scalar) std divided by after subtracting ``mean``.
         num_classes: Number of classes; default: the official count for known file names,
-            else ``1 + max label`` over all splits.
+            else ``1 + max label`` over all splits. Unless it is given, every class must occur
+            in the training split (labels ``0 .. num_classes - 1``, none skipped).
         spatial_dims: 2 or 3; only needed when a 4D array is ambiguous (default: a 4D array
             whose last dim is 3 and whose H equals W is RGB 2D, otherwise grey 3D).
 
     Raises:
         FileNotFoundError: The file does not exist (the message says where to get it).
-        MedMNISTFormatError: Keys, shapes, dtypes, counts or label ranges are wrong.
+        MedMNISTFormatError: Keys, shapes, dtypes, counts or labels are wrong, or the file is
+            corrupt (the message names the file).
     """
 
     def __init__(
@@ -124,8 +131,7 @@ class MedMNIST(Dataset):
 
         label_sets = self._validate(spatial_dims)
         self.num_classes = self._check_labels(label_sets, num_classes)
-        with np.load(self.path) as npz:
-            images = npz[f"{split}_images"]
+        images = self._read(f"{split}_images")
         self.images = self._to_channels_first(torch.from_numpy(images))  # (N, C, *S) uint8
         self.labels = torch.from_numpy(label_sets[split].astype(np.int64))  # (N,)
         self.in_chans = self.images.shape[1]
@@ -143,16 +149,22 @@ class MedMNIST(Dataset):
     def _validate(self, spatial_dims: int | None) -> dict[str, np.ndarray]:
         """Check keys, dtypes, shapes and counts; return the labels of every split as (N,)."""
         try:
-            with zipfile.ZipFile(self.path) as zf:
-                keys = {n.removesuffix(".npy") for n in zf.namelist()}
-                expected = {f"{s}_{kind}" for s in SPLITS for kind in ("images", "labels")}
-                if missing := sorted(expected - keys):
-                    raise MedMNISTFormatError(
-                        f"{self.path}: missing key(s) {missing}; found {sorted(keys)}. {_WHERE_FROM}"
-                    )
-                headers = {k: _array_header(zf, k) for k in expected}
+            zf = zipfile.ZipFile(self.path)
         except zipfile.BadZipFile as err:
             raise MedMNISTFormatError(f"{self.path} is not an .npz file. {_WHERE_FROM}") from err
+        with zf:
+            keys = {n.removesuffix(".npy") for n in zf.namelist()}
+            expected = {f"{s}_{kind}" for s in SPLITS for kind in ("images", "labels")}
+            if missing := sorted(expected - keys):
+                raise MedMNISTFormatError(
+                    f"{self.path}: missing key(s) {missing}; found {sorted(keys)}. {_WHERE_FROM}"
+                )
+            headers = {}
+            for key in sorted(expected):
+                try:
+                    headers[key] = _array_header(zf, key)
+                except _DAMAGE as err:
+                    raise self._corrupt(key, err) from err
 
         spatial = None
         for split in SPLITS:
@@ -190,8 +202,21 @@ class MedMNIST(Dataset):
                     f"but an earlier split has {spatial}"
                 )
         self._layout = self._layout_of(spatial, spatial_dims)
-        with np.load(self.path) as npz:
-            return {s: npz[f"{s}_labels"].reshape(-1) for s in SPLITS}
+        return {s: self._read(f"{s}_labels").reshape(-1) for s in SPLITS}
+
+    def _read(self, key: str) -> np.ndarray:
+        """Array ``key``, with a damaged file (bad CRC, cut short) named in the error."""
+        try:
+            with np.load(self.path) as npz:
+                return npz[key]
+        except _DAMAGE as err:
+            raise self._corrupt(key, err) from err
+
+    def _corrupt(self, key: str, err: Exception) -> MedMNISTFormatError:
+        return MedMNISTFormatError(
+            f"{self.path} is corrupt: reading {key} failed ({err}). Download the file again. "
+            f"{_WHERE_FROM}"
+        )
 
     def _layout_of(self, shape: tuple[int, ...], spatial_dims: int | None) -> str:
         """``"grey2d"``, ``"rgb2d"`` or ``"grey3d"`` from the per-image shape."""
@@ -212,9 +237,12 @@ class MedMNIST(Dataset):
         return layout
 
     def _check_labels(self, labels: dict[str, np.ndarray], num_classes: int | None) -> int:
-        """Resolve ``num_classes`` and check every label lies in ``[0, num_classes)``."""
+        """Resolve ``num_classes``; check every label lies in ``[0, num_classes)``, the training
+        split holds at least two classes and (unless ``num_classes`` was given) all of them."""
+        given = num_classes is not None
         if num_classes is None:
             num_classes = MEDMNIST_NUM_CLASSES.get(self.name)
+        source = "given" if given else "official" if num_classes is not None else "inferred"
         if num_classes is None:
             num_classes = 1 + max(int(v.max()) for v in labels.values() if v.size)
         for split, values in labels.items():
@@ -223,8 +251,24 @@ class MedMNIST(Dataset):
                 raise MedMNISTFormatError(
                     f"{self.path}: {split}_labels has {bad.size} label(s) outside "
                     f"[0, {num_classes}) (e.g. {int(bad[0])}); {self.name!r} has "
-                    f"{num_classes} classes"
+                    f"{num_classes} classes ({source})"
                 )
+        present = np.unique(labels["train"]).tolist()
+        if len(present) < 2:
+            raise MedMNISTFormatError(
+                f"{self.path}: train_labels hold {len(present)} class(es) {present}; "
+                "classification needs at least two"
+            )
+        absent = sorted(set(range(num_classes)) - set(present))
+        if absent and not given:
+            shown = ", ".join(map(str, absent[:10])) + (", ..." if len(absent) > 10 else "")
+            raise MedMNISTFormatError(
+                f"{self.path}: {len(absent)} of {num_classes} classes ({source} count, labels 0 "
+                f"to {num_classes - 1}) never occur in train_labels: {shown}. Labels must be "
+                "0 .. K-1 with every class in the training split (renumber them, e.g. "
+                "np.unique(labels, return_inverse=True)), or pass num_classes if classes are "
+                "meant to be absent"
+            )
         return num_classes
 
     def _to_channels_first(self, images: torch.Tensor) -> torch.Tensor:

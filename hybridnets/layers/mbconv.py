@@ -93,9 +93,10 @@ class ConvDownsample(nn.Sequential):
 class _InvertedResidual(nn.Module):
     """``x + DropPath(project(SE(expand(x))))``: what MBConv and fused MBConv share.
 
-    Subclasses build the expansion (:meth:`build_expansion`) and apply it (:meth:`expand`); the
-    projection's BatchNorm scale starts at zero, so the block starts as the identity (as ResNets'
-    ``zero_init_last``).
+    Subclasses build the expansion (:meth:`build_expansion`) and apply it (:meth:`expand`). With
+    ``zero_init_last`` the projection's BatchNorm scale starts at zero, so the block starts as the
+    identity (as ResNets'); under Adam that scale then grows by at most about the learning rate
+    per step, which holds the block back in short trainings (``convvit_n`` turns it off).
     """
 
     def __init__(
@@ -107,6 +108,7 @@ class _InvertedResidual(nn.Module):
         se_ratio: float = 0.25,
         drop_path: float = 0.0,
         act_layer: str | type[nn.Module] = "silu",
+        zero_init_last: bool = True,
     ) -> None:
         super().__init__()
         hidden = int(dim * expand_ratio)
@@ -119,7 +121,8 @@ class _InvertedResidual(nn.Module):
             else nn.Identity()
         )
         self.conv_pwl = ConvNormAct(hidden, dim, spatial_dims, 1, act_layer=None)
-        nn.init.zeros_(self.conv_pwl[1].weight)
+        if zero_init_last:
+            nn.init.zeros_(self.conv_pwl[1].weight)
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
 
     def build_expansion(

@@ -70,6 +70,7 @@ def build_hybrid(
     default_cfg: Mapping[str, Any],
     pretrained: bool | str | Path = False,
     pretrained_filter_fn: Callable[..., dict] | None = None,
+    sha256: str | None = None,
     features_only: bool = False,
     out_indices: Sequence[int] | None = None,
     pretrained_cfg: str | Mapping[str, Any] | None = None,
@@ -88,6 +89,9 @@ def build_hybrid(
             source for :func:`hybridnets.pretrained.load_pretrained`.
         pretrained_filter_fn: The family's conversion of timm checkpoints (``timm:`` sources),
             kept as ``model.pretrained_filter_fn`` for later loads.
+        sha256: Expected sha256 of the weight file ``pretrained`` names (a URL, file, folder or
+            hub repo); for ``timm:a+b`` tags one digest per parent, joined with ``+``. Tags
+            registered with a digest check it without this.
         features_only: Return timm's ``FeatureGetterNet`` (a list of per-stage maps).
         out_indices: Stages to return with ``features_only``.
         pretrained_cfg: timm's argument: a tag (``timm.create_model("convvit_t.in1k_timm")``)
@@ -115,10 +119,12 @@ def build_hybrid(
         **(pretrained_cfg_overlay or {}),
     }
     source = _weights_source(pretrained, tag, overlay)
+    if sha256 is not None and not source:
+        raise ValueError(f"sha256={sha256!r} checks pretrained weights, but {variant} loads none")
     if source:
         from hybridnets.pretrained import load_pretrained
 
-        load_pretrained(model, source)
+        load_pretrained(model, source, sha256=sha256)
     model.pretrained_cfg.update(
         {k: str(v) if isinstance(v, Path) else v for k, v in overlay.items()}
     )

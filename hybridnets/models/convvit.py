@@ -27,6 +27,7 @@ Code: Apache-2.0, hybridnets authors.
 
 from __future__ import annotations
 
+import numbers
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -90,7 +91,10 @@ class ConvViTCfg:
     conv) or ``"conv"`` (3^d stride-2 conv + BatchNorm, sizes round up). ``mlp_ratio`` is the
     MLP ratio of ``C``/``W``/``G`` blocks and the expansion of ``M``/``F`` blocks unless
     ``expand_ratios`` gives one per stage; ``act_layer`` is the activation of the BatchNorm
-    layers (stem ``"conv"``, ``M``, ``F``). ``head_norm``: ``"layer"`` (ConvNeXt/Swin) or
+    layers (stem ``"conv"``, ``M``, ``F``); ``zero_init_last`` starts each ``M``/``F`` block as
+    the identity (zero last BatchNorm scale; ``convvit_n`` turns it off: under AdamW that scale
+    grows by about the learning rate per step, too slowly for a 10-epoch 3D training).
+    ``head_norm``: ``"layer"`` (ConvNeXt/Swin) or
     ``"batch"`` (for training from scratch on sparse medical inputs; see
     :class:`hybridnets.layers.PooledHead`).
 
@@ -111,6 +115,7 @@ class ConvViTCfg:
     expand_ratios: tuple[float, ...] | None = None
     se_ratio: float = 0.25
     act_layer: str = "silu"
+    zero_init_last: bool = True
     conv_ls_init_value: float | None = 1e-6
     attn_ls_init_value: float | None = None
     cbam: bool = False
@@ -182,6 +187,7 @@ class ConvViTStage(nn.Module):
                         spatial_dims,
                         expand_ratio=expand_ratio,
                         se_ratio=cfg.se_ratio,
+                        zero_init_last=cfg.zero_init_last,
                         drop_path=dp,
                         act_layer=cfg.act_layer,
                     )
@@ -213,6 +219,39 @@ class ConvViTStage(nn.Module):
             else:
                 x = block(x)
         return x.movedim(-1, 1) if channels_last else x  # (B, C, *S)
+
+
+def _check_int(name: str, value: object, minimum: int, note: str = "") -> None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}{note}, got {value!r}")
+
+
+def _check_args(
+    cfg: ConvViTCfg, in_chans: int, num_classes: int, drop_rate: float, drop_path_rate: float
+) -> None:
+    """Refuse arguments that would only fail (or silently misbehave) at forward time."""
+    _check_int("in_chans", in_chans, 1)
+    _check_int("num_classes", num_classes, 0, " (0: no classifier)")
+    for name, rate in (("drop_rate", drop_rate), ("drop_path_rate", drop_path_rate)):
+        if not 0.0 <= rate < 1.0:
+            raise ValueError(f"{name} must be in [0, 1), got {rate!r}")
+    for name in ("dims", "depths"):
+        for value in getattr(cfg, name):
+            _check_int(f"every entry of {name}", value, 1, f" ({name}={getattr(cfg, name)})")
+    _check_int("window_size", cfg.window_size, 1)
+    _check_int("stem_stride", cfg.stem_stride, 1)
+    _check_int("head_dim", cfg.head_dim, 1)
+    if not cfg.mlp_ratio > 0:
+        raise ValueError(f"mlp_ratio must be > 0, got {cfg.mlp_ratio!r}")
+    for i, dim in enumerate(cfg.dims):
+        heads = cfg.stage_heads(i)
+        if heads is None:
+            continue
+        _check_int(f"num_heads of stage {i}", heads, 1)
+        if dim % heads:
+            raise ValueError(
+                f"stage {i}: dims[{i}]={dim} is not divisible by its {heads} attention heads"
+            )
 
 
 class ConvViT(nn.Module):
@@ -251,6 +290,7 @@ class ConvViT(nn.Module):
             raise ValueError(
                 f"stem_type must be 'patch', 'overlap' or 'conv', got {cfg.stem_type!r}"
             )
+        _check_args(cfg, in_chans, num_classes, drop_rate, drop_path_rate)
         self.cfg = cfg
         self.spatial_dims = check_spatial_dims(spatial_dims)
         self.in_chans = in_chans
@@ -319,6 +359,7 @@ class ConvViT(nn.Module):
     def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
         """Replace the classifier with a fresh one of ``num_classes`` outputs (0: none) and,
         if given, the pooling (``global_pool=""`` keeps the map: see :class:`ConvViT`)."""
+        _check_int("num_classes", num_classes, 0, " (0: no classifier)")
         self.num_classes = num_classes
         self.head.reset(num_classes, global_pool)
 
@@ -529,6 +570,7 @@ _CFGS = {
         stem_stride=2,
         downsample="conv",
         head_norm="batch",
+        zero_init_last=False,
     ),
     "convvit_n": ConvViTCfg(
         dims=(32, 64, 128, 256),
@@ -540,6 +582,7 @@ _CFGS = {
         stem_stride=2,
         downsample="conv",
         head_norm="batch",
+        zero_init_last=False,
     ),
     "convvit_t": ConvViTCfg(
         dims=(96, 192, 384, 768), depths=(3, 3, 6, 2), num_heads=(None, None, 12, 24)

@@ -24,6 +24,7 @@ from hybridnets.pretrained.download import (
     cache_dir,
     download,
 )
+from hybridnets.pretrained.filecheck import CheckpointFileError
 from hybridnets.pretrained.io import UnsafeCheckpointError, read_state_dict, write_state_dict
 from hybridnets.pretrained.load import LoadReport, PretrainedLoadError, load_pretrained
 from hybridnets.pretrained.registry import (
@@ -37,6 +38,7 @@ from hybridnets.pretrained.save import save_pretrained
 from hybridnets.pretrained.sources import read_saved_config
 
 __all__ = [
+    "CheckpointFileError",
     "ChecksumError",
     "DownloadError",
     "LoadReport",

@@ -1,9 +1,13 @@
-"""Cached downloads: file lock, temp file + atomic rename, sha256 check, offline mode.
+"""Cached downloads: file lock, temp file + atomic rename, sha256 and content checks, offline mode.
 
-    path = download("https://example.org/w.safetensors", sha256="ab12...")
+    path = download("https://example.org/w.safetensors", sha256="ab12...", check=checkpoint_problem)
 
 The cache folder is ``$HYBRIDNETS_CACHE`` (default ``~/.cache/hybridnets``); with
-``HYBRIDNETS_OFFLINE=1`` nothing is fetched and a file missing from the cache is an error.
+``HYBRIDNETS_OFFLINE=1`` (or, for Hugging Face Hub files, ``HF_HUB_OFFLINE=1``) nothing is
+fetched and a file missing from the cache is an error. A transfer that is cut short, or whose
+content fails ``check``, never enters the cache; a cached file that fails ``check`` is fetched
+again; temporary files left by a killed download are removed by the next download of that file.
+Standard library (and tqdm) only.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import re
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from tqdm import tqdm
@@ -27,6 +31,9 @@ from hybridnets.atomic import atomic_path
 logger = logging.getLogger(__name__)
 
 _CHUNK = 1 << 20
+_FALSE = ("", "0", "false", "no", "off")
+# A content check: why a file is unusable, or None.
+FileCheck = Callable[[Path], str | None]
 
 
 class DownloadError(RuntimeError):
@@ -38,7 +45,7 @@ class ChecksumError(DownloadError):
 
 
 class OfflineError(DownloadError):
-    """``HYBRIDNETS_OFFLINE`` is set and the file is not in the cache."""
+    """Offline mode is set and the file is not (or not intact) in the cache."""
 
 
 def cache_dir() -> Path:
@@ -46,9 +53,17 @@ def cache_dir() -> Path:
     return Path(os.environ.get("HYBRIDNETS_CACHE") or "~/.cache/hybridnets").expanduser()
 
 
-def is_offline() -> bool:
-    """True when ``HYBRIDNETS_OFFLINE`` is set to anything but ``0``/``false``/empty."""
-    return os.environ.get("HYBRIDNETS_OFFLINE", "").strip().lower() not in ("", "0", "false", "no")
+def offline_reason(hub: bool = False) -> str | None:
+    """The variable that turns downloads off: ``HYBRIDNETS_OFFLINE``, or for files on the
+    Hugging Face Hub (``hub``) also ``HF_HUB_OFFLINE``, when set to anything but
+    ``0``/``false``/``no``/``off``/empty; else None."""
+    names = ("HYBRIDNETS_OFFLINE", "HF_HUB_OFFLINE") if hub else ("HYBRIDNETS_OFFLINE",)
+    return next((n for n in names if os.environ.get(n, "").strip().lower() not in _FALSE), None)
+
+
+def is_offline(hub: bool = False) -> bool:
+    """True when :func:`offline_reason` names a variable."""
+    return offline_reason(hub) is not None
 
 
 def cached_path(url: str) -> Path:
@@ -91,56 +106,93 @@ def file_lock(path: Path, timeout: float = 600.0) -> Iterator[None]:
 
 
 def download(
-    url: str, sha256: str | None = None, progress: bool = True, timeout: float = 30.0
+    url: str,
+    sha256: str | None = None,
+    progress: bool = True,
+    timeout: float = 30.0,
+    check: FileCheck | None = None,
+    hub: bool = False,
 ) -> Path:
     """Return the cached copy of ``url``, downloading it first if needed.
 
     The transfer goes to a temporary file next to the destination, is checked against the
-    server's Content-Length and ``sha256``, then renamed into place atomically, under a file
-    lock so concurrent processes end with one complete file.
+    server's Content-Length (or the end of a chunked body), ``check`` and ``sha256``, then
+    renamed into place atomically, under a file lock so concurrent processes end with one
+    complete file. A cached file that fails ``check`` or ``sha256`` is downloaded again.
 
     Args:
         url: ``http(s)://`` address.
         sha256: Expected hex digest; a cached or downloaded file that differs is removed.
         progress: Show a tqdm progress bar on stderr.
         timeout: Socket timeout in seconds.
+        check: Content check (e.g. :func:`hybridnets.pretrained.filecheck.checkpoint_problem`),
+            returning why a file is unusable or None.
+        hub: ``url`` is on the Hugging Face Hub, so ``HF_HUB_OFFLINE`` applies too.
 
     Raises:
-        OfflineError: ``HYBRIDNETS_OFFLINE`` is set and the file is not cached.
+        OfflineError: Offline mode is set and the file is not cached intact.
         ChecksumError: The downloaded file does not match ``sha256``.
-        DownloadError: The server is unreachable, answers with an error, or the transfer is cut.
+        DownloadError: The server is unreachable, answers with an error, the transfer is cut,
+            or the file fails ``check``.
     """
     path = cached_path(url)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with file_lock(path):
+    offline = offline_reason(hub)
+    with file_lock(path):  # held by a live process only: the kernel releases a killed holder's
+        _remove_partials(path)
         if path.exists():
-            if sha256 is None or _matches(path, sha256):
+            problem = _cached_problem(path, sha256, check)
+            if problem is None:
                 logger.debug("using cached %s for %s", path, url)
                 return path
-            got = file_sha256(path)
-            logger.warning(
-                "cached %s has sha256 %s, expected %s; re-downloading", path, got, sha256
-            )
+            if offline:
+                raise OfflineError(
+                    f"{offline} is set and the cached copy of {url} is unusable: {path}: "
+                    f"{problem}. Delete it (rm '{path}') and download it again without "
+                    f"{offline}, or copy a good file there."
+                )
+            logger.warning("cached %s: %s; downloading it again", path, problem)
             path.unlink()
-        if is_offline():
+        if offline:
             raise OfflineError(
-                f"HYBRIDNETS_OFFLINE is set and {url} is not in the cache: expected it at {path}. "
-                "Copy the file there or unset HYBRIDNETS_OFFLINE."
+                f"{offline} is set and {url} is not in the cache: expected it at {path}. "
+                f"Copy the file there or unset {offline}."
             )
-        _fetch(url, path, sha256, progress, timeout)
+        _fetch(url, path, sha256, progress, timeout, check)
     return path
+
+
+def _remove_partials(path: Path) -> None:
+    """Delete temporary files of earlier downloads of ``path`` (killed before they could clean
+    up); called under the file's lock, so no live download owns them."""
+    for partial in path.parent.glob(f".{path.name}.*.part{path.suffix}"):
+        logger.info("removing %s, left by an interrupted download", partial)
+        partial.unlink(missing_ok=True)
+
+
+def _cached_problem(path: Path, sha256: str | None, check: FileCheck | None) -> str | None:
+    if sha256 is not None and not _matches(path, sha256):
+        return f"its sha256 is {file_sha256(path)}, expected {sha256.lower()}"
+    return check(path) if check is not None else None
 
 
 def _matches(path: Path, sha256: str) -> bool:
     return file_sha256(path) == sha256.lower()
 
 
-def _fetch(url: str, path: Path, sha256: str | None, progress: bool, timeout: float) -> None:
+def _fetch(
+    url: str,
+    path: Path,
+    sha256: str | None,
+    progress: bool,
+    timeout: float,
+    check: FileCheck | None,
+) -> None:
     logger.info("downloading %s to %s", url, path)
     request = urllib.request.Request(url, headers={"User-Agent": "hybridnets"})
     with atomic_path(path) as tmp:  # any error below removes the temporary file
         h = hashlib.sha256()
-        received, expected = 0, None
+        received, expected, cut = 0, None, False
         with open(tmp, "wb") as out:
             try:
                 with urllib.request.urlopen(request, timeout=timeout) as response:
@@ -159,13 +211,22 @@ def _fetch(url: str, path: Path, sha256: str | None, progress: bool, timeout: fl
                             h.update(chunk)
                             received += len(chunk)
                             bar.update(len(chunk))
-            except http.client.IncompleteRead as e:
+            except http.client.IncompleteRead as e:  # chunked body or Content-Length not met
                 received += len(e.partial)
+                cut = True
             except (urllib.error.URLError, OSError, http.client.HTTPException) as e:
                 raise DownloadError(f"could not download {url}: {e}") from e
-        if expected is not None and received != expected:
+        if cut or (expected is not None and received != expected):
+            of = f"of {expected} bytes" if expected is not None else "bytes before the body ended"
             raise DownloadError(
-                f"truncated download of {url}: received {received} of {expected} bytes"
+                f"truncated download of {url}: received {received} {of}; nothing was cached, "
+                "try again"
+            )
+        problem = check(tmp) if check is not None else None
+        if problem is not None:
+            raise DownloadError(
+                f"{url} did not give a usable file: {problem}. Nothing was cached; check the "
+                "URL (and whether it needs a log-in), then try again"
             )
         got = h.hexdigest()
         if sha256 is not None and got != sha256.lower():

@@ -12,9 +12,11 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from hybridnets.atomic import atomic_path
+from hybridnets.pretrained.filecheck import CheckpointFileError, checkpoint_problem, remedy
 
 logger = logging.getLogger(__name__)
 
@@ -29,28 +31,52 @@ class UnsafeCheckpointError(RuntimeError):
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """Load the tensors of a checkpoint file onto the CPU.
 
-    ``.safetensors`` files are read with safetensors; anything else with
-    ``torch.load(weights_only=True)``, which refuses pickled code. Common containers
-    (``{"state_dict": ...}``, ``{"model": ...}``) and a DataParallel ``module.`` prefix are
-    unwrapped.
+    The file is first checked for what it is (:func:`~hybridnets.pretrained.filecheck.
+    checkpoint_problem`: empty, an HTML page, text, truncated). ``.safetensors`` files are
+    read with safetensors; anything else with ``torch.load(weights_only=True)``, which refuses
+    pickled code. Common containers (``{"state_dict": ...}``, ``{"model": ...}``) and a
+    DataParallel ``module.`` prefix are unwrapped.
 
     Raises:
+        CheckpointFileError: The file is not a checkpoint, or is truncated or corrupt (the
+            message names the file and says how to replace it).
         UnsafeCheckpointError: The torch file contains objects other than tensors and containers.
     """
     path = Path(path)
+    problem = checkpoint_problem(path)
+    if problem is not None:
+        raise CheckpointFileError(f"cannot load weights from {path}: {problem}. {remedy(path)}")
     if path.suffix == ".safetensors":
-        return load_file(str(path), device="cpu")
+        try:
+            return load_file(str(path), device="cpu")
+        except SafetensorError as e:
+            raise CheckpointFileError(
+                f"cannot load weights from {path}: safetensors says {e}. {remedy(path)}"
+            ) from e
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         raise UnsafeCheckpointError(
-            f"refusing to load {path}: it needs unpickling of code, which can execute arbitrary "
-            "commands, and hybridnets only loads torch files with weights_only=True. If you "
-            "trust the file, load it once in a trusted session with weights_only disabled and save "
-            "its state dict with safetensors.torch.save_file(sd, 'model.safetensors').\n"
-            f"torch said: {str(e).splitlines()[0]}"
+            f"refusing to load {path}: besides tensors it holds pickled Python objects, and "
+            "unpickling runs code from the file, which can do anything your account can; "
+            "hybridnets only loads torch files with weights_only=True. Only if you trust whoever "
+            "made the file: convert it once with torch.load(path, weights_only=False) (this "
+            "executes that code) and safetensors.torch.save_file(state_dict, "
+            "'model.safetensors'), then load the .safetensors file.\n"
+            f"torch said: {_unpickler_reason(e)}"
+        ) from e
+    except (RuntimeError, EOFError, OSError) as e:
+        raise CheckpointFileError(
+            f"cannot load weights from {path}: torch could not read it "
+            f"({str(e).splitlines()[0] if str(e) else type(e).__name__}). {remedy(path)}"
         ) from e
     return _unwrap(obj, path)
+
+
+def _unpickler_reason(error: Exception) -> str:
+    """The line of torch's weights-only error that names the refused object."""
+    lines = str(error).splitlines() or [type(error).__name__]
+    return next((ln.strip() for ln in lines if "WeightsUnpickler error" in ln), lines[0])
 
 
 def _unwrap(obj: object, path: Path) -> dict[str, torch.Tensor]:

@@ -7,6 +7,10 @@ bare ``"in1k_timm"``), a ``.safetensors`` or torch file, a folder written by
 :func:`hybridnets.save_pretrained`, an ``http(s)://`` URL, ``hf-hub:org/repo[@revision]``, and
 ``timm:<model>.<tag>[+<model>.<tag>...]``: timm hub checkpoints, converted by the model family's
 checkpoint filter (``filter_fn(parents, model)``, parents keyed by ``<model>.<tag>``).
+
+``sha256`` pins the file a source names; for ``timm:a+b`` it is one digest per parent, joined
+with ``+`` in the same order. Offline mode (``HYBRIDNETS_OFFLINE``, and ``HF_HUB_OFFLINE`` for
+``hf-hub:`` and ``timm:``) reads only cached files and fails at once when one is missing.
 """
 
 from __future__ import annotations
@@ -21,7 +25,15 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from hybridnets.pretrained.download import ChecksumError, download, file_sha256, is_offline
+from hybridnets.pretrained.download import (
+    ChecksumError,
+    DownloadError,
+    OfflineError,
+    download,
+    file_sha256,
+    offline_reason,
+)
+from hybridnets.pretrained.filecheck import checkpoint_problem
 from hybridnets.pretrained.io import read_state_dict
 from hybridnets.pretrained.registry import (
     TIMM_SOURCE_PREFIX,
@@ -74,11 +86,14 @@ def resolve_source(
     Args:
         source: See the module docstring; tags are looked up for ``model``'s architecture.
         model: The target (its registered name resolves ``True`` and bare tags).
-        sha256: Expected digest of a downloaded or local file (a tag brings its own).
+        sha256: Expected digest of a downloaded or local file, or of a folder's weights (a
+            tag brings its own); for ``timm:a+b`` sources, ``"<digest of a>+<digest of b>"``.
         filter_fn: Conversion of ``timm:`` sources into ``model``'s keys.
 
     Raises:
         ValueError: ``source`` is not a file, folder, URL, hub id or known tag.
+        OfflineError: Offline mode is set and a file is not cached.
+        ChecksumError: A file does not match ``sha256``.
     """
     architecture = architecture_of(model)
     if source is True:
@@ -93,14 +108,14 @@ def resolve_source(
         raise TypeError(f"pretrained must be a bool, str or path, got {type(source).__name__}")
     text = os.fspath(source)
     if text.startswith(("http://", "https://")):
-        return Checkpoint(read_state_dict(download(text, sha256)), text)
+        return Checkpoint(read_state_dict(download(text, sha256, check=checkpoint_problem)), text)
     if text.startswith(HF_PREFIX):
-        return _from_hub(text[len(HF_PREFIX) :])
+        return _from_hub(text[len(HF_PREFIX) :], sha256)
     if text.startswith(TIMM_SOURCE_PREFIX):
-        return _from_timm(text, model, filter_fn)
+        return _from_timm(text, model, filter_fn, sha256)
     path = Path(text).expanduser()
     if path.is_dir():
-        return _from_folder(path)
+        return _from_folder(path, sha256)
     if path.is_file():
         _check_sha256(path, sha256)
         return Checkpoint(read_state_dict(path), str(path))
@@ -157,10 +172,11 @@ def _tuples(value: object) -> object:
     return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
 
 
-def _from_folder(folder: Path) -> Checkpoint:
+def _from_folder(folder: Path, sha256: str | None = None) -> Checkpoint:
     weights = next((folder / f for f in WEIGHT_FILES if (folder / f).is_file()), None)
     if weights is None:
         raise FileNotFoundError(f"{folder} holds none of {', '.join(WEIGHT_FILES)}")
+    _check_sha256(weights, sha256)
     cfg, dims = None, None
     if (folder / CONFIG_FILE).is_file():
         config = read_saved_config(folder)
@@ -170,21 +186,45 @@ def _from_folder(folder: Path) -> Checkpoint:
 
 
 def _hub_file(repo: str, filename: str) -> Path:
-    """Download ``filename`` of ``org/repo[@revision]`` with huggingface_hub (lazy import)."""
+    """Download ``filename`` of ``org/repo[@revision]`` with huggingface_hub (lazy import).
+
+    Offline (``HYBRIDNETS_OFFLINE`` or ``HF_HUB_OFFLINE``) only the local Hugging Face cache is
+    read. A file that is neither reachable nor cached raises at once with the real cause,
+    rather than being mistaken for a file the repository lacks.
+
+    Raises:
+        OfflineError: Offline mode is set and the file is not in the Hugging Face cache.
+        DownloadError: The Hub cannot be reached and the file is not cached.
+        huggingface_hub.errors.EntryNotFoundError: The repository has no such file.
+    """
     try:
         import huggingface_hub
+        from huggingface_hub.errors import LocalEntryNotFoundError
     except ImportError as e:
         raise ImportError(
             "'hf-hub:' sources need huggingface_hub: pip install huggingface_hub"
         ) from e
     repo_id, _, revision = repo.partition("@")
-    path = huggingface_hub.hf_hub_download(
-        repo_id, filename, revision=revision or None, local_files_only=is_offline()
-    )
+    offline = offline_reason(hub=True)
+    try:
+        path = huggingface_hub.hf_hub_download(
+            repo_id, filename, revision=revision or None, local_files_only=offline is not None
+        )
+    except LocalEntryNotFoundError as e:
+        if offline:
+            raise OfflineError(
+                f"{offline} is set and {filename} of {HF_PREFIX}{repo} is not in the Hugging "
+                f"Face cache; download it once online or unset {offline}"
+            ) from e
+        raise DownloadError(
+            f"could not reach the Hugging Face Hub for {filename} of {HF_PREFIX}{repo}, and it "
+            f"is not in the local cache ({e}). Check the network, proxy or HF_ENDPOINT; set "
+            "HF_HUB_OFFLINE=1 to use cached files only"
+        ) from e
     return Path(path)
 
 
-def _from_hub(repo: str) -> Checkpoint:
+def _from_hub(repo: str, sha256: str | None = None) -> Checkpoint:
     for filename in WEIGHT_FILES[:2]:
         try:
             path = _hub_file(repo, filename)
@@ -194,8 +234,9 @@ def _from_hub(repo: str) -> Checkpoint:
             from huggingface_hub.errors import EntryNotFoundError
 
             if isinstance(e, EntryNotFoundError):
-                continue  # try the next file name
+                continue  # the repository lacks this file: try the next name
             raise
+        _check_sha256(path, sha256)
         cfg, dims = None, None
         try:
             config = read_saved_config(HF_PREFIX + repo)
@@ -212,7 +253,9 @@ def timm_hub_url(name: str) -> str:
     return f"{endpoint}/timm/{name}/resolve/main/model.safetensors"
 
 
-def _from_timm(source: str, model: nn.Module, filter_fn: FilterFn | None) -> Checkpoint:
+def _from_timm(
+    source: str, model: nn.Module, filter_fn: FilterFn | None, sha256: str | None = None
+) -> Checkpoint:
     if filter_fn is None:
         raise ValueError(
             f"{source!r}: {architecture_of(model) or type(model).__name__} declares no conversion "
@@ -220,5 +263,16 @@ def _from_timm(source: str, model: nn.Module, filter_fn: FilterFn | None) -> Che
             "checkpoint_filter_fn; else pass filter_fn=)"
         )
     names = source[len(TIMM_SOURCE_PREFIX) :].split("+")
-    parents = {name: read_state_dict(download(timm_hub_url(name))) for name in names}
+    digests = sha256.split("+") if sha256 else [None] * len(names)
+    if len(digests) != len(names):
+        raise ValueError(
+            f"{source!r} has {len(names)} parent checkpoint(s) ({', '.join(names)}) but sha256 "
+            f"gives {len(digests)} digest(s): pass one per parent, joined with '+' in that order"
+        )
+    parents = {
+        name: read_state_dict(
+            download(timm_hub_url(name), digest, check=checkpoint_problem, hub=True)
+        )
+        for name, digest in zip(names, digests)
+    }
     return Checkpoint(filter_fn(parents, model), source, None, 2)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -151,6 +152,34 @@ def _build_model(config: TrainConfig, train_ds: MedMNIST) -> tuple[nn.Module, di
         "data": train_ds.name,
     }
     return model, recipe
+
+
+def _check_out_dir(out_dir: str | Path) -> Path:
+    """Fail before any training when the run's outputs could not be written under ``out_dir``:
+    it, or a folder above it, is a file; ``best`` is a file; ``result.json`` or the training
+    state is a folder; or the nearest existing folder is not writable."""
+    out = Path(out_dir)
+    hint = "choose another --out (out_dir) or move it away"
+    for path in (out, *out.parents):
+        if not path.exists():
+            continue
+        if not path.is_dir():
+            where = "it" if path == out else f"{path}, a folder above it,"
+            raise NotADirectoryError(
+                f"out_dir {str(out)!r} must be a folder, but {where} is an existing file; {hint}"
+            )
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise PermissionError(f"out_dir {str(out)!r}: cannot write in {path}")
+        break
+    for name, folder in (("best", True), ("result.json", False), (STATE_FILE, False)):
+        path = out / name
+        if path.exists() and path.is_dir() != folder:
+            kind = "a file" if folder else "a folder"
+            raise FileExistsError(
+                f"{path} is {kind}, but the run writes {'a folder' if folder else 'a file'} "
+                f"there; {hint}"
+            )
+    return out
 
 
 def _steps_per_epoch(n: int, batch_size: int, world_size: int) -> int:
@@ -362,8 +391,15 @@ def train(config: TrainConfig) -> dict[str, Any]:
     training state is saved to ``out_dir/state.pt`` after every epoch and when SIGTERM or
     SIGINT arrives (then :class:`TrainingStopped` exits with code 143); an interrupted run
     started again with the same settings continues from there and ends with the same result.
+
+    Raises:
+        NotADirectoryError, FileExistsError, PermissionError: Before training, when the
+            outputs could not be written under ``out_dir`` (checked first).
+        MedMNISTFormatError: Before training, when ``data`` is malformed or its labels are not
+            ``0 .. num_classes - 1`` with every class in the training split.
     """
     start = time.perf_counter()
+    _check_out_dir(config.out_dir)  # before minutes of training, not at the first save
     if config.num_threads is not None:
         torch.set_num_threads(config.num_threads)
     runtime = setup_runtime(config.device)

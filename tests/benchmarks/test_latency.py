@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import latency
@@ -124,3 +125,16 @@ def test_percentile_matches_numpy_definition() -> None:
     assert latency.percentile(values, 50) == 3.0
     assert latency.percentile(values, 90) == pytest.approx(4.6)
     assert latency.percentile([7.0], 90) == 7.0
+
+
+def test_plot_without_matplotlib_fails_before_running(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if it were not installed
+    monkeypatch.setattr(latency, "benchmark_model", lambda *a, **k: pytest.fail("ran first"))
+    with pytest.raises(SystemExit, match=r"--plot needs matplotlib"):
+        latency.main(
+            ["--models", "resnet18", "--device", "cpu", "--threads", "1",
+             "--json", str(tmp_path / "l.json"), "--plot", str(tmp_path / "l.png")]
+        )  # fmt: skip
+    assert not (tmp_path / "l.json").exists()

@@ -139,3 +139,47 @@ def test_channel_stats_and_normalization(tmp_path: Path) -> None:
     np.testing.assert_allclose(std, raw.std((0, 1, 2)), rtol=1e-6)
     x = torch.stack([ds.set_normalization(mean, std)[i][0] for i in range(len(ds))])
     torch.testing.assert_close(x.mean((0, 2, 3)), torch.zeros(3), atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize(
+    ("train_labels", "message"),
+    [
+        ([0, 2, 0, 2, 0, 2], r"1 of 3 classes \(inferred count.*never occur in train_labels: 1\b"),
+        ([1, 2, 1, 2, 1, 2], r"never occur in train_labels: 0\b"),
+        ([0, 9, 0, 9, 0, 9], r"8 of 10 classes .*: 1, 2, 3, 4, 5, 6, 7, 8\. Labels must be"),
+        ([1, 1, 1, 1, 1, 1], r"train_labels hold 1 class\(es\) \[1\]; .* at least two"),
+    ],
+    ids=["gap", "one_based", "sparse", "one_class"],
+)
+def test_labels_must_be_contiguous_with_two_classes(tmp_path: Path, train_labels, message) -> None:
+    images, labels = _arrays(classes=2)
+    labels = {s: np.asarray(train_labels, np.uint8)[:, None] for s in labels}
+    with pytest.raises(MedMNISTFormatError, match=message):
+        MedMNIST(_write(tmp_path / "my_scans.npz", images, labels), "val")
+
+
+def test_known_flag_missing_a_class_in_train(tmp_path: Path) -> None:
+    images, labels = _arrays(classes=2)
+    with pytest.raises(MedMNISTFormatError, match=r"7 classes \(official count"):
+        MedMNIST(_write(tmp_path / "dermamnist.npz", images, labels))
+
+
+def test_given_num_classes_may_leave_classes_out(tmp_path: Path) -> None:
+    ds = MedMNIST(_write(tmp_path / "toy.npz", *_arrays(classes=2)), "train", num_classes=4)
+    assert ds.num_classes == 4
+
+
+def test_corrupt_npz_names_the_file(tmp_path: Path) -> None:
+    import zipfile
+
+    path = _write(tmp_path / "toy.npz", *_arrays())
+    with zipfile.ZipFile(path) as zf:
+        info = zf.getinfo("train_images.npy")
+    data = bytearray(path.read_bytes())
+    local = info.header_offset
+    start = local + 30 + int.from_bytes(data[local + 26 : local + 28], "little")
+    start += int.from_bytes(data[local + 28 : local + 30], "little")
+    data[start + info.compress_size - 1] ^= 0xFF  # last pixel: the CRC no longer matches
+    path.write_bytes(bytes(data))
+    with pytest.raises(MedMNISTFormatError, match=rf"{path} is corrupt: reading train_images"):
+        MedMNIST(path, "train")

@@ -46,3 +46,22 @@ def test_model_summary_prints_every_stage(capsys):
     assert "convvit_test 3D, input (1, 1, 32, 32, 32)" in out
     assert "stages.3  stride 16  (1, 64, 2, 2, 2)" in out  # convvit_test: stem stride 2
     assert "GMACs" in out and "logits (1, 1000)" in out
+
+
+@pytest.mark.parametrize("size", [(40, 36), (20, 24, 28)], ids=["2d", "3d"])
+def test_segmentation_takes_any_size(size):
+    import torch
+
+    net = _load("segmentation_3d").HybridUNet("convvit_test", len(size), in_chans=1, num_classes=2)
+    with torch.no_grad():
+        assert net(torch.randn(1, 1, *size)).shape == (1, 2, *size)
+
+
+def test_transfer_without_data_says_where_it_comes_from(tmp_path, capsys):
+    transfer = _load("transfer_3d")
+    with pytest.raises(SystemExit) as info:
+        transfer.parse_args(["--data", str(tmp_path / "adrenalmnist3d.npz")])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "adrenalmnist3d.npz not found" in err and "medmnist.com" in err
+    assert "pip install medmnist" in err and "--data PATH" in err

@@ -89,3 +89,33 @@ def test_convswin_interleaves_conv_and_shifted_windows_in_every_stage():
 def test_cbamnext_gates_every_block():
     model = hybridnets.create("cbamnext_test")
     assert all(isinstance(b.gate, CBAM) for s in model.stages for b in s.blocks)
+
+
+@pytest.mark.parametrize("family", ["convvit", *FAMILIES])
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"window_size": 0}, r"window_size must be an integer >= 1, got 0"),
+        ({"in_chans": 0}, r"in_chans must be an integer >= 1, got 0"),
+        ({"num_classes": -1}, r"num_classes must be an integer >= 0 \(0: no classifier\), got -1"),
+        ({"num_classes": 2.5}, r"num_classes must be an integer"),
+        ({"dims": (16, 0, 48, 64)}, r"every entry of dims must be an integer >= 1"),
+        ({"depths": (1, 1, -1, 1)}, r"every entry of depths must be an integer >= 1"),
+        ({"drop_path_rate": 1.0}, r"drop_path_rate must be in \[0, 1\)"),
+        ({"stem_stride": 0}, r"stem_stride must be an integer >= 1"),
+    ],
+)
+def test_bad_constructor_arguments_are_named(family, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        hybridnets.create(f"{family}_test", **kwargs)
+
+
+def test_heads_must_divide_the_width():
+    with pytest.raises(ValueError, match=r"dims\[2\]=48 is not divisible by its 5 attention"):
+        hybridnets.create("convswin_test", num_heads=(1, 1, 5, 2))
+
+
+def test_reset_classifier_checks_num_classes():
+    model = hybridnets.create("cbamnext_test")
+    with pytest.raises(ValueError, match=r"num_classes must be an integer >= 0"):
+        model.reset_classifier(-3)

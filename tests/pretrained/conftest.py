@@ -29,7 +29,9 @@ def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @dataclass
 class Server:
-    """Serves ``files`` on 127.0.0.1; paths under ``/truncated/`` announce more bytes than sent."""
+    """Serves ``files`` on 127.0.0.1. Paths under ``/truncated/`` announce more bytes than sent;
+    under ``/chunked/`` the body is sent chunked and cut halfway (no final chunk); under
+    ``/nolength/`` it has no Content-Length and the connection closes halfway."""
 
     base: str
     files: dict[str, bytes] = field(default_factory=dict)
@@ -48,6 +50,9 @@ def _handler(server: Server) -> type[http.server.BaseHTTPRequestHandler]:
             if body is None:
                 self.send_error(404)
                 return
+            if self.path.startswith(("/chunked/", "/nolength/")):
+                self._send_cut(body, chunked=self.path.startswith("/chunked/"))
+                return
             self.send_response(200)
             truncated = self.path.startswith("/truncated/")
             self.send_header("Content-Length", str(len(body) + (1000 if truncated else 0)))
@@ -57,6 +62,19 @@ def _handler(server: Server) -> type[http.server.BaseHTTPRequestHandler]:
                 self.wfile.write(chunk)
                 self.wfile.flush()
                 time.sleep(server.seconds_per_file / len(chunks))
+            self.close_connection = True
+
+        def _send_cut(self, body: bytes, chunked: bool) -> None:
+            half = body[: len(body) // 2]
+            if chunked:
+                self.protocol_version = "HTTP/1.1"  # chunked transfer needs HTTP/1.1
+            self.send_response(200)
+            if chunked:
+                self.send_header("Transfer-Encoding", "chunked")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(half), half) if chunked else half)
+            self.wfile.flush()
             self.close_connection = True
 
         def log_message(self, *args: object) -> None:

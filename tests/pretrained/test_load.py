@@ -10,7 +10,9 @@ import torch
 import hybridnets
 from hybridnets.pretrained import (
     ChecksumError,
+    DownloadError,
     LoadReport,
+    OfflineError,
     PretrainedCfg,
     PretrainedLoadError,
     load_pretrained,
@@ -156,3 +158,67 @@ def test_timm_source_needs_a_conversion():
     model.pretrained_filter_fn = None
     with pytest.raises(ValueError, match="declares no conversion of timm checkpoints"):
         load_pretrained(model, "timm:convnext_tiny.fb_in1k")
+
+
+def _unreachable_hub(monkeypatch, calls: list) -> None:
+    """hf_hub_download as without network: nothing cached, the Hub not reachable."""
+    huggingface_hub = pytest.importorskip("huggingface_hub")
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    def fake_download(repo_id, filename, revision=None, local_files_only=False):
+        calls.append((filename, local_files_only))
+        raise LocalEntryNotFoundError("cannot find the requested files in the local cache")
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake_download)
+
+
+@pytest.mark.parametrize("variable", ["HF_HUB_OFFLINE", "HYBRIDNETS_OFFLINE"])
+def test_hf_hub_offline_fails_at_once_with_the_cause(monkeypatch, variable):
+    calls = []
+    _unreachable_hub(monkeypatch, calls)
+    monkeypatch.setenv(variable, "1")
+    with pytest.raises(OfflineError, match=rf"{variable} is set and model.safetensors of hf-hub:"):
+        hybridnets.create("convvit_test", pretrained="hf-hub:org/repo")
+    assert calls == [("model.safetensors", True)]  # cache only, one file, no retries
+
+
+def test_hf_hub_unreachable_says_so(monkeypatch):
+    calls = []
+    _unreachable_hub(monkeypatch, calls)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("HYBRIDNETS_OFFLINE", raising=False)
+    with pytest.raises(DownloadError, match=r"could not reach the Hugging Face Hub") as info:
+        hybridnets.create("convvit_test", pretrained="hf-hub:org/repo")
+    assert "has neither" not in str(info.value) and len(calls) == 1
+
+
+def test_hf_hub_offline_with_the_real_library(monkeypatch):
+    pytest.importorskip("huggingface_hub")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(OfflineError, match=r"HF_HUB_OFFLINE is set"):
+        hybridnets.create("convvit_test", pretrained="hf-hub:hybridnets-tests/absent-repo")
+
+
+def test_create_takes_sha256_for_url_and_file(saved_test_model, weights_file, cache, server):
+    server.files["/w.safetensors"] = weights_file.read_bytes()
+    sha = hashlib.sha256(server.files["/w.safetensors"]).hexdigest()
+    for source in (server.url("/w.safetensors"), weights_file, saved_test_model.folder):
+        if source == saved_test_model.folder:
+            sha = hashlib.sha256((source / "model.safetensors").read_bytes()).hexdigest()
+        model = hybridnets.create("convvit_test", pretrained=source, sha256=sha, num_classes=5)
+        assert _same_weights(model, saved_test_model.model)
+        with pytest.raises(ChecksumError, match=f"expected {'0' * 64}, got {sha}"):
+            hybridnets.create("convvit_test", pretrained=source, sha256="0" * 64, num_classes=5)
+    assert "sha256" not in model.hybridnets_config["kwargs"]  # not a constructor argument
+    with pytest.raises(ValueError, match=r"sha256=.*loads none"):
+        hybridnets.create("convvit_test", sha256=sha)
+
+
+def test_cut_download_is_not_cached_and_create_names_it(
+    saved_test_model, weights_file, cache, server
+):
+    url = server.url("/nolength/w.safetensors")
+    server.files["/nolength/w.safetensors"] = weights_file.read_bytes()
+    with pytest.raises(DownloadError, match=r"did not give a usable file: it is truncated"):
+        hybridnets.create("convvit_test", pretrained=url, num_classes=5)
+    assert not [p for p in cache.rglob("*") if p.name.endswith("w.safetensors")]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 
 import pytest
 import torch
@@ -66,3 +68,13 @@ def test_unsaveable_models_are_explained(tmp_path):
         save_pretrained(model, tmp_path)
     with pytest.raises(FileNotFoundError, match=r"written by hybridnets.save_pretrained"):
         read_saved_config(tmp_path / "nothing")
+
+
+def test_saved_files_get_normal_permissions(tmp_path):
+    old = os.umask(0o022)
+    try:
+        save_pretrained(hybridnets.create("convvit_test"), tmp_path)
+    finally:
+        os.umask(old)
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in tmp_path.iterdir()}
+    assert modes == {"config.json": 0o644, "model.safetensors": 0o644}

@@ -3,13 +3,15 @@ initialised timm parents."""
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 import timm
 import torch
 
 import hybridnets
 from hybridnets.models.convvit import checkpoint_filter_fn, convvit_from_timm
-from hybridnets.pretrained import load_pretrained, write_state_dict
+from hybridnets.pretrained import ChecksumError, load_pretrained, write_state_dict
 from hybridnets.pretrained.sources import timm_hub_url
 
 
@@ -91,6 +93,24 @@ def test_tag_downloads_parents_and_adapts(
     torch.testing.assert_close(
         model.stem[0].weight[:, :, 2], transplanted.stem[0].weight.sum(1, keepdim=True)
     )
+
+
+def test_timm_tag_digests_pin_each_parent(timm_parents, cache, server, monkeypatch, fast_init):
+    """``sha256="<convnext digest>+<swin digest>"`` pins an ``in1k_timm`` tag (README)."""
+    monkeypatch.setenv("HF_ENDPOINT", server.base)
+    digests = []
+    for name, path in (
+        ("convnext_tiny.fb_in1k", timm_parents.convnext_file),
+        ("swin_tiny_patch4_window7_224.ms_in1k", timm_parents.swin_file),
+    ):
+        server.files[timm_hub_url(name)[len(server.base) :]] = path.read_bytes()
+        digests.append(hashlib.sha256(path.read_bytes()).hexdigest())
+    model = hybridnets.create("convvit_t", pretrained="in1k_timm", sha256="+".join(digests))
+    assert model.pretrained_cfg["tag"] == "convvit_t.in1k_timm" and len(server.requests) == 2
+    with pytest.raises(ChecksumError, match=f"expected {'0' * 64}, got {digests[1]}"):
+        hybridnets.create("convvit_t", pretrained="in1k_timm", sha256=f"{digests[0]}+{'0' * 64}")
+    with pytest.raises(ValueError, match=r"2 parent checkpoint\(s\) .* gives 1 digest"):
+        hybridnets.create("convvit_t", pretrained="in1k_timm", sha256=digests[0])
 
 
 @pytest.mark.parametrize(

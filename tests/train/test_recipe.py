@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import hybridnets
-from hybridnets.data import MedMNIST
+from hybridnets.data import MedMNIST, MedMNISTFormatError
 from hybridnets.engine import StopRequest, TrainingStopped, param_groups
 from hybridnets.train import TrainConfig, evaluate, load_trained, train
 from hybridnets.train import recipe as recipe_module
@@ -210,3 +210,42 @@ def test_stop_request_mid_epoch_saves_and_resumes_exactly(tmp_path: Path, monkey
     theirs, _ = load_trained(full["checkpoint"])
     for (name, a), b in zip(ours.state_dict().items(), theirs.state_dict().values()):
         assert torch.equal(a, b), name
+
+
+@pytest.mark.parametrize(
+    ("layout", "out", "message"),
+    [
+        ({"taken": "file"}, "taken", r"'.*taken' must be a folder, but it is an existing file"),
+        ({"taken": "file"}, "taken/run", r"taken, a folder above it, is an existing file"),
+        ({"run/best": "file"}, "run", r"best is a file, but the run writes a folder"),
+        (
+            {"run/result.json/": "dir"},
+            "run",
+            r"result\.json is a folder, but the run writes a file",
+        ),
+    ],
+    ids=["out_is_file", "parent_is_file", "best_is_file", "result_is_folder"],
+)
+def test_unwritable_outputs_fail_before_training(tmp_path: Path, monkeypatch, layout, out, message):
+    for name, kind in layout.items():
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.mkdir() if kind == "dir" else path.write_text("x")
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("the output check must come before any training")
+
+    monkeypatch.setattr(recipe_module, "_setup", no_training)
+    with pytest.raises(OSError, match=message):
+        train(TrainConfig(model="convvit_test", data="x.npz", out_dir=str(tmp_path / out)))
+
+
+def test_labels_that_skip_a_class_fail_before_training(tmp_path: Path) -> None:
+    data = _toy_3d(tmp_path / "scans.npz", n=8, size=16)
+    arrays = dict(np.load(data))
+    for split in ("train", "val", "test"):
+        arrays[f"{split}_labels"] = arrays[f"{split}_labels"] * 2  # classes 0 and 2, no 1
+    np.savez(data, **arrays)
+    with pytest.raises(MedMNISTFormatError, match=r"never occur in train_labels: 1\b"):
+        train(TrainConfig(model="convvit_test", data=str(data), out_dir=str(tmp_path / "run")))
+    assert not (tmp_path / "run").exists()
