@@ -68,9 +68,18 @@ def _fwd_step(qk, v, m_i, l_i, acc, PRECISION: tl.constexpr):
 
 @triton.jit
 def _fwd_finish(out_base, lse_row, acc, m_i, l_i, offs_m, offs_d, stride_om, LQ, HEAD_DIM):
-    """Normalise and store the output tile and the log-sum-exp (log2 units) of its rows."""
-    _store_rows(out_base, acc / l_i[:, None], offs_m, offs_d, stride_om, LQ, HEAD_DIM)
-    tl.store(lse_row + offs_m, m_i + tl.math.log2(l_i), mask=offs_m < LQ)
+    """Normalise and store the output tile and the log-sum-exp (log2 units) of its rows.
+
+    A row with no key to attend to (every logit masked to -1e30, or -inf from the bias) gets
+    a zero output and a log-sum-exp of +inf, so the backward's recomputed probabilities
+    ``exp2(qk - lse)`` are 0 there and no gradient flows (the reference's semantics).
+    """
+    empty = m_i <= -1.0e30
+    l_i = tl.where(empty, 1.0, l_i)
+    out = tl.where(empty[:, None], 0.0, acc / l_i[:, None])
+    _store_rows(out_base, out, offs_m, offs_d, stride_om, LQ, HEAD_DIM)
+    lse = tl.where(empty, float("inf"), m_i + tl.math.log2(l_i))
+    tl.store(lse_row + offs_m, lse, mask=offs_m < LQ)
 
 
 @triton.jit

@@ -10,6 +10,8 @@ from hybridnets.layers.cbam import CBAM
 from hybridnets.layers.convnext import ConvNeXtBlock, ConvNeXtStem, Downsample
 from hybridnets.layers.cross_attention import CoAttention, CrossAttentionFusion
 from hybridnets.layers.dims import (
+    channels_first,
+    channels_last,
     check_input,
     check_spatial_dims,
     conv_nd,
@@ -56,6 +58,8 @@ __all__ = [
     "SqueezeExcite",
     "TransformerBlock",
     "WindowAttention",
+    "channels_first",
+    "channels_last",
     "check_input",
     "check_spatial_dims",
     "conv_nd",

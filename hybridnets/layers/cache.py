@@ -19,12 +19,15 @@ def cached_buffer(
     """The buffer ``name`` of ``module`` if it was built for ``key``, else ``build()``, kept.
 
     One entry per name: a new ``key`` (another input size) replaces the old tensor, and so does
-    leaving ``torch.inference_mode()`` (its tensors cannot be saved for backward). While
-    ``torch.jit.trace`` or ``torch.compile`` runs, a missing entry is built but not stored, so
-    tracing never mutates the module.
+    leaving ``torch.inference_mode()`` (its tensors cannot be saved for backward). Under
+    ``torch.compile``, ``torch.export`` and ``torch.jit.trace`` the tensor is built into the graph,
+    never looked up nor stored: comparing a symbolic or traced size with the cached key would pin
+    the graph to that size, and tracing never mutates the module.
 
     ``index = cached_buffer(self, "relative_position_index", grid, lambda: make_index(grid))``
     """
+    if torch.compiler.is_compiling() or torch.jit.is_tracing():
+        return build()
     key_attr = f"_{name}_key"  # a plain attribute, so module copies (DataParallel) keep their own
     cached = module._buffers.get(name)
     # a tensor built under torch.inference_mode() cannot enter autograd: rebuild it outside
@@ -32,7 +35,6 @@ def cached_buffer(
     if usable and getattr(module, key_attr, None) == key:
         return cached
     value = build()
-    if not (torch.jit.is_tracing() or torch.compiler.is_compiling()):
-        module.register_buffer(name, value, persistent=False)
-        setattr(module, key_attr, key)
+    module.register_buffer(name, value, persistent=False)
+    setattr(module, key_attr, key)
     return value

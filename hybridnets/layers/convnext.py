@@ -12,7 +12,7 @@ from functools import partial
 from timm.layers import DropPath, LayerScale, Mlp
 from torch import Tensor, nn
 
-from hybridnets.layers.dims import conv_nd
+from hybridnets.layers.dims import channels_first, channels_last, conv_nd
 from hybridnets.layers.norm import LayerNormNd
 
 
@@ -105,7 +105,7 @@ class ConvNeXtBlock(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         shortcut = x
-        x = self.conv_dw(x).movedim(1, -1)  # (B, *S, C)
+        x = channels_last(self.conv_dw(x))  # (B, *S, C)
         x = self.ls(self.mlp(self.norm(x)))
-        x = self.gate(x.movedim(-1, 1))  # (B, C, *S)
+        x = self.gate(channels_first(x))  # (B, C, *S)
         return shortcut + self.drop_path(x)

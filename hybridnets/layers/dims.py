@@ -1,4 +1,5 @@
-"""The one place that maps ``spatial_dims`` to PyTorch's 2D/3D conv classes, plus input checks."""
+"""The one place that maps ``spatial_dims`` to PyTorch's 2D/3D conv classes, plus input checks
+and the channels-first ↔ channels-last moves every block uses."""
 
 from __future__ import annotations
 
@@ -21,6 +22,21 @@ def check_spatial_dims(spatial_dims: int) -> int:
 def conv_nd(spatial_dims: int, *args, **kwargs) -> nn.Module:
     """``nn.Conv{spatial_dims}d(*args, **kwargs)``: ``conv_nd(3, 32, 64, kernel_size=3)``."""
     return _CONV[check_spatial_dims(spatial_dims)](*args, **kwargs)
+
+
+def channels_last(x: Tensor) -> Tensor:
+    """``(B, C, *S)`` → ``(B, *S, C)`` (a view), for any rank.
+
+    ``channels_last`` and :func:`channels_first` name only non-negative dims: the TorchScript ONNX
+    exporter (``torch.onnx.export(dynamo=False)``) writes ``movedim(-1, 1)`` as an invalid
+    ``Transpose(perm=[0, -1, 1, 2])``.
+    """
+    return x.movedim(1, x.ndim - 1)
+
+
+def channels_first(x: Tensor) -> Tensor:
+    """``(B, *S, C)`` → ``(B, C, *S)`` (a view), for any rank."""
+    return x.movedim(x.ndim - 1, 1)
 
 
 def is_channels_last(output_fmt: str, spatial_dims: int) -> bool:

@@ -36,8 +36,9 @@ class GlobalAttention(MultiHeadProjections):
         )
 
     def forward(self, x: Tensor) -> Tensor:
-        b, *size, c = x.shape
-        q, k, v = self.split_heads(x.reshape(b, -1, c))  # 3 × (B, H, L, Dh), one window per map
-        index = self.rpb.index(tuple(size))  # (L, L)
+        size = tuple(x.shape[1:-1])
+        tokens = x.flatten(1, -2)  # (B, L, C); no reshape(b, -1, c): a batch of 0 has no L
+        q, k, v = self.split_heads(tokens)  # 3 × (B, H, L, Dh), one window per map
+        index = self.rpb.index(size)  # (L, L)
         out = ops.window_attention(q, k, v, self.rpb.table(), index)  # (B, H, L, Dh)
         return self.merge_heads(out).view(x.shape)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from hybridnets.layers.dims import channels_first, channels_last
 from hybridnets.layers.norm import BatchNormNd, LayerNormNd
 
 HEAD_NORMS = ("layer", "batch")
@@ -66,7 +67,7 @@ class PooledHead(nn.Module):
         x = self.norm(self.pool(x))  # (B, C), or (B, C, *S) unpooled
         if pre_logits:
             return x
-        return self.fc(self.drop(x).movedim(1, -1)).movedim(-1, 1)  # per position if unpooled
+        return channels_first(self.fc(channels_last(self.drop(x))))  # per position if unpooled
 
 
 def _check_pool_type(pool_type: str) -> str:

@@ -19,8 +19,8 @@ def split_heads(x: Tensor, num_heads: int, parts: int = 1) -> Tensor:
 
 def merge_heads(x: Tensor) -> Tensor:
     """``(B, H, L, Dh)`` → ``(B, L, H·Dh)``."""
-    b, _, n, _ = x.shape
-    return x.transpose(1, 2).reshape(b, n, -1)
+    b, h, n, d = x.shape
+    return x.transpose(1, 2).reshape(b, n, h * d)  # no -1: an empty batch has no size to infer
 
 
 class MultiHeadProjections(nn.Module):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from hybridnets.layers.dims import channels_first, channels_last
+
 
 class LayerNormNd(nn.LayerNorm):
     """LayerNorm over the channel dim of a channels-first tensor ``(B, C, *S)``.
@@ -16,9 +18,9 @@ class LayerNormNd(nn.LayerNorm):
         super().__init__(num_channels, eps=eps, elementwise_affine=affine)
 
     def forward(self, x: Tensor) -> Tensor:
-        x = x.movedim(1, -1)  # (B, *S, C)
+        x = channels_last(x)  # (B, *S, C)
         x = F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
-        return x.movedim(-1, 1)  # (B, C, *S)
+        return channels_first(x)  # (B, C, *S)
 
 
 class BatchNormNd(nn.modules.batchnorm._BatchNorm):

@@ -5,6 +5,12 @@ Inputs of any size work: maps smaller than the window clip the window (and drop 
 sizes that are not a multiple of the window are padded and the padding is masked out. The
 region ids of a size (shift and padding mask) are cached as the non-persistent buffer
 ``region_ids``, the relative-position index as ``rpb.relative_position_index``.
+
+Under ``torch.export`` with dynamic sizes (and ``torch.jit.trace``) whether a size needs padding
+is left to the graph: the map is always padded to the window multiple (a size-0 pad where it is
+one) and cropped back, and the region ids are always built, so one exported program serves
+sizes that need padding and sizes that do not. Whether a map is smaller than, equal to or larger
+than the window (clipped window, no shift, shift) is still decided per graph.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torch.fx.experimental.symbolic_shapes import statically_known_true
 
 from hybridnets import ops
 from hybridnets.layers.cache import cached_buffer
@@ -19,6 +26,16 @@ from hybridnets.layers.dims import to_tuple
 from hybridnets.layers.heads_projection import MultiHeadProjections
 from hybridnets.layers.rel_pos import RelativePositionBias
 from hybridnets.layers.windows import shift_region_ids, window_partition, window_reverse
+
+
+def _known(condition: bool | torch.SymBool | Tensor) -> bool:
+    """True if ``condition`` holds for this input size and any other the graph being built will
+    see: a plain bool as it is; a symbolic size's (``torch.export`` with dynamic shapes) only if
+    provable without a guard; a traced size's (0-dim tensor under ``torch.jit.trace`` and the
+    TorchScript ONNX exporter) never, so the traced graph computes it per input."""
+    if isinstance(condition, torch.SymBool):
+        return statically_known_true(condition)
+    return not isinstance(condition, Tensor) and condition
 
 
 class WindowAttention(MultiHeadProjections):
@@ -54,19 +71,26 @@ class WindowAttention(MultiHeadProjections):
         self, size: tuple[int, ...]
     ) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
         """Window, shift and padded size used for a map of spatial ``size``."""
-        window = tuple(min(w, s) for w, s in zip(self.window_size, size))
-        shift = tuple(
-            sh if s > w else 0 for sh, w, s in zip(self.shift_size, self.window_size, size)
-        )
-        padded = tuple(-(-s // w) * w for s, w in zip(size, window))
-        return window, shift, padded
+        window, shift, padded = [], [], []
+        for w, sh, s in zip(self.window_size, self.shift_size, size):
+            if s < w:  # the map is one clipped window
+                w, sh = s, 0
+            window.append(w)
+            shift.append(sh if s > w else 0)
+            padded.append((s + w - 1) // w * w)  # the next multiple, in terms export can simplify
+        return tuple(window), tuple(shift), tuple(padded)
 
     def regions(self, size: tuple[int, ...], device: torch.device) -> Tensor | None:
-        """``(nW, N)`` region ids for a map of ``size`` (None: no shift, no padding), cached."""
+        """``(nW, N)`` region ids for a map of ``size`` (None: no shift, no padding), cached.
+
+        Region ids are always valid, so where a symbolic size (``torch.export`` with dynamic
+        shapes) may or may not need padding they are built rather than guarded on.
+        """
 
         def build() -> Tensor | None:
             window, shift, padded = self.layout(size)
-            if not any(shift) and padded == size:
+            aligned = [_known(s % w == 0) for s, w in zip(size, window)]
+            if not any(shift) and all(aligned):
                 return None
             return shift_region_ids(padded, window, shift, size, device)
 
@@ -76,7 +100,9 @@ class WindowAttention(MultiHeadProjections):
         size = tuple(x.shape[1:-1])
         window, shift, padded = self.layout(size)
         pads = [p for s, pp in zip(reversed(size), reversed(padded)) for p in (0, pp - s)]
-        x = F.pad(x, [0, 0, *pads])  # (B, *S_pad, C)
+        aligned = all(_known(pp == s) for s, pp in zip(size, padded))
+        if not aligned:  # under export with dynamic sizes: always, a size-0 pad where aligned
+            x = F.pad(x, [0, 0, *pads])  # (B, *S_pad, C)
         spatial = tuple(range(1, x.ndim - 1))
         if any(shift):
             x = torch.roll(x, [-s for s in shift], spatial)
@@ -90,4 +116,7 @@ class WindowAttention(MultiHeadProjections):
         x = window_reverse(out, window, padded)  # (B, *S_pad, C)
         if any(shift):
             x = torch.roll(x, shift, spatial)
-        return x[(slice(None), *(slice(0, s) for s in size))]  # (B, *S, C)
+        if not aligned:  # crop with a negative pad: a new tensor, where a sliced view's strides
+            # would make an exported program guard on whether its size needed padding
+            x = F.pad(x, [0, 0, *(-p for p in pads)])
+        return x  # (B, *S, C)

@@ -65,6 +65,8 @@ def shift_region_ids(
         c = torch.arange(size, device=device)
         region = (c >= size - w).int() + (c >= size - s).int() if s > 0 else torch.zeros_like(c)
         ids = ids * 3 + region.int().view(view)  # (*S) region code over dims so far
-        is_pad = is_pad | ((c + s) % size >= n).view(view)  # padding in the rolled frame
+        source = c + s  # where each rolled position comes from: (c + s) mod size, no remainder op
+        source = torch.where(source >= size, source - size, source)  # (which ONNX can't size)
+        is_pad = is_pad | (source >= n).view(view)  # padding in the rolled frame
     ids = ids.masked_fill(is_pad, -1)
     return window_partition(ids[None, ..., None], window)[..., 0]  # (nW, N)

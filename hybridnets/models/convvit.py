@@ -53,6 +53,8 @@ from hybridnets.layers import (
     PooledHead,
     TransformerBlock,
     WindowAttention,
+    channels_first,
+    channels_last,
     check_input,
     check_spatial_dims,
     is_channels_last,
@@ -208,17 +210,17 @@ class ConvViTStage(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.downsample(x)
-        channels_last = False
+        is_last = False
         for block in self.blocks:
             wants_last = isinstance(block, TransformerBlock)  # attention blocks work on (B, *S, C)
-            if wants_last != channels_last:
-                x = x.movedim(1, -1) if wants_last else x.movedim(-1, 1)
-                channels_last = wants_last
+            if wants_last != is_last:
+                x = channels_last(x) if wants_last else channels_first(x)
+                is_last = wants_last
             if self.grad_checkpointing and not torch.jit.is_scripting():
                 x = checkpoint(block, x, use_reentrant=False)
             else:
                 x = block(x)
-        return x.movedim(-1, 1) if channels_last else x  # (B, C, *S)
+        return channels_first(x) if is_last else x  # (B, C, *S)
 
 
 def _check_int(name: str, value: object, minimum: int, note: str = "") -> None:

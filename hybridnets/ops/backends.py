@@ -77,16 +77,17 @@ class SDPABackend:
         """Materialise the mask (:func:`sdpa_inputs`) and call SDPA."""
         q, k, v, mask = sdpa_inputs(request)
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=request.scale)
-        return out.flatten(0, -4)  # (B·nW, H, N, D) from (B, nW, H, N, D); 4D stays
+        return out.reshape(request.q.shape)  # (B·nW, H, N, D) from (B, nW·H, N, D); 4D stays
 
 
 def sdpa_inputs(request: Request) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
-    """The ``q, k, v, attn_mask`` that :class:`SDPABackend` passes to SDPA.
+    """The 4D ``q, k, v, attn_mask`` that :class:`SDPABackend` passes to SDPA.
 
     Windowed attention: the ``(H, N, N)`` bias gathered from the table, and with region ids
-    the ``(nW, H, N, N)`` bias with ``-inf`` across regions, q, k, v viewed as
-    ``(B, nW, H, N, D)``. Global / cross attention: the bias, ``-inf`` at padded keys (a bool
-    mask, True = attend, when there is no bias).
+    the ``(nW·H, N, N)`` bias with ``-inf`` across regions and q, k, v as ``(B, nW·H, N, D)``
+    (a copy: windows and heads become one dim). Always 4D: PyTorch's fused SDPA kernels and
+    the ONNX exporter (``dynamo=True``) take nothing else. Global / cross attention: the bias,
+    ``-inf`` at padded keys (a bool mask, True = attend, when there is no bias).
     """
     q, k, v = request.q, request.k, request.v
     if isinstance(request, AttentionRequest):
@@ -101,6 +102,6 @@ def sdpa_inputs(request: Request) -> tuple[Tensor, Tensor, Tensor, Tensor | None
     bw, h, n, d = q.shape
     nw = request.region_ids.shape[0]
     blocked = region_mask(request.region_ids)[:, None]  # (nW, 1, N, N)
-    mask = bias[None].masked_fill(blocked, float("-inf"))  # (nW, H, N, N)
-    split = (bw // nw, nw, h, n, d)  # (B, nW, H, N, D)
-    return q.view(split), k.view(split), v.view(split), mask
+    mask = bias[None].masked_fill(blocked, float("-inf")).view(nw * h, n, n)  # (nW·H, N, N)
+    merged = (bw // nw, nw * h, n, d)  # (B, nW·H, N, D)
+    return q.reshape(merged), k.reshape(merged), v.reshape(merged), mask

@@ -3,6 +3,10 @@
 Shapes follow the Swin convention of a batch of windows: ``B·nW`` windows, ``H`` heads,
 ``N`` tokens per window, ``D`` channels per head. Windows are ordered batch-major
 (window ``i`` belongs to image ``i // nW`` and is window ``i % nW`` of that image).
+
+A query with no key to attend to (every key padding, or ``-inf`` in the bias for every key)
+gets a zero output, and no gradient flows through it: its row of the softmax is zeros rather
+than NaN. Every backend follows this.
 """
 
 from __future__ import annotations
@@ -14,6 +18,13 @@ from torch import Tensor
 def _accumulation_dtype(dtype: torch.dtype) -> torch.dtype:
     """Softmax in fp32 for half types, in the input dtype for fp32/fp64."""
     return torch.promote_types(dtype, torch.float32)
+
+
+def masked_softmax(logits: Tensor) -> Tensor:
+    """Softmax over the last dim; a row whose every logit is ``-inf`` gives zeros (not NaN),
+    with a zero gradient and no NaN in the backward either."""
+    empty = logits.amax(dim=-1, keepdim=True) == float("-inf")  # (…, Lq, 1) no key to attend to
+    return logits.masked_fill(empty, 0.0).softmax(dim=-1).masked_fill(empty, 0.0)
 
 
 def region_mask(region_ids: Tensor) -> Tensor:
@@ -61,7 +72,7 @@ def window_attention_reference(
         masked = region_mask(region_ids)[None, :, None]  # (1, nW, 1, N, N)
         logits = logits.view(bw // nw, nw, h, n, n).masked_fill(masked, float("-inf"))
         logits = logits.view(bw, h, n, n)
-    return logits.softmax(dim=-1).to(v.dtype) @ v
+    return masked_softmax(logits).to(v.dtype) @ v
 
 
 def attention_reference(
@@ -81,7 +92,7 @@ def attention_reference(
         bias: Optional additive bias broadcastable to ``(B, H, Lq, Lk)`` (e.g. a relative
             position bias ``(H, Lq, Lk)``); it may require grad.
         key_padding_mask: Optional bool ``(B, Lk)``, True where the key is padding (ignored),
-            as in ``nn.MultiheadAttention``. Every row needs at least one valid key.
+            as in ``nn.MultiheadAttention``. A sequence whose every key is padding gets zeros.
         scale: Logit scale; ``D ** -0.5`` if None.
 
     Returns:
@@ -94,4 +105,4 @@ def attention_reference(
         logits = logits + bias.to(acc)
     if key_padding_mask is not None:
         logits = logits.masked_fill(key_padding_mask[:, None, None, :], float("-inf"))
-    return logits.softmax(dim=-1).to(v.dtype) @ v
+    return masked_softmax(logits).to(v.dtype) @ v

@@ -39,6 +39,7 @@ class ReasonCode(enum.Enum):
     BIAS = "bias"
     KEY_PADDING_MASK = "key-padding-mask"
     SELF_CHECK_FAILED = "self-check-failed"
+    ONNX_EXPORT = "onnx-export"
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import sys
 from dataclasses import dataclass
 
 import torch
@@ -50,13 +51,33 @@ def _interpreting() -> bool:
     return os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
 
 
+INTERPRETER_HINT = (
+    "set it in the environment before Python starts (Triton reads it when it is imported, so "
+    "setting it in a running process is too late), or run inside "
+    "hybridnets.kernels.interpret.cpu_interpreter()"
+)
+
+
+@torch.compiler.assume_constant_result
+def _late_interpreter() -> bool:
+    """True when ``TRITON_INTERPRET`` is set but Triton's library (or the kernels) were defined
+    before it was: they are compiled, not interpreted, and fail on CPU tensors."""
+    from triton.runtime.jit import JITFunction
+
+    triton_language = importlib.import_module("triton.language")
+    flash = sys.modules.get("hybridnets.kernels._flash")  # the kernels' shared helpers
+    compiled = [triton_language.sum, flash._load_rows if flash else None]
+    return any(isinstance(f, JITFunction) for f in compiled)
+
+
 @dataclass(frozen=True)
 class TritonBackend:
     """Fused Triton kernels: bias and masks read inside the kernel, never materialised.
 
     Runs on CUDA, or on CPU under ``TRITON_INTERPRET=1`` (for tests); fp16, bf16 and fp32
     (fp32 uses TF32 only when ``torch.backends.cuda.matmul.allow_tf32`` is set), head dims up to
-    128, any sequence length.
+    128, any sequence length. Not while ``torch.onnx.export`` runs: ONNX has no form for the
+    custom ops (``torch.export`` keeps them).
     """
 
     name: str = "triton"
@@ -64,6 +85,9 @@ class TritonBackend:
     def not_supported_reasons(self, request: Request) -> list[Reason]:
         """Every reason the kernels cannot run ``request`` (empty: they can)."""
         reasons = _common_reasons(request.q, request.k, request.v)
+        if torch.onnx.is_in_onnx_export():  # auto then exports SDPA, on a GPU too
+            message = "ONNX export: the fused kernels are custom ops with no ONNX form"
+            reasons.append(Reason(ReasonCode.ONNX_EXPORT, message))
         if any(r.code is ReasonCode.RANK for r in reasons):
             return reasons  # the checks below unpack 4D shapes
         if isinstance(request, AttentionRequest):
@@ -101,8 +125,14 @@ def _common_reasons(q: Tensor, k: Tensor, v: Tensor) -> list[Reason]:
         reasons.append(Reason(ReasonCode.DEVICE_MISMATCH, message))
     if q.device.type != "cuda" and not _interpreting():
         message = (
-            f"tensors are on {q.device.type}; the kernels need CUDA "
-            "(or TRITON_INTERPRET=1 for Triton's CPU interpreter)"
+            f"tensors are on {q.device.type}; the kernels need CUDA or TRITON_INTERPRET=1 "
+            f"(Triton's CPU interpreter): {INTERPRETER_HINT}"
+        )
+        reasons.append(Reason(ReasonCode.DEVICE, message))
+    elif q.device.type != "cuda" and not error and _late_interpreter():
+        message = (
+            f"tensors are on {q.device.type} and TRITON_INTERPRET=1 was set only after Triton "
+            f"was imported, so its CPU interpreter cannot run the kernels: {INTERPRETER_HINT}"
         )
         reasons.append(Reason(ReasonCode.DEVICE, message))
     reasons += _dtype_reasons(q, k, v)

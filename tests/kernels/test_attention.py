@@ -75,6 +75,19 @@ def test_attention_fp32_large_head_dim(device, assert_matches):
     _check(*_inputs(1, 2, 40, 33, 128, torch.float32, device, (2, 40, 33), True), assert_matches)
 
 
+def test_attention_every_key_padded(device, assert_matches):
+    """A sequence with no valid key over several key tiles: zero output, zero gradients (the
+    reference's semantics; the kernel used to return the mean of V)."""
+    q, k, v, bias, _ = _inputs(2, 2, 40, 70, 16, torch.float32, device, (2, 40, 70))
+    key_padding_mask = torch.zeros(2, 70, dtype=torch.bool, device=device)
+    key_padding_mask[1] = True
+    _check(q, k, v, bias, key_padding_mask, assert_matches)
+    from hybridnets.kernels.attention import attention_fwd
+
+    out, _ = attention_fwd(q, k, v, bias, key_padding_mask, q.shape[-1] ** -0.5)
+    assert torch.equal(out[1], torch.zeros_like(out[1]))
+
+
 def test_attention_fp16(device, assert_matches):
     inputs = _inputs(2, 2, 12, 9, 16, torch.float16, device, (2, 12, 9), pad=True)
     _check(*inputs, assert_matches)

@@ -66,3 +66,13 @@ def test_bias_breaks_permutation_symmetry():
     x = torch.randn(1, 3, 3, 8)
     flipped = attn(x.flip(1)).flip(1)
     assert not torch.allclose(attn(x), flipped, atol=1e-4)
+
+
+@pytest.mark.parametrize("spatial_dims", [2, 3])
+def test_empty_batch(spatial_dims):
+    attn = GlobalAttention(8, 2, spatial_dims, rel_pos_size=3)
+    x = torch.randn(0, *([4] * spatial_dims), 8, requires_grad=True)
+    y = attn(x)
+    assert y.shape == x.shape
+    y.sum().backward()
+    assert x.grad.shape == x.shape

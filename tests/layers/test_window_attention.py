@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 import torch
 from timm.models.swin_transformer import SwinTransformerBlock
@@ -120,3 +122,41 @@ def test_region_ids_and_index_are_cached_per_size(spatial_dims):
     fresh.load_state_dict(attn.state_dict())  # strict: no cache keys expected or written
     torch.testing.assert_close(attn(x), fresh(x))
     torch.testing.assert_close(attn(x), y)
+
+
+@pytest.mark.parametrize("spatial_dims", [2, 3])
+def test_empty_batch(spatial_dims):
+    attn = WindowAttention(8, 2, spatial_dims, window_size=3, shift_size=1)
+    x = torch.randn(0, *([5] * spatial_dims), 8, requires_grad=True)  # shifted and padded
+    y = attn(x)
+    assert y.shape == x.shape
+    y.sum().backward()
+    assert x.grad.shape == x.shape
+
+
+@pytest.mark.parametrize(
+    ("export_size", "sizes"),
+    [((4, 5), [(6, 6), (7, 9)]), ((4, 4, 4), [(6, 6, 6), (5, 6, 7)])],
+    ids=["2d", "3d"],
+)
+def test_torch_export_serves_padded_and_aligned_sizes(export_size, sizes):
+    """Exported at a size that needs padding, one program runs sizes that do and do not."""
+    attn = WindowAttention(8, 2, len(export_size), window_size=3, shift_size=1).eval()
+    x = torch.randn(2, *export_size, 8)
+    dynamic = {"x": {d: torch.export.Dim.DYNAMIC for d in range(1, 1 + len(export_size))}}
+    exported = torch.export.export(attn, (x,), dynamic_shapes=dynamic).module()
+    for size in sizes:
+        y = torch.randn(2, *size, 8)
+        torch.testing.assert_close(exported(y), attn(y))
+
+
+@pytest.mark.parametrize("shift", [0, 1])
+def test_jit_trace_computes_padding_per_input(shift):
+    """Traced at a size that needs no padding, the graph still pads and masks other sizes."""
+    attn = WindowAttention(8, 2, 2, window_size=3, shift_size=shift).eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # deprecation and tracer warnings
+        traced = torch.jit.trace(attn, torch.randn(1, 6, 6, 8), check_trace=False)
+    for size in [(6, 6), (7, 8), (9, 5)]:
+        x = torch.randn(1, *size, 8)
+        torch.testing.assert_close(traced(x), attn(x))

@@ -10,7 +10,7 @@ import torch
 
 from hybridnets import ops
 from hybridnets.layers import relative_position_index, shift_region_ids
-from hybridnets.ops import AttentionRequest, ReasonCode
+from hybridnets.ops import AttentionRequest, ReasonCode, attention_reference
 
 
 @pytest.fixture(autouse=True)
@@ -77,6 +77,46 @@ def test_sdpa_matches_reference_cross_attention_with_padding():
     torch.testing.assert_close(
         ops.attention(q, k2, v, bias, pad), ops.attention(q, k, v, bias, pad)
     )
+
+
+@pytest.mark.parametrize("masked_by", ["key-padding", "bias"])
+@pytest.mark.parametrize("backend", ["reference", "sdpa", "triton"])
+def test_query_with_no_key_to_attend_gets_zeros(backend, masked_by, request):
+    """Sequence 1 has every key padded (or every query row 1 of head 0 has -inf bias on every
+    key): its output is zeros and no gradient flows through it, with no NaN anywhere; the rest
+    equals attention without the masked part. Triton runs interpreted on CPU."""
+    if backend == "triton":
+        request.getfixturevalue("device")  # Triton's interpreter on CPU, CUDA where there is one
+    b, h, lq, lk, d = 2, 2, 3, 5, 16
+    gen = torch.Generator().manual_seed(0)
+    q = torch.randn(b, h, lq, d, generator=gen)
+    k, v = torch.randn(2, b, h, lk, d, generator=gen).unbind(0)
+    bias = torch.randn(h, lq, lk, generator=gen)
+    pad = torch.zeros(b, lk, dtype=torch.bool)
+    if masked_by == "key-padding":
+        pad[1] = True
+        dead = (slice(1, 2), slice(None), slice(None))  # (B, H, Lq) entries with no key
+    else:
+        bias[0, 1] = float("-inf")
+        dead = (slice(None), slice(0, 1), slice(1, 2))
+    inputs = [t.clone().requires_grad_() for t in (q, k, v, bias)]
+    out = ops.attention(*inputs, pad, backend=backend)
+    weight = torch.linspace(-1, 1, out.numel()).view(out.shape)
+    (out * weight).sum().backward()
+    assert torch.isfinite(out).all() and all(torch.isfinite(t.grad).all() for t in inputs)
+    assert torch.equal(out[dead], torch.zeros_like(out[dead]))
+    assert torch.equal(inputs[0].grad[dead], torch.zeros_like(out[dead]))
+    # everything else: the reference in float64 with the dead rows' gradient cut off
+    ref_inputs = [t.detach().double().requires_grad_() for t in (q, k, v, bias)]
+    ref_bias = ref_inputs[3].masked_fill(bias.isinf(), -1e300)  # finite: softmax is defined
+    ref = attention_reference(*ref_inputs[:3], ref_bias, pad)
+    live = torch.ones_like(ref, dtype=torch.bool)
+    live[dead] = False
+    ref = ref * live  # dead rows: zeros, no gradient
+    (ref * weight.double()).sum().backward()
+    torch.testing.assert_close(out, ref.float(), atol=1e-5, rtol=1e-5)
+    for got, want in zip(inputs, ref_inputs):
+        torch.testing.assert_close(got.grad, want.grad.float(), atol=1e-5, rtol=1e-5)
 
 
 def test_region_mask_blocks_across_regions():

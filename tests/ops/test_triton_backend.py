@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
@@ -62,7 +64,9 @@ def test_cpu_without_interpreter_refuses_and_auto_falls_back(no_interpreter):
     request = _window_request()
     reasons = tb.TritonBackend().not_supported_reasons(request)
     assert _codes(reasons) == {ReasonCode.DEVICE}, reasons
-    assert "TRITON_INTERPRET" in str(reasons[0])
+    message = str(reasons[0])
+    assert "TRITON_INTERPRET=1" in message and "set it in the environment before Python" in message
+    assert "too late" in message and "cpu_interpreter()" in message
     assert select_backend(request).name == "sdpa"
     request = _attention_request()
     assert explain(request)["triton"]
@@ -161,12 +165,46 @@ def test_missing_triton_is_a_reason(monkeypatch):
     assert select_backend(request).name == "sdpa"
 
 
-def test_valid_inputs_have_no_reasons(monkeypatch):
-    pytest.importorskip("triton")
-    monkeypatch.setenv("TRITON_INTERPRET", "1")
+def test_valid_inputs_have_no_reasons(device):
     backend = tb.TritonBackend()
-    assert backend.not_supported_reasons(_window_request()) == []
-    assert backend.not_supported_reasons(_attention_request()) == []
+    assert backend.not_supported_reasons(_window_request(device=device)) == []
+    assert backend.not_supported_reasons(_attention_request(device=device)) == []
+
+
+def test_onnx_export_uses_sdpa(device, tmp_path):
+    """Where auto picks Triton, ONNX export still works: its custom ops have no ONNX form, so
+    the backend refuses while exporting and SDPA's standard operators are exported."""
+    onnx = pytest.importorskip("onnx")
+    from hybridnets.layers import WindowAttention
+
+    layer = WindowAttention(16, 2, 2, window_size=3, shift_size=1).to(device).eval()
+    x = torch.randn(1, 4, 5, 16, device=device)
+    request = _window_request(device=device)
+    assert select_backend(request).name == "triton"
+    path = tmp_path / "window_attention.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation warning
+        torch.onnx.export(layer, (x,), path, dynamo=False)
+    ops_used = {node.op_type for node in onnx.load(str(path)).graph.node}
+    assert "Softmax" in ops_used and not any("hybridnets" in op for op in ops_used), ops_used
+
+
+def test_interpreter_set_after_triton_import_is_refused(monkeypatch):
+    """Setting TRITON_INTERPRET in a running process is too late for Triton's interpreter: a
+    reason that says so, not Triton's InterpreterError from inside the kernel."""
+    triton_language = pytest.importorskip("triton.language")
+    from triton.runtime.interpreter import InterpretedFunction
+
+    if isinstance(triton_language.sum, InterpretedFunction):
+        pytest.skip("TRITON_INTERPRET was set before Python started: the interpreter works")
+    monkeypatch.setenv("TRITON_INTERPRET", "1")
+    request = _attention_request()
+    reasons = tb.TritonBackend().not_supported_reasons(request)
+    assert _codes(reasons) == {ReasonCode.DEVICE}, reasons
+    assert "only after Triton was imported" in str(reasons[0])
+    with pytest.raises(BackendUnavailableError, match="before Python starts"):
+        ops.attention(request.q, request.k, request.v, backend="triton")
+    assert select_backend(request).name == "sdpa"
 
 
 def test_auto_dispatch_runs_triton(device):
