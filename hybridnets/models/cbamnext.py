@@ -3,7 +3,7 @@
 The "CNN plus attention gating" point of the zoo: ConvNeXt (Liu et al., "A ConvNet for the
 2020s", CVPR 2022) with CBAM (Woo et al., ECCV 2018) applied to each block's residual branch.
 Its gates start as the identity, so timm's ConvNeXt-T/S weights (tags
-``cbamnext_{t,s}.in1k_timm``, converted by :func:`hybridnets.models.convvit.checkpoint_filter_fn`)
+``cbamnext_{t,s}.in1k_timm``, converted by :func:`hybridnets.models.convvit_timm.checkpoint_filter_fn`)
 reproduce ConvNeXt's outputs until fine-tuning opens the gates.
 Code: Apache-2.0, hybridnets authors.
 

@@ -6,7 +6,7 @@ at every scale instead of being split into early and late stages. Blocks come fr
 (Liu et al., CVPR 2022) and Swin (Liu et al., ICCV 2021), so ConvNeXt-T/S and Swin-T/S
 ImageNet weights transplant into ``convswin_{t,s}`` (tags ``convswin_{t,s}.in1k_timm``: the conv
 blocks from ConvNeXt, the window blocks and head from Swin; see
-:func:`hybridnets.models.convvit.checkpoint_filter_fn`). Code: Apache-2.0, hybridnets authors.
+:func:`hybridnets.models.convvit_timm.checkpoint_filter_fn`). Code: Apache-2.0, hybridnets authors.
 
     model = hybridnets.create("convswin_t", spatial_dims=3, in_chans=1, num_classes=2)
 """
