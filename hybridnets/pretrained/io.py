@@ -60,8 +60,8 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
             f"refusing to load {path}: besides tensors it holds pickled Python objects, and "
             "unpickling runs code from the file, which can do anything your account can; "
             "hybridnets only loads torch files with weights_only=True. Only if you trust whoever "
-            "made the file: convert it once with torch.load(path, weights_only=False) (this "
-            "executes that code) and safetensors.torch.save_file(state_dict, "
+            "made the file: convert it once by loading it with torch.load and weights_only "
+            "switched off (this executes that code) and safetensors.torch.save_file(state_dict, "
             "'model.safetensors'), then load the .safetensors file.\n"
             f"torch said: {_unpickler_reason(e)}"
         ) from e
