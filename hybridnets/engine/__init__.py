@@ -18,6 +18,7 @@ from hybridnets.engine.distributed import (
 )
 from hybridnets.engine.engine import Engine
 from hybridnets.engine.optim import build_optimizer, param_groups, warmup_cosine
+from hybridnets.engine.outputs import check_out_dir
 from hybridnets.engine.parallel import parallelize
 from hybridnets.engine.runtime import resolve_device, rng_state, seed_everything, set_rng_state
 from hybridnets.engine.signals import StopRequest, TrainingStopped, stop_requests
@@ -31,6 +32,7 @@ __all__ = [
     "barrier",
     "batch_part",
     "build_optimizer",
+    "check_out_dir",
     "gather_rows",
     "load_state",
     "mean_over_ranks",

@@ -147,7 +147,8 @@ def adapt_state_dict(
 
     Returns:
         The adapted state dict (tensors that still mismatch are passed through unchanged,
-        head tensors of another width are dropped) and ``{key: what was done}``.
+        head tensors of another width are dropped) and ``{key: what was done}``; the model's
+        classifier keys a headless checkpoint lacks count as adapted (left at init).
     """
     target = model.state_dict()
     cfg = getattr(model, "pretrained_cfg", None) or {}
@@ -191,4 +192,7 @@ def adapt_state_dict(
         if notes and value.shape == want:
             adapted[key] = "; ".join(notes)
         out[key] = value
+    for key in head_keys:  # a headless checkpoint (a pretrained encoder) into a classifier
+        if key in target and key not in state_dict:
+            adapted[key] = "classifier initialised: the checkpoint has none"
     return out, adapted

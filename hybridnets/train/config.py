@@ -51,6 +51,9 @@ class TrainConfig:
         resize: Train and evaluate at this edge length (bilinear/trilinear) instead of native.
         max_train_samples: Train on a stratified random subset of this many training samples.
         model_kwargs: Extra model constructor arguments as JSON (stem_stride, img_size, ...).
+        pretrained: Start a hybridnets model from these weights: a folder written by
+            python -m hybridnets.pretrain or save_pretrained, a file, a weight tag or a URL
+            (the classifier starts fresh; pair with --layer-decay to fine-tune gently).
         device: auto (CUDA when available), cpu, cuda or cuda:N.
         amp: bf16 autocast on CUDA.
         progress: Show a tqdm progress bar.
@@ -89,6 +92,7 @@ class TrainConfig:
     resize: int | None = None
     max_train_samples: int | None = None
     model_kwargs: dict[str, Any] = field(default_factory=dict)
+    pretrained: str | None = None
     device: str = "auto"
     amp: bool = True
     progress: bool = True

@@ -24,7 +24,6 @@ from __future__ import annotations
 import copy
 import json
 import logging
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -42,6 +41,7 @@ from hybridnets.engine import (
     Runtime,
     barrier,
     batch_part,
+    check_out_dir,
     gather_rows,
     load_state,
     mean_over_ranks,
@@ -133,11 +133,22 @@ class _Progress:
         )
 
 
-def _build_model(config: TrainConfig, train_ds: MedMNIST) -> tuple[nn.Module, dict[str, Any]]:
-    """The model and the recipe record saved beside its checkpoint (enough to rebuild it)."""
+def _build_model(
+    config: TrainConfig, train_ds: MedMNIST, load_weights: bool = True
+) -> tuple[nn.Module, dict[str, Any]]:
+    """The model (from ``config.pretrained`` weights when given and ``load_weights``) and the
+    recipe record saved beside its checkpoint (enough to rebuild it)."""
     kwargs = dict(config.model_kwargs)
     if config.drop_path_rate is not None and model_source(config.model) != "monai":
         kwargs["drop_path_rate"] = config.drop_path_rate
+    if config.pretrained and load_weights:
+        if model_source(config.model) != "hybridnets":
+            raise ValueError(
+                f"--pretrained loads hybridnets weights; {config.model!r} is a "
+                f"{model_source(config.model)} model (timm weights: --model-kwargs "
+                '\'{"pretrained": true}\')'
+            )
+        kwargs["pretrained"] = config.pretrained  # the classifier starts fresh
     model = create_model(
         config.model, train_ds.spatial_dims, train_ds.in_chans, train_ds.num_classes, **kwargs
     )
@@ -150,36 +161,9 @@ def _build_model(config: TrainConfig, train_ds: MedMNIST) -> tuple[nn.Module, di
         "input_size": config.resize or train_ds.spatial_shape[0],
         "resize": config.resize,
         "data": train_ds.name,
+        "pretrained": config.pretrained,
     }
     return model, recipe
-
-
-def _check_out_dir(out_dir: str | Path) -> Path:
-    """Fail before any training when the run's outputs could not be written under ``out_dir``:
-    it, or a folder above it, is a file; ``best`` is a file; ``result.json`` or the training
-    state is a folder; or the nearest existing folder is not writable."""
-    out = Path(out_dir)
-    hint = "choose another --out (out_dir) or move it away"
-    for path in (out, *out.parents):
-        if not path.exists():
-            continue
-        if not path.is_dir():
-            where = "it" if path == out else f"{path}, a folder above it,"
-            raise NotADirectoryError(
-                f"out_dir {str(out)!r} must be a folder, but {where} is an existing file; {hint}"
-            )
-        if not os.access(path, os.W_OK | os.X_OK):
-            raise PermissionError(f"out_dir {str(out)!r}: cannot write in {path}")
-        break
-    for name, folder in (("best", True), ("result.json", False), (STATE_FILE, False)):
-        path = out / name
-        if path.exists() and path.is_dir() != folder:
-            kind = "a file" if folder else "a folder"
-            raise FileExistsError(
-                f"{path} is {kind}, but the run writes {'a folder' if folder else 'a file'} "
-                f"there; {hint}"
-            )
-    return out
 
 
 def _steps_per_epoch(n: int, batch_size: int, world_size: int) -> int:
@@ -373,7 +357,7 @@ def _finish(run: _Run, progress: _Progress, wall_s: float) -> dict:
         "history": progress.history,
     }
     if run.runtime.is_main:
-        model, _ = _build_model(config, run.train_ds)  # plain (unwrapped) module to save
+        model, _ = _build_model(config, run.train_ds, load_weights=False)  # plain module to save
         model.load_state_dict(weights)
         save_checkpoint(model, out_dir / "best", run.recipe)
         atomic_write_text(out_dir / "result.json", json.dumps(result, indent=2))
@@ -399,7 +383,8 @@ def train(config: TrainConfig) -> dict[str, Any]:
             ``0 .. num_classes - 1`` with every class in the training split.
     """
     start = time.perf_counter()
-    _check_out_dir(config.out_dir)  # before minutes of training, not at the first save
+    # before minutes of training, not at the first save
+    check_out_dir(config.out_dir, folders=("best",), files=("result.json", STATE_FILE))
     if config.num_threads is not None:
         torch.set_num_threads(config.num_threads)
     runtime = setup_runtime(config.device)

@@ -1,0 +1,324 @@
+"""What self-supervised pretraining buys: masked image modelling on the unlabelled training
+images, then the supervised recipe with few and with all labels, against scratch, 3 seeds.
+
+Every fine-tune is ``python -m hybridnets.train`` with the recipe's defaults, the same command
+as the scratch run plus ``--pretrained`` (one thread per run); the linear probe is
+``benchmarks/linear_probe.py`` on the frozen encoder, pretrained vs randomly initialised (and
+pretrained with BatchNorm statistics taken under masking, to show why they are re-estimated):
+
+    python benchmarks/pretrain_gain.py pretrain --datasets pneumonia,adrenal3d --jobs 2
+    python benchmarks/pretrain_gain.py finetune --jobs 2 --reuse runs/small_data
+    python benchmarks/pretrain_gain.py probe
+    python benchmarks/pretrain_gain.py summary       # results/pretrain_gain.{json,md}
+
+Data: MedMNIST files in ``$MEDMNIST_DIR`` or ``../shared/data`` (a missing file is skipped with
+its path named). Run folders go to ``--runs`` (default ``runs/pretrain_gain``); finished runs are
+not run again. ``--reuse`` names the small-data sweep's folder: its ``convvit_n`` runs of the
+same settings are the scratch runs (identical commands), so they are not trained twice.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import subprocess
+import sys
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from linear_probe import extract_features, probe
+from small_data import data_dir
+
+from hybridnets.atomic import atomic_write_text
+
+_logger = logging.getLogger("pretrain_gain")
+RESULTS = Path(__file__).parent / "results"
+MODEL = "convvit_n"
+
+# dataset -> (file, pretraining arguments besides the defaults)
+PRETRAIN: dict[str, tuple[str, list[str]]] = {
+    "pneumonia": ("pneumoniamnist.npz", ["--epochs", "40"]),
+    "adrenal3d": ("adrenalmnist3d.npz", ["--epochs", "40"]),
+}
+# setting -> (dataset, fine-tune arguments besides the defaults)
+SETTINGS: dict[str, tuple[str, list[str]]] = {
+    "pneumonia_500": ("pneumonia", ["--epochs", "30", "--max-train-samples", "500"]),
+    "pneumonia": ("pneumonia", ["--epochs", "10"]),
+    "adrenal3d_300": ("adrenal3d", ["--epochs", "30", "--max-train-samples", "300"]),
+    "adrenal3d": ("adrenal3d", ["--epochs", "10"]),
+}
+INITS = ("scratch", "mim")
+
+
+def mim_folder(runs: Path, dataset: str) -> Path:
+    return runs / f"mim_{dataset}"
+
+
+def run_folder(runs: Path, setting: str, init: str, seed: int) -> Path:
+    return runs / f"{setting}__{init}__s{seed}"
+
+
+def scratch_result(runs: Path, reuse: Path | None, setting: str, seed: int) -> Path:
+    """Where the scratch run's result is: ours, else the small-data sweep's identical run."""
+    own = run_folder(runs, setting, "scratch", seed)
+    if reuse is not None and not (own / "result.json").is_file():
+        theirs = reuse / f"{setting}__{MODEL}__s{seed}"
+        if (theirs / "result.json").is_file():
+            return theirs
+    return own
+
+
+def _launch(folder: Path, argv: list[str], marker: str) -> None:
+    if (folder / marker).is_file():
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    _logger.info("running %s", folder.name)
+    with open(folder / "run.log", "a") as log:
+        done = subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT, check=False)
+    _logger.info("%s exited %d", folder.name, done.returncode)
+
+
+def pretrain_jobs(datasets: Sequence[str], runs: Path) -> list[tuple[Path, list[str], str]]:
+    jobs = []
+    for name in datasets:
+        file, extra = PRETRAIN[name]
+        path = data_dir() / file
+        if not path.is_file():
+            _logger.warning("skipping %s: %s not found (set MEDMNIST_DIR)", name, path)
+            continue
+        argv = [sys.executable, "-m", "hybridnets.pretrain", "--model", MODEL, "--data", str(path)]
+        argv += [
+            *extra,
+            "--out",
+            str(mim_folder(runs, name)),
+            "--num-threads",
+            "1",
+            "--no-progress",
+        ]
+        jobs.append((mim_folder(runs, name), argv, "result.json"))
+    return jobs
+
+
+def finetune_jobs(
+    settings: Sequence[str],
+    inits: Sequence[str],
+    seeds: Sequence[int],
+    runs: Path,
+    reuse: Path | None,
+) -> list[tuple[Path, list[str], str]]:
+    jobs = []
+    for setting in settings:
+        dataset, extra = SETTINGS[setting]
+        path = data_dir() / PRETRAIN[dataset][0]
+        if not path.is_file():
+            _logger.warning("skipping %s: %s not found", setting, path)
+            continue
+        for init in inits:
+            pretrained = mim_folder(runs, dataset)
+            if init == "mim" and not (pretrained / "model.safetensors").is_file():
+                _logger.warning("skipping %s/mim: pretrain %s first", setting, dataset)
+                continue
+            for seed in seeds:
+                if init == "scratch" and scratch_result(runs, reuse, setting, seed).parent != runs:
+                    continue  # the small-data sweep already ran this exact command
+                folder = run_folder(runs, setting, init, seed)
+                argv = [sys.executable, "-m", "hybridnets.train", "--model", MODEL]
+                argv += ["--data", str(path), *extra, "--seed", str(seed), "--out", str(folder)]
+                argv += ["--num-threads", "1", "--no-progress"]
+                if init == "mim":
+                    argv += ["--pretrained", str(pretrained)]
+                jobs.append((folder, argv, "result.json"))
+    return jobs
+
+
+def _masked_bn_encoder(folder: Path, images: torch.Tensor) -> torch.nn.Module:
+    """The pretrained encoder with BatchNorm statistics taken under masking (what they were
+    before the recipe re-estimated them on clean images)."""
+    import hybridnets
+    from hybridnets.pretrain import MaskedImageModel
+    from hybridnets.pretrain.batchnorm import recalibrate_batchnorm
+    from hybridnets.pretrain.masking import random_visible
+
+    recipe = json.loads((folder / "pretrain.json").read_text())
+    encoder = hybridnets.create(pretrained=str(folder))
+    config = recipe["config"]
+    mim = MaskedImageModel(
+        encoder, recipe["mask_patch"], config["mask_ratio"], config["mask_style"]
+    )
+    generator = torch.Generator().manual_seed(0)
+
+    class Masked(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.mim = mim
+
+        def forward(self, x: torch.Tensor) -> None:
+            mim.encode(x, random_visible(len(x), mim.grid(x), mim.mask_ratio, generator))
+
+    recalibrate_batchnorm(Masked(), images.split(64))
+    return encoder.eval()
+
+
+def run_probes(runs: Path, datasets: Sequence[str]) -> None:
+    """Linear probes of random-init, pretrained and masked-BN pretrained encoders."""
+    import hybridnets
+    from hybridnets.data import MedMNIST
+
+    for name in datasets:
+        folder = mim_folder(runs, name)
+        out = folder / "probe.json"
+        if out.is_file() or not (folder / "model.safetensors").is_file():
+            continue
+        splits = {s: MedMNIST(data_dir() / PRETRAIN[name][0], s) for s in ("train", "val", "test")}
+        mean, std = splits["train"].channel_stats()
+        for ds in splits.values():
+            ds.set_normalization(mean, std)
+        train = splits["train"]
+        torch.manual_seed(0)
+        encoders = {
+            "random init": hybridnets.create(
+                MODEL, spatial_dims=train.spatial_dims, in_chans=train.in_chans, num_classes=0
+            ),
+            "pretrained (BN re-estimated)": hybridnets.create(pretrained=str(folder)),
+            "pretrained (BN from masked inputs)": _masked_bn_encoder(
+                folder, train.normalize(train.images)
+            ),
+        }
+        results = {}
+        for label, encoder in encoders.items():
+            features = {s: extract_features(encoder.eval(), ds) for s, ds in splits.items()}
+            results[label] = probe(features, ("logreg",))["logreg"]
+            _logger.info("%s %s: %.3f", name, label, results[label]["test_acc"])
+        atomic_write_text(out, json.dumps(results, indent=2) + "\n")
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    a = np.array(values, dtype=float)
+    return float(a.mean()), float(a.std(ddof=1)) if len(a) > 1 else 0.0
+
+
+def summary(runs: Path, reuse: Path | None, out: Path = RESULTS) -> Path:
+    """Fine-tune rows (mean ± std over seeds), probes and pretraining cost into
+    ``pretrain_gain.json`` and ``pretrain_gain.md``."""
+    rows, lines = (
+        [],
+        [
+            "| setting | init | seeds | test ACC | test AUC | wall s/run |",
+            "|---|---|---|---|---|---|",
+        ],
+    )
+    for setting in SETTINGS:
+        for init in INITS:
+            results = []
+            for seed in range(10):
+                folder = (
+                    scratch_result(runs, reuse, setting, seed)
+                    if init == "scratch"
+                    else run_folder(runs, setting, init, seed)
+                )
+                if (folder / "result.json").is_file():
+                    results.append(json.loads((folder / "result.json").read_text()))
+            if not results:
+                continue
+            acc = _mean_std([r["test"]["acc"] for r in results])
+            auc = _mean_std([r["test"]["auc"] for r in results])
+            wall = float(np.median([r["wall_time_s"] for r in results]))
+            rows.append(
+                {
+                    "setting": setting,
+                    "init": init,
+                    "seeds": len(results),
+                    "test_acc": acc,
+                    "test_auc": auc,
+                    "wall_time_s": wall,
+                }
+            )
+            lines.append(
+                f"| {setting} | {init} | {len(results)} | {acc[0]:.3f} ± {acc[1]:.3f} "
+                f"| {auc[0]:.3f} ± {auc[1]:.3f} | {wall:.0f} |"
+            )
+    pretraining, probes = {}, {}
+    lines += [
+        "",
+        "| pretraining | images | epochs | final loss | images/s | wall s |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name in PRETRAIN:
+        folder = mim_folder(runs, name)
+        if (folder / "result.json").is_file():
+            r = json.loads((folder / "result.json").read_text())
+            pretraining[name] = {
+                k: r[k]
+                for k in ("images", "epochs_run", "final_loss", "images_per_s", "wall_time_s")
+            }
+            lines.append(
+                f"| {name} | {r['images']} | {r['epochs_run']} | {r['final_loss']:.4f} "
+                f"| {r['images_per_s']:.0f} | {r['wall_time_s']:.0f} |"
+            )
+        if (folder / "probe.json").is_file():
+            probes[name] = json.loads((folder / "probe.json").read_text())
+    lines += [
+        "",
+        "| linear probe (logreg, 5 subsample seeds) | encoder | test ACC |",
+        "|---|---|---|",
+    ]
+    for name, result in probes.items():
+        for label, r in result.items():
+            lines.append(f"| {name} | {label} | {r['test_acc']:.3f} ± {r['test_acc_std']:.3f} |")
+    payload = {"finetune": rows, "pretraining": pretraining, "linear_probe": probes}
+    atomic_write_text(out / "pretrain_gain.json", json.dumps(payload, indent=2) + "\n")
+    atomic_write_text(out / "pretrain_gain.md", "\n".join(lines) + "\n")
+    return out / "pretrain_gain.md"
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    pre = sub.add_parser("pretrain", help="masked image modelling on each dataset's train images")
+    pre.add_argument("--datasets", default=",".join(PRETRAIN), help="comma-separated datasets")
+    fine = sub.add_parser("finetune", help="scratch and pretrained runs of every setting and seed")
+    fine.add_argument("--settings", default=",".join(SETTINGS), help="comma-separated settings")
+    fine.add_argument("--inits", default=",".join(INITS), help="scratch and/or mim")
+    fine.add_argument("--seeds", default="0,1,2", help="comma-separated seeds")
+    pro = sub.add_parser("probe", help="linear probes of random-init and pretrained encoders")
+    pro.add_argument("--datasets", default=",".join(PRETRAIN), help="comma-separated datasets")
+    summ = sub.add_parser("summary", help="results/pretrain_gain.{json,md}")
+    for q in (pre, fine, pro, summ):
+        q.add_argument("--runs", type=Path, default=Path("runs/pretrain_gain"), help="run folders")
+    for q in (pre, fine):
+        q.add_argument("--jobs", type=int, default=2, help="runs side by side (one thread each)")
+    for q in (fine, summ):
+        q.add_argument(
+            "--reuse",
+            type=Path,
+            default=None,
+            help="small-data sweep folder whose "
+            "convvit_n runs of the same settings serve as scratch runs",
+        )
+    args = p.parse_args(argv)
+    if args.command == "summary":
+        print(summary(args.runs, args.reuse))
+        return
+    if args.command == "probe":
+        run_probes(args.runs, args.datasets.split(","))
+        return
+    if args.command == "pretrain":
+        jobs = pretrain_jobs(args.datasets.split(","), args.runs)
+    else:
+        seeds = [int(s) for s in args.seeds.split(",")]
+        jobs = finetune_jobs(
+            args.settings.split(","), args.inits.split(","), seeds, args.runs, args.reuse
+        )
+    with ThreadPoolExecutor(args.jobs) as pool:
+        list(pool.map(lambda job: _launch(*job), jobs))
+
+
+if __name__ == "__main__":
+    main()

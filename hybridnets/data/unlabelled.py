@@ -1,0 +1,132 @@
+"""Unlabelled images for self-supervised pretraining: MedMNIST ``.npz`` files (labels ignored)
+and folders of images or volumes, several sources combined into one set.
+
+    images = UnlabelledImages(["pneumoniamnist.npz", "extra_xrays/"], size=28)
+    x = images.batch(torch.arange(32))      # (32, 1, 28, 28) float, standardised
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from hybridnets.data.images import is_image_file, read_image
+from hybridnets.data.medmnist import MedMNIST
+
+__all__ = ["UnlabelledImages"]
+
+_logger = logging.getLogger(__name__)
+
+
+class UnlabelledImages:
+    """Every image of ``sources`` as one float tensor ``(N, C, *S)`` in [0, 1], in memory.
+
+    Args:
+        sources: ``.npz`` files in MedMNIST format (their ``split`` is read, labels ignored) and
+            folders (searched recursively for :data:`~hybridnets.data.images.IMAGE_SUFFIXES`
+            and volume files).
+        size: Resize every image to this edge length; needed when sources differ in size.
+        in_chans: Channels to convert to (default: those of the first source).
+        split: Which split of ``.npz`` sources to read.
+
+    Raises:
+        FileNotFoundError: A source does not exist, or a folder holds no image.
+        ValueError: Sources disagree in rank, or in size without ``size``.
+    """
+
+    def __init__(
+        self,
+        sources: Sequence[str | Path],
+        size: int | None = None,
+        in_chans: int | None = None,
+        split: str = "train",
+    ) -> None:
+        if isinstance(sources, (str, Path)):
+            sources = [sources]
+        if not sources:
+            raise ValueError("no data sources given: pass .npz files and/or image folders")
+        parts, self.names = [], []
+        for source in sources:
+            x = self._read(Path(source), size, in_chans, split)
+            in_chans = in_chans or x.shape[1]
+            if parts and x.shape[2:] != parts[0].shape[2:]:
+                raise ValueError(
+                    f"{source} holds {tuple(x.shape[2:])} images, {self.names[0]} "
+                    f"{tuple(parts[0].shape[2:])}: pass a common size (--input-size)"
+                )
+            parts.append(x)
+            self.names.append(str(source))
+            _logger.info("%s: %d images %s", source, len(x), tuple(x.shape[1:]))
+        self.images = torch.cat(parts)  # (N, C, *S) float in [0, 1]
+        self.mean: torch.Tensor | None = None
+        self.std: torch.Tensor | None = None
+
+    @staticmethod
+    def _read(source: Path, size: int | None, in_chans: int | None, split: str) -> torch.Tensor:
+        if not source.exists():
+            raise FileNotFoundError(f"data source {str(source)!r} does not exist")
+        if source.is_file():
+            if source.suffix != ".npz":
+                raise ValueError(
+                    f"{source}: a file source must be a MedMNIST .npz; or pass its folder"
+                )
+            ds = MedMNIST(source, split)
+            x = ds.images.float().div_(255.0)  # (N, C, *S)
+            if in_chans is not None and x.shape[1] != in_chans:
+                x = x.mean(1, keepdim=True).expand(-1, in_chans, *x.shape[2:]).contiguous()
+            if size is not None and tuple(x.shape[2:]) != (size,) * ds.spatial_dims:
+                mode = "bilinear" if ds.spatial_dims == 2 else "trilinear"
+                x = F.interpolate(x, size=(size,) * ds.spatial_dims, mode=mode)
+            return x
+        files = sorted(p for p in source.rglob("*") if p.is_file() and is_image_file(p))
+        if not files:
+            raise FileNotFoundError(
+                f"folder {source} holds no images (PNG/JPEG/BMP/TIFF) or volumes (NIfTI/DICOM/"
+                "NRRD/MetaImage)"
+            )
+        channels = in_chans or read_image(files[0]).shape[0]
+        images = [read_image(f, channels, size) for f in files]
+        shapes = {tuple(x.shape) for x in images}
+        if len(shapes) > 1:
+            raise ValueError(
+                f"images in {source} differ in shape ({sorted(shapes)[:3]}...): pass --input-size"
+            )
+        return torch.stack(images)
+
+    @property
+    def spatial_dims(self) -> int:
+        return self.images.ndim - 2
+
+    @property
+    def in_chans(self) -> int:
+        return self.images.shape[1]
+
+    @property
+    def spatial_shape(self) -> tuple[int, ...]:
+        return tuple(self.images.shape[2:])
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def channel_stats(self) -> tuple[list[float], list[float]]:
+        """Per-channel mean and std over all images."""
+        reduce = (0, *range(2, self.images.ndim))
+        x = self.images.double()
+        return x.mean(reduce).tolist(), x.std(reduce, correction=0).clamp_min(1e-6).tolist()
+
+    def set_normalization(self, mean: Sequence[float], std: Sequence[float]) -> None:
+        """Standardise batches with these per-channel statistics."""
+        shape = (-1, *([1] * self.spatial_dims))
+        self.mean = torch.tensor(mean, dtype=torch.float32).reshape(shape)
+        self.std = torch.tensor(std, dtype=torch.float32).reshape(shape)
+
+    def batch(self, index: torch.Tensor, device: torch.device | str = "cpu") -> torch.Tensor:
+        """Images at ``index``, standardised, ``(B, C, *S)`` on ``device``."""
+        x = self.images[index].to(device)
+        if self.mean is not None:
+            x = (x - self.mean.to(device)) / self.std.to(device)
+        return x

@@ -1,0 +1,51 @@
+"""Command line for self-supervised pretraining; every option is a :class:`PretrainConfig` field.
+
+    python -m hybridnets.pretrain --model convvit_n --data pneumoniamnist.npz --out runs/mim
+    python -m hybridnets.pretrain --model convvit_n --data ct_volumes/,adrenalmnist3d.npz \\
+        --input-size 28 --epochs 40
+    python -m hybridnets.train --model convvit_n --data pneumoniamnist.npz --pretrained runs/mim
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from hybridnets import cli
+from hybridnets.pretrain.config import PretrainConfig
+from hybridnets.pretrain.model import MASK_STYLES
+from hybridnets.pretrain.recipe import pretrain
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """One option per :class:`PretrainConfig` field, help and default from its docstring."""
+    return cli.config_parser(
+        PretrainConfig,
+        "python -m hybridnets.pretrain",
+        "Pretrain a hybridnets backbone on unlabelled images or volumes by masked image "
+        "modelling; writes a folder that hybridnets.create(pretrained=...) and "
+        "python -m hybridnets.train --pretrained load. Prints the result as JSON.",
+        {"mask_style": MASK_STYLES},
+        {"out_dir": "--out"},
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Pretrain and print the result summary as JSON."""
+    main_rank = int(os.environ.get("RANK", "0")) == 0
+    logging.basicConfig(
+        level=logging.INFO if main_rank else logging.WARNING,
+        format="%(asctime)s %(name)s: %(message)s",
+    )
+    result = pretrain(cli.parse_config(PretrainConfig, build_parser(), argv))
+    if main_rank:
+        summary = {k: v for k, v in result.items() if k not in ("history", "recipe")}
+        sys.stdout.write(json.dumps(summary, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,336 @@
+"""Self-supervised pretraining recipe: unlabelled images + a masked model + its loss, on the
+shared engine (the loop, AdamW + warm-up + cosine, parallelism, resume are the engine's).
+
+The run standardises the images with their own statistics, trains
+:class:`~hybridnets.pretrain.MaskedImageModel` around ``config.model`` (built with
+``num_classes=0`` by the one resolver), saves the training state after every epoch and on
+SIGTERM/SIGINT (mid-epoch; the same command resumes it), and at the end re-estimates the
+encoder's BatchNorm statistics on unmasked images and writes ``out_dir`` as a
+``save_pretrained`` folder: ``hybridnets.create(name, pretrained=out_dir)`` and
+``python -m hybridnets.train --pretrained out_dir`` start from it.
+
+    result = pretrain(PretrainConfig(model="convvit_n", data="pneumoniamnist.npz", epochs=50))
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from hybridnets.atomic import atomic_write_text
+from hybridnets.data import RandomFlipAffine
+from hybridnets.data.unlabelled import UnlabelledImages
+from hybridnets.engine import (
+    Engine,
+    Runtime,
+    barrier,
+    batch_part,
+    check_out_dir,
+    load_state,
+    mean_over_ranks,
+    rng_state,
+    save_state,
+    seed_everything,
+    set_rng_state,
+    setup_runtime,
+    stop_requests,
+    teardown,
+)
+from hybridnets.engine.signals import StopRequest, TrainingStopped
+from hybridnets.pretrain.batchnorm import recalibrate_batchnorm
+from hybridnets.pretrain.config import PretrainConfig
+from hybridnets.pretrain.masking import random_visible
+from hybridnets.pretrain.model import MaskedImageModel, default_mask_patch
+from hybridnets.resolve import create_model, model_source
+
+__all__ = ["RECIPE_FILE", "STATE_FILE", "pretrain"]
+
+STATE_FILE = "state.pt"
+RECIPE_FILE = "pretrain.json"
+# config fields that do not change what a run computes: a resumed run may differ in these
+_RESUME_FREE = ("out_dir", "progress", "num_threads", "resume")
+
+_logger = logging.getLogger(__name__)
+
+
+@dataclass
+class _Run:
+    config: PretrainConfig
+    runtime: Runtime
+    images: UnlabelledImages
+    mim: MaskedImageModel
+    engine: Engine
+    augment: RandomFlipAffine | None
+    steps_per_epoch: int
+    mean: list[float]
+    std: list[float]
+
+
+@dataclass
+class _Progress:
+    """Bookkeeping across epochs; ``step`` > 0 marks a state saved mid-epoch."""
+
+    epoch: int = 0
+    step: int = 0
+    losses: list[float] = field(default_factory=list)
+    history: list[dict[str, float]] = field(default_factory=list)
+    elapsed_s: float = 0.0
+    epoch_rng: torch.Tensor | None = field(default=None, repr=False)
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "epoch_rng"}
+        )
+
+
+def build_masked_model(
+    config: PretrainConfig, spatial_dims: int, in_chans: int, input_size: int
+) -> MaskedImageModel:
+    """The encoder (``num_classes=0``) of ``config.model`` inside its masked model; the mask
+    patch defaults to :func:`default_mask_patch` of ``input_size``."""
+    if model_source(config.model) != "hybridnets":
+        raise ValueError(
+            f"masked image modelling is built for hybridnets models (stem + stages); "
+            f"{config.model!r} is a {model_source(config.model)} model"
+        )
+    kwargs = dict(config.model_kwargs)
+    if config.drop_path_rate is not None:
+        kwargs["drop_path_rate"] = config.drop_path_rate
+    encoder = create_model(config.model, spatial_dims, in_chans, 0, **kwargs)
+    stem_stride = encoder.feature_info[0]["reduction"]
+    return MaskedImageModel(
+        encoder,
+        mask_patch=config.mask_patch or default_mask_patch(stem_stride, input_size),
+        mask_ratio=config.mask_ratio,
+        style=config.mask_style,
+        decoder_dim=config.decoder_dim,
+        decoder_depth=config.decoder_depth,
+        norm_pix_loss=config.norm_pix_loss,
+    )
+
+
+def _setup(config: PretrainConfig, runtime: Runtime) -> _Run:
+    images = UnlabelledImages(config.sources, config.input_size, config.in_chans)
+    mean, std = images.channel_stats()
+    images.set_normalization(mean, std)
+    mim = build_masked_model(
+        config, images.spatial_dims, images.in_chans, min(images.spatial_shape)
+    )
+    mim.grid(images.images[:1])  # a size that does not fit the mask patch fails here
+    steps = len(images) // config.batch_size
+    steps += len(images) % config.batch_size >= max(2, runtime.world_size)
+    if steps == 0:
+        raise ValueError(f"pretraining needs at least 2 images, got {len(images)}")
+    engine = Engine(
+        mim,
+        runtime,
+        lr=config.lr,
+        weight_decay=config.weight_decay,
+        total_steps=steps * config.epochs,
+        warmup_steps=round(config.warmup_epochs * steps),
+        min_lr_ratio=config.min_lr_ratio,
+        clip_grad=config.clip_grad,
+        amp=config.amp,
+    )
+    augment = RandomFlipAffine(images.spatial_dims) if config.augment else None
+    return _Run(config, runtime, images, mim, engine, augment, steps, mean, std)
+
+
+def _step(run: _Run, index: torch.Tensor, generator: torch.Generator) -> float:
+    """One step on the global batch ``index``: every rank draws the same augmentation and
+    masks (as one process would), then trains on its part with its share of the mean loss."""
+    x = run.images.batch(index, run.runtime.device)
+    if run.augment is not None:
+        x = run.augment(x, generator)
+    grid = run.mim.grid(x)
+    visible = random_visible(len(x), grid, run.config.mask_ratio, generator, x.device)
+    part = batch_part(len(index), run.runtime)
+    x, visible = x[part], visible[part]
+    share = len(x) * run.runtime.world_size / len(index)
+    loss = run.engine.step(lambda model: model(x, visible) * share)
+    return mean_over_ranks(loss, run.runtime)
+
+
+def _save(path: Path, run: _Run, progress: _Progress, generator: torch.Generator) -> None:
+    state = {
+        "config": json.dumps(asdict(run.config)),
+        "progress": progress.to_json(),
+        "engine": run.engine.state_dict(),
+        "rng": rng_state(generator),
+    }
+    if progress.epoch_rng is not None:
+        state["epoch_rng"] = progress.epoch_rng
+    if run.runtime.is_main:
+        save_state(path, state)
+    barrier(run.runtime)
+
+
+def _resume(path: Path, run: _Run, generator: torch.Generator) -> _Progress:
+    state = load_state(path)
+    saved, current = json.loads(state["config"]), asdict(run.config)
+    differ = sorted(k for k in current if k not in _RESUME_FREE and saved.get(k) != current[k])
+    if differ:
+        raise ValueError(
+            f"{path} holds an interrupted run with other settings ({', '.join(differ)}); "
+            "use another --out, delete the file, or pass --no-resume to start over"
+        )
+    run.engine.load_state_dict(state["engine"])
+    set_rng_state(generator, state["rng"])
+    progress = _Progress(**json.loads(state["progress"]))
+    progress.epoch_rng = state.get("epoch_rng")
+    _logger.info("resuming %s after epoch %d, step %d", path.parent, progress.epoch, progress.step)
+    return progress
+
+
+def _epoch(
+    run: _Run, progress: _Progress, generator: torch.Generator, stop: StopRequest, path: Path
+) -> float:
+    """One pass (from ``progress.step`` when resuming mid-epoch); mean loss."""
+    resumed_rng = None
+    if progress.step:  # replay this epoch's order, then continue with the saved generator
+        resumed_rng = generator.get_state()
+        generator.set_state(progress.epoch_rng)
+    epoch_rng = generator.get_state()
+    order = torch.randperm(len(run.images), generator=generator)
+    if resumed_rng is not None:
+        generator.set_state(resumed_rng)
+    batches = order.split(run.config.batch_size)[: run.steps_per_epoch]
+    losses = list(progress.losses)
+    for step in range(progress.step, len(batches)):
+        losses.append(_step(run, batches[step], generator))
+        if step + 1 < len(batches) and stop.now(run.runtime):
+            progress.step, progress.losses, progress.epoch_rng = step + 1, losses, epoch_rng
+            _save(path, run, progress, generator)
+            raise TrainingStopped(
+                f"stopped by {stop.signal or 'a stop request'} in epoch {progress.epoch + 1} "
+                f"after step {step + 1}; run the same command again to resume"
+            )
+    progress.step, progress.losses, progress.epoch_rng = 0, [], None
+    return float(np.mean(losses))
+
+
+def _save_encoder(run: _Run, progress: _Progress, wall_s: float) -> dict[str, Any]:
+    """Recalibrate BatchNorm on unmasked images, write the encoder folder and result.json."""
+    config, out = run.config, Path(run.config.out_dir)
+    encoder = run.engine.module.encoder
+    recalibrated = 0
+    if config.recalibrate_batchnorm:
+        n = min(config.recalibrate_batchnorm, len(run.images))
+        index = torch.randperm(len(run.images), generator=torch.Generator().manual_seed(0))[:n]
+        batches = (run.images.batch(i, run.runtime.device) for i in index.split(config.batch_size))
+        recalibrated = recalibrate_batchnorm(encoder, batches)
+    recipe = {
+        "recipe": "masked image modelling (hybridnets.pretrain)",
+        "mask_patch": run.mim.mask_patch,
+        "data": run.images.names,
+        "images": len(run.images),
+        "spatial_dims": run.images.spatial_dims,
+        "in_chans": run.images.in_chans,
+        "input_size": run.images.spatial_shape[0],
+        "mean": run.mean,
+        "std": run.std,
+        "batchnorm_recalibrated_layers": recalibrated,
+        "config": asdict(config),
+    }
+    last = progress.history[-1] if progress.history else {}
+    result = {
+        "model": config.model,
+        "images": len(run.images),
+        "epochs_run": len(progress.history),
+        "final_loss": last.get("loss"),
+        "images_per_s": float(np.median([h["images_per_s"] for h in progress.history]))
+        if progress.history
+        else None,
+        "wall_time_s": wall_s,
+        "device": str(run.runtime.device),
+        "world_size": run.runtime.world_size,
+        "params_encoder": sum(p.numel() for p in encoder.parameters()),
+        "params_decoder": sum(p.numel() for p in run.mim.parameters())
+        - sum(p.numel() for p in encoder.parameters()),
+        "pretrained": str(out),
+        "recipe": recipe,
+        "history": progress.history,
+    }
+    if run.runtime.is_main:
+        from hybridnets.pretrained import save_pretrained
+
+        encoder.pretrained_cfg.update(
+            {"mean": run.mean, "std": run.std, "tag": f"{config.model}.mim", "source": str(out)}
+        )
+        save_pretrained(encoder, out)
+        atomic_write_text(out / RECIPE_FILE, json.dumps(recipe, indent=2) + "\n")
+        atomic_write_text(out / "result.json", json.dumps(result, indent=2) + "\n")
+    barrier(run.runtime)
+    return result
+
+
+def pretrain(config: PretrainConfig) -> dict[str, Any]:
+    """Pretrain ``config.model`` on ``config.data`` without labels; returns (and, on rank 0,
+    writes) the result: loss per epoch, images/s, wall time, the pretrained folder.
+
+    Raises:
+        NotADirectoryError, FileExistsError, PermissionError: Before training, when the
+            outputs could not be written under ``out_dir``.
+        FileNotFoundError, ValueError: A data source is missing or does not fit.
+    """
+    start = time.perf_counter()
+    check_out_dir(config.out_dir, files=("model.safetensors", "result.json", STATE_FILE))
+    if config.num_threads is not None:
+        torch.set_num_threads(config.num_threads)
+    runtime = setup_runtime(config.device)
+    try:
+        with stop_requests() as stop:
+            return _pretrain(config, runtime, stop, start)
+    finally:
+        teardown(runtime)
+
+
+def _pretrain(config: PretrainConfig, runtime: Runtime, stop: StopRequest, start: float) -> dict:
+    generator = seed_everything(config.seed)
+    run = _setup(config, runtime)
+    path = Path(config.out_dir) / STATE_FILE
+    progress = _Progress()
+    if config.resume and path.is_file():
+        progress = _resume(path, run, generator)
+    elif path.is_file() and runtime.is_main:
+        path.unlink()
+    _logger.info(
+        "pretraining %s on %d images %s, mask %s %.0f%% of %d px patches",
+        config.model,
+        len(run.images),
+        tuple(run.images.images.shape[1:]),
+        config.mask_style,
+        100 * config.mask_ratio,
+        run.mim.mask_patch,
+    )
+    epochs = range(progress.epoch + 1, config.epochs + 1)
+    bar = tqdm(
+        epochs, desc=f"pretrain {config.model}", disable=not (config.progress and runtime.is_main)
+    )
+    for epoch in bar:
+        tic = time.perf_counter()
+        loss = _epoch(run, progress, generator, stop, path)
+        seconds = time.perf_counter() - tic
+        images = run.steps_per_epoch * config.batch_size
+        row = {"epoch": epoch, "loss": loss, "epoch_s": seconds, "images_per_s": images / seconds}
+        progress.history.append(row)
+        progress.epoch = epoch
+        progress.elapsed_s += time.perf_counter() - start
+        start = time.perf_counter()
+        bar.set_postfix(loss=f"{loss:.4f}")
+        if runtime.is_main:
+            _logger.info("epoch %d/%d %s", epoch, config.epochs, row)
+        _save(path, run, progress, generator)
+    progress.elapsed_s += time.perf_counter() - start
+    result = _save_encoder(run, progress, progress.elapsed_s)
+    if runtime.is_main:
+        path.unlink(missing_ok=True)
+    return result

@@ -1,0 +1,60 @@
+"""Tests for benchmarks/pretrain_gain.py: the runs it makes and the summary it writes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pretrain_gain
+import pytest
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    (tmp_path / "pneumoniamnist.npz").write_bytes(b"")  # adrenalmnist3d.npz is absent
+    monkeypatch.setenv("MEDMNIST_DIR", str(tmp_path))
+    return tmp_path
+
+
+def _result(folder: Path, acc: float, auc: float) -> None:
+    folder.mkdir(parents=True)
+    result = {"test": {"acc": acc, "auc": auc}, "wall_time_s": 10.0}
+    (folder / "result.json").write_text(json.dumps(result))
+
+
+def test_finetune_is_the_scratch_command_plus_pretrained(data_dir: Path, tmp_path: Path) -> None:
+    runs, reuse = tmp_path / "runs", tmp_path / "small"
+    _result(reuse / "pneumonia_500__convvit_n__s0", 0.8, 0.9)  # an identical run already done
+    mim = pretrain_gain.mim_folder(runs, "pneumonia")
+    mim.mkdir(parents=True)
+    (mim / "model.safetensors").write_bytes(b"")
+    jobs = pretrain_gain.finetune_jobs(
+        ["pneumonia_500", "adrenal3d"], ["scratch", "mim"], [0, 1], runs, reuse
+    )
+    names = sorted(folder.name for folder, _, _ in jobs)
+    assert names == [
+        "pneumonia_500__mim__s0",
+        "pneumonia_500__mim__s1",
+        "pneumonia_500__scratch__s1",  # s0 comes from the small-data sweep
+    ]
+    argv = {folder.name: argv for folder, argv, _ in jobs}
+    mim_argv, scratch_argv = argv["pneumonia_500__mim__s1"], argv["pneumonia_500__scratch__s1"]
+    assert mim_argv[mim_argv.index("--pretrained") + 1] == str(mim)
+    strip = [a for a in mim_argv if a not in ("--pretrained", str(mim))]
+    assert [a.replace("__mim__", "__scratch__") for a in strip] == scratch_argv
+
+
+def test_summary_takes_scratch_from_the_sweep_and_reports_mean_std(tmp_path: Path) -> None:
+    runs, reuse = tmp_path / "runs", tmp_path / "small"
+    for seed, (acc, auc) in enumerate([(0.80, 0.90), (0.82, 0.92)]):
+        _result(reuse / f"pneumonia_500__convvit_n__s{seed}", acc, auc)
+        _result(
+            pretrain_gain.run_folder(runs, "pneumonia_500", "mim", seed), acc + 0.05, auc + 0.03
+        )
+    path = pretrain_gain.summary(runs, reuse, out=tmp_path)
+    rows = {
+        r["init"]: r for r in json.loads((tmp_path / "pretrain_gain.json").read_text())["finetune"]
+    }
+    assert rows["scratch"]["test_acc"][0] == pytest.approx(0.81)
+    assert rows["mim"]["test_acc"][0] == pytest.approx(0.86) and rows["mim"]["seeds"] == 2
+    assert "| pneumonia_500 | mim | 2 | 0.860 ± 0.014" in path.read_text()
