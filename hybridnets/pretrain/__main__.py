@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 from hybridnets import cli
 from hybridnets.pretrain.config import PretrainConfig
-from hybridnets.pretrain.model import MASK_STYLES
+from hybridnets.pretrain.model import DECODER_FROM, MASK_STYLES
 from hybridnets.pretrain.recipe import pretrain
 
 
@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Pretrain a hybridnets backbone on unlabelled images or volumes by masked image "
         "modelling; writes a folder that hybridnets.create(pretrained=...) and "
         "python -m hybridnets.train --pretrained load. Prints the result as JSON.",
-        {"mask_style": MASK_STYLES},
+        {"mask_style": MASK_STYLES, "decoder_from": DECODER_FROM},
         {"out_dir": "--out"},
     )
 

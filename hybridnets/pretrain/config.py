@@ -1,6 +1,6 @@
 """Settings of one self-supervised pretraining run; the CLI's options are generated from them.
 
-config = PretrainConfig(model="convvit_n", data="pneumoniamnist.npz", epochs=50)
+config = PretrainConfig(model="convvit_n", data="pneumoniamnist.npz", epochs=40)
 """
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from hybridnets.pretrain.model import MASK_STYLES
+from hybridnets.pretrain.model import DECODER_FROM, MASK_STYLES
 
 __all__ = ["PretrainConfig"]
 
@@ -37,6 +37,9 @@ class PretrainConfig:
         mask_style: token (SimMIM: masked positions get a learned token after the stem and the
             encoder runs densely) or dense (FCMAE: masked positions are zeroed again after every
             block, the decoder alone fills them).
+        decoder_from: Encoder maps the decoder reads: last (the last stage only, so the whole
+            encoder must carry what reconstruction needs) or pyramid (every stage at the mask
+            grid or coarser).
         decoder_dim: Width of the light decoder.
         decoder_depth: Residual conv blocks of the decoder (0: projections and prediction only).
         norm_pix_loss: Reconstruct each patch's pixels standardised within the patch.
@@ -59,7 +62,7 @@ class PretrainConfig:
     model: str
     data: str
     out_dir: str = "runs/pretrain"
-    epochs: int = 50
+    epochs: int = 40
     batch_size: int = 64
     lr: float = 1e-3
     weight_decay: float = 0.05
@@ -69,6 +72,7 @@ class PretrainConfig:
     mask_ratio: float = 0.6
     mask_patch: int | None = None
     mask_style: str = "token"
+    decoder_from: str = "last"
     decoder_dim: int = 128
     decoder_depth: int = 1
     norm_pix_loss: bool = True
@@ -88,6 +92,10 @@ class PretrainConfig:
     def __post_init__(self) -> None:
         if self.mask_style not in MASK_STYLES:
             raise ValueError(f"mask_style must be one of {MASK_STYLES}, got {self.mask_style!r}")
+        if self.decoder_from not in DECODER_FROM:
+            raise ValueError(
+                f"decoder_from must be one of {DECODER_FROM}, got {self.decoder_from!r}"
+            )
         if not 0.0 < self.mask_ratio < 1.0:
             raise ValueError(f"mask_ratio must be in (0, 1), got {self.mask_ratio!r}")
         for name in ("epochs", "batch_size", "decoder_dim"):

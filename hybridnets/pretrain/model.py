@@ -32,9 +32,10 @@ from hybridnets.layers import TransformerBlock
 from hybridnets.pretrain.decoder import MaskedDecoder
 from hybridnets.pretrain.masking import patchify, pool_visible, random_visible, visible_at
 
-__all__ = ["MASK_STYLES", "MaskedImageModel", "default_mask_patch"]
+__all__ = ["DECODER_FROM", "MASK_STYLES", "MaskedImageModel", "default_mask_patch"]
 
 MASK_STYLES = ("token", "dense")
+DECODER_FROM = ("pyramid", "last")
 
 
 def default_mask_patch(stem_stride: int, input_size: int) -> int:
@@ -58,6 +59,8 @@ class MaskedImageModel(nn.Module):
         decoder_dim: Decoder width.
         decoder_depth: Decoder conv blocks.
         norm_pix_loss: Targets are each patch's pixels standardised per patch (MAE's choice).
+        decoder_from: ``"pyramid"`` (every stage at the mask grid or coarser) or ``"last"`` (the
+            last stage only, so the whole encoder must carry what the decoder needs).
     """
 
     def __init__(
@@ -69,6 +72,7 @@ class MaskedImageModel(nn.Module):
         decoder_dim: int = 128,
         decoder_depth: int = 1,
         norm_pix_loss: bool = True,
+        decoder_from: str = "pyramid",
     ) -> None:
         super().__init__()
         if style not in MASK_STYLES:
@@ -90,13 +94,17 @@ class MaskedImageModel(nn.Module):
         self.mask_ratio = mask_ratio
         self.style = style
         self.norm_pix_loss = norm_pix_loss
-        # stages whose maps are at the mask grid or coarser feed the decoder
+        if decoder_from not in DECODER_FROM:
+            raise ValueError(f"decoder_from must be one of {DECODER_FROM}, got {decoder_from!r}")
+        # the last stage, or every stage at the mask grid or coarser, feeds the decoder
         reductions = [info["reduction"] for info in encoder.feature_info]
+        last = len(reductions) - 1
         self.decoder_stages = [i for i, r in enumerate(reductions) if r >= self.mask_patch]
-        if not self.decoder_stages:
-            self.decoder_stages = [len(reductions) - 1]
+        if decoder_from == "last" or not self.decoder_stages:
+            self.decoder_stages = [last]
         self.decoder = MaskedDecoder(
             [encoder.feature_info[i]["num_chs"] for i in self.decoder_stages],
+            [max(1, reductions[i] // self.mask_patch) for i in self.decoder_stages],
             self.spatial_dims,
             self.mask_patch**self.spatial_dims * self.in_chans,
             decoder_dim,
@@ -111,6 +119,14 @@ class MaskedImageModel(nn.Module):
                 stage.downsample.register_forward_hook(self._remask)
                 for block in stage.blocks:
                     block.register_forward_hook(self._remask)
+
+    @torch.jit.ignore
+    def no_weight_decay(self) -> set[str]:
+        """Mask tokens and the encoder's own exclusions are not decayed."""
+        skip = {"mask_token", "decoder.mask_token"}
+        if hasattr(self.encoder, "no_weight_decay"):
+            skip |= {f"encoder.{name}" for name in self.encoder.no_weight_decay()}
+        return skip
 
     def _remask(self, module: nn.Module, args: tuple, out: Tensor) -> Tensor | None:
         """Forward hook (``dense``): zero the masked positions of a block's output."""

@@ -9,7 +9,7 @@ encoder's BatchNorm statistics on unmasked images and writes ``out_dir`` as a
 ``save_pretrained`` folder: ``hybridnets.create(name, pretrained=out_dir)`` and
 ``python -m hybridnets.train --pretrained out_dir`` start from it.
 
-    result = pretrain(PretrainConfig(model="convvit_n", data="pneumoniamnist.npz", epochs=50))
+    result = pretrain(PretrainConfig(model="convvit_n", data="pneumoniamnist.npz", epochs=40))
 """
 
 from __future__ import annotations
@@ -114,6 +114,7 @@ def build_masked_model(
         decoder_dim=config.decoder_dim,
         decoder_depth=config.decoder_depth,
         norm_pix_loss=config.norm_pix_loss,
+        decoder_from=config.decoder_from,
     )
 
 
