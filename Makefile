@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 
 $(STAMP): setup.cfg pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP) install -q -c constraints.txt -e '.[dev,hub,lora]'
+	$(PIP) install -q -c constraints.txt -e '.[dev,hub,lora,text]'
 	touch $(STAMP)
 
 install: $(STAMP)

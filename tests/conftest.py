@@ -78,3 +78,137 @@ def device() -> Iterator[torch.device]:
 
     with cpu_interpreter():
         yield torch.device("cpu")
+
+
+_TOY_WORDS = (  # noqa: SIM905
+    "a an the of image scan showing medical ct mr mri red green blue bright dark square circle "
+    "cross cube sphere chest head brain spine abdomen pelvis"
+).split()
+
+
+def write_tiny_text_model(folder: Path, hidden: int = 32) -> Path:
+    """A randomly initialised 2-layer BERT and a word-level tokenizer for :data:`_TOY_WORDS`,
+    saved as a Hugging Face folder (``AutoModel`` / ``AutoTokenizer`` load it offline)."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
+
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    vocab = {w: i for i, w in enumerate(specials + _TOY_WORDS)}
+    tokenizer = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)]
+    )
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer,
+        **{f"{k}_token": f"[{k.upper()}]" for k in ("unk", "pad", "cls", "sep", "mask")},
+    )
+    config = BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=hidden,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=2 * hidden,
+        max_position_embeddings=64,
+    )
+    torch.manual_seed(0)
+    BertModel(config).save_pretrained(folder)
+    fast.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_text_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Folder of :func:`write_tiny_text_model` (made once per session)."""
+    pytest.importorskip("transformers")
+    return write_tiny_text_model(tmp_path_factory.mktemp("tiny_bert"))
+
+
+def write_shape_pairs(
+    folder: Path, spatial_dims: int = 2, n_train: int = 48, n_test: int = 24, size: int = 32
+) -> Path:
+    """Synthetic image–caption pairs in a ``pairs.csv`` (columns image, text, label, split).
+
+    2D: RGB PNGs of a red, green or blue square, circle or cross on dark noise, captioned
+    ``"a red square"``; 3D: ``.npy`` volumes of a bright or dark cube or sphere, captioned
+    ``"a bright cube"``. The label is the shape; position and size vary a little.
+    """
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    shapes = ("square", "circle", "cross") if spatial_dims == 2 else ("cube", "sphere")
+    colours = ("red", "green", "blue") if spatial_dims == 2 else ("bright", "dark")
+    grid = np.stack(np.meshgrid(*[np.arange(size)] * spatial_dims, indexing="ij"))  # (d, *S)
+    rows = ["image,text,label,split"]
+    for split, n in (("train", n_train), ("test", n_test)):
+        for i in range(n):
+            shape, colour = shapes[i % len(shapes)], colours[(i // len(shapes)) % len(colours)]
+            centre = size / 2 + rng.uniform(-size / 16, size / 16, spatial_dims)
+            radius = size * rng.uniform(0.25, 0.32)
+            offset = np.abs(grid - centre.reshape(-1, *[1] * spatial_dims))  # (d, *S)
+            mask = {
+                "square": offset.max(0) < radius,
+                "cube": offset.max(0) < radius,
+                "circle": (offset**2).sum(0) < radius**2,
+                "sphere": (offset**2).sum(0) < radius**2,
+                "cross": (offset.min(0) < radius / 3) & (offset.max(0) < radius),
+            }[shape]
+            name = f"{split}_{i}"
+            if spatial_dims == 2:
+                image = rng.integers(0, 40, (size, size, 3), dtype=np.uint8)
+                image[mask] = {"red": (220, 30, 30), "green": (30, 220, 30), "blue": (30, 30, 220)}[
+                    colour
+                ]
+                Image.fromarray(image).save(folder / f"{name}.png")
+                name += ".png"
+            else:
+                volume = rng.uniform(0, 0.2, (size,) * 3).astype(np.float32)
+                volume[mask] = 1.0 if colour == "bright" else 0.5
+                np.save(folder / f"{name}.npy", volume)
+                name += ".npy"
+            rows.append(f"{name},a {colour} {shape},{shape},{split}")
+    (folder / "pairs.csv").write_text("\n".join(rows) + "\n")
+    return folder / "pairs.csv"
+
+
+@pytest.fixture
+def shape_pairs() -> Callable[..., Path]:
+    """``shape_pairs(folder, spatial_dims=2)``: write :func:`write_shape_pairs`, return the CSV."""
+    return write_shape_pairs
+
+
+def write_medpix_like(root: Path, n: int = 3) -> Path:
+    """A folder in MedPix 2.0's layout (``splits/descriptions_*.jsonl``, ``images/*.png``)
+    with ``n`` synthetic non-square images per split (the first RGB, the others grey)."""
+    import json
+
+    from PIL import Image
+
+    from hybridnets.data.pairs import MEDPIX_REGIONS
+
+    (root / "splits").mkdir(parents=True)
+    (root / "images").mkdir()
+    for split in ("train", "dev", "test"):
+        lines = []
+        for i in range(n):
+            name = f"MPX{i}_{split}"
+            mode = "RGB" if i == 0 else "L"
+            colour = (200, 0, 0) if mode == "RGB" else 200
+            Image.new(mode, (40, 20), color=colour).save(root / "images" / f"{name}.png")
+            record = {
+                "Type": ["CT", "MR"][i % 2],
+                "image": name,
+                "Description": {"Caption": f"  Axial  CT of the {split}\n{i}  "},
+                "Location Category": MEDPIX_REGIONS[i % 5],
+            }
+            lines.append(json.dumps(record))
+        (root / "splits" / f"descriptions_{split}.jsonl").write_text("\n".join(lines) + "\n")
+    return root
+
+
+@pytest.fixture
+def medpix_like() -> Callable[..., Path]:
+    """``medpix_like(root, n=3)``: write :func:`write_medpix_like` and return the folder."""
+    return write_medpix_like

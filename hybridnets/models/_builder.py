@@ -44,22 +44,26 @@ def model_cfg(input_size: int = 224, **extra: Any) -> dict[str, Any]:
 
 def model_pretrained_cfg(default_cfg: Mapping[str, Any], variant: str, model: nn.Module) -> dict:
     """The ``pretrained_cfg`` of a freshly built ``model``: ``default_cfg`` at its rank, channels
-    and classes, plus its first convolution and smallest input."""
+    and classes, plus its first convolution, smallest input and ``pool_size`` (the last map's
+    size at the native input, which open_clip's timm tower reads for attention pooling)."""
     spatial_dims, in_chans = model.spatial_dims, model.in_chans
     rgb = in_chans == 3
+    size = default_cfg["input_size"][-1]
+    pool_side = -(-size // model.min_input_size)  # ceil: exact at the registered sizes
     first_conv = next(n for n, m in model.named_modules() if isinstance(m, nn.modules.conv._ConvNd))
     return {
         **default_cfg,
         "architecture": variant,
         "tag": "",
         "url": "",
-        "input_size": (in_chans, *([default_cfg["input_size"][-1]] * spatial_dims)),
+        "input_size": (in_chans, *([size] * spatial_dims)),
         "spatial_dims": spatial_dims,
         "mean": default_cfg["mean"] if rgb else (0.5,) * in_chans,
         "std": default_cfg["std"] if rgb else (0.5,) * in_chans,
         "num_classes": model.num_classes,
         "first_conv": first_conv,
         "min_input_size": model.min_input_size,
+        "pool_size": (pool_side,) * spatial_dims,
     }
 
 

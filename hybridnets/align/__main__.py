@@ -1,0 +1,58 @@
+"""Command line for the alignment recipe; every option is an :class:`AlignConfig` field.
+
+python -m hybridnets.align --model convvit_n --data /data/medpix2 --input-size 64
+python -m hybridnets.align --model resnet18 --data pairs.csv --text-model path/to/BiomedBERT
+python -m hybridnets.align --model convvit_n --data pairs.csv --text-lora-rank 8   # LoRA
+torchrun --nproc_per_node 4 -m hybridnets.align --model convvit_t --data /data/medpix2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from hybridnets import cli
+from hybridnets.align.config import AlignConfig
+from hybridnets.align.recipe import align
+from hybridnets.multimodal.image import IMAGE_POOLING
+from hybridnets.multimodal.text import TEXT_POOLING
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """One option per :class:`AlignConfig` field, help and default from its docstring."""
+    return cli.config_parser(
+        AlignConfig,
+        "python -m hybridnets.align",
+        "Align any hybridnets, timm or monai_<resnet> image tower with a Hugging Face text "
+        "tower on image-caption pairs (MedPix 2.0 folder or CSV/JSONL table) by contrastive "
+        "training: LiT (frozen text) by default, CLIP or LoRA on request. Saves the image "
+        "tower as a backbone and prints retrieval and zero-shot scores as JSON.",
+        {"pool": IMAGE_POOLING, "text_pooling": TEXT_POOLING},
+        {"out_dir": "--out"},
+    )
+
+
+def parse_args(argv: Sequence[str] | None = None) -> AlignConfig:
+    """Parse command-line arguments into an :class:`AlignConfig`."""
+    return cli.parse_config(AlignConfig, build_parser(), argv)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Align and print the result summary as JSON."""
+    main_rank = int(os.environ.get("RANK", "0")) == 0  # under torchrun only rank 0 reports
+    logging.basicConfig(
+        level=logging.INFO if main_rank else logging.WARNING,
+        format="%(asctime)s %(name)s: %(message)s",
+    )
+    result = align(parse_args(argv))
+    if main_rank:
+        summary = {k: v for k, v in result.items() if k not in ("history", "config")}
+        sys.stdout.write(json.dumps(summary, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,90 @@
+"""What an aligned model is scored by: retrieval both ways and zero-shot accuracy per task.
+
+Every process scores the whole split (a few hundred pairs: cheaper than gathering), so all
+ranks agree on the numbers; only rank 0 writes them.
+
+    scores = evaluate_pairs(model, test_pairs, prepare, device, classes={"modality": ["CT", "MR"]})
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from hybridnets.align.prompts import task_for
+from hybridnets.data.pairs import ImageTextPairs
+from hybridnets.multimodal import (
+    ImageTextModel,
+    clip_loss,
+    retrieval_metrics,
+    unique_texts,
+    zero_shot_accuracy,
+    zero_shot_predict,
+    zero_shot_weights,
+)
+
+__all__ = ["embed_images", "embed_texts", "evaluate_pairs"]
+
+_CHUNK = 64
+
+
+@torch.no_grad()
+def embed_images(
+    model: ImageTextModel,
+    pairs: ImageTextPairs,
+    prepare: Callable[[Tensor], Tensor],
+    device: torch.device,
+) -> Tensor:
+    """Normalised embeddings ``(N, D)`` of every image of ``pairs`` (model in eval mode)."""
+    model.eval()
+    index = torch.arange(len(pairs))
+    out = [model.encode_image(prepare(pairs.batch(i, device))).float() for i in index.split(_CHUNK)]
+    return torch.cat(out)
+
+
+@torch.no_grad()
+def embed_texts(model: ImageTextModel, texts: Sequence[str]) -> Tensor:
+    """Normalised embeddings ``(T, D)`` of ``texts`` (model in eval mode)."""
+    model.eval()
+    texts = list(texts)
+    chunks = [texts[i : i + _CHUNK] for i in range(0, len(texts), _CHUNK)]
+    return torch.cat([model.encode_text(chunk).float() for chunk in chunks])
+
+
+def evaluate_pairs(
+    model: ImageTextModel,
+    pairs: ImageTextPairs,
+    prepare: Callable[[Tensor], Tensor],
+    device: torch.device,
+    classes: Mapping[str, list[str]],
+    autocast: AbstractContextManager | None = None,
+) -> dict[str, Any]:
+    """Retrieval (both directions, captions deduplicated), the contrastive loss over the whole
+    split and zero-shot accuracy for each task in ``classes`` (task → class names).
+
+    Returns:
+        ``{"image_to_text": {...}, "text_to_image": {...}, "loss": float,
+        "zero_shot": {task: {"acc", "balanced_acc", "n"}}}``.
+    """
+    with autocast or nullcontext():
+        images = embed_images(model, pairs, prepare, device)
+        texts, index = unique_texts(pairs.texts)
+        captions = embed_texts(model, texts)
+        result: dict[str, Any] = retrieval_metrics(images @ captions.T, index)
+        with torch.no_grad():
+            scale, ids = model.scale.float(), index.to(images.device)
+            result["loss"] = clip_loss(images, captions[ids], scale, gather=False).item()
+        zero_shot = {}
+        for task, names in classes.items():
+            prompts = task_for(task)
+            weights = zero_shot_weights(
+                lambda t: embed_texts(model, t), prompts.classnames(names), prompts.templates
+            )
+            predicted = zero_shot_predict(images, weights)
+            zero_shot[task] = zero_shot_accuracy(predicted, pairs.label_index(task, names))
+    result["zero_shot"] = zero_shot
+    return result

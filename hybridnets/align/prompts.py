@@ -1,0 +1,55 @@
+"""Zero-shot tasks of the alignment recipe: class names (with synonyms) and prompt templates.
+
+MedPix 2.0 has two: the five body regions (``Location Category``) and CT vs MR (``Type``).
+A table's ``label`` column is a task of its own, each class name used as written.
+
+    task = TASKS["modality"]; task.names["MR"]   # ['MR', 'MRI', 'magnetic resonance']
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = ["GENERIC_TEMPLATES", "TASKS", "ZeroShotTask", "task_for"]
+
+
+@dataclass(frozen=True)
+class ZeroShotTask:
+    """Prompt templates, and the names each class is called by in them (class → names)."""
+
+    templates: tuple[str, ...]
+    names: dict[str, list[str]] = field(default_factory=dict)
+
+    def classnames(self, classes: list[str]) -> list[list[str]]:
+        """The names of each of ``classes`` (a class without synonyms is called by itself)."""
+        return [self.names.get(c, [c]) for c in classes]
+
+
+GENERIC_TEMPLATES = ("a {} image.", "an image of {}.", "a medical image showing {}.")
+
+TASKS: dict[str, ZeroShotTask] = {
+    "region": ZeroShotTask(
+        templates=(
+            "a CT image of the {}.",
+            "an MR image of the {}.",
+            "a radiology image of the {}.",
+            "an axial image of the {}.",
+        ),
+        names={
+            "Head": ["head", "brain"],
+            "Spine and Muscles": ["spine", "spine and muscles"],
+            "Thorax": ["chest", "thorax"],
+            "Abdomen": ["abdomen", "liver"],
+            "Reproductive and Urinary System": ["pelvis", "kidney", "bladder"],
+        },
+    ),
+    "modality": ZeroShotTask(
+        templates=("a {} image.", "a {} scan.", "an axial {} image.", "{} of the patient."),
+        names={"CT": ["CT", "computed tomography"], "MR": ["MR", "MRI", "magnetic resonance"]},
+    ),
+}
+
+
+def task_for(name: str) -> ZeroShotTask:
+    """The task called ``name`` (a table's ``label``: the generic templates)."""
+    return TASKS.get(name, ZeroShotTask(GENERIC_TEMPLATES))

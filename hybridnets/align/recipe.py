@@ -1,0 +1,442 @@
+"""Image–text alignment recipe: contrastive training of any image tower against a text tower.
+
+A data source (:mod:`hybridnets.data.pairs`: MedPix 2.0 or a CSV/JSONL table), a model
+(:class:`hybridnets.multimodal.ImageTextModel`), a loss (symmetric InfoNCE) and metrics (retrieval both ways, zero-shot accuracy), on the
+shared engine (AdamW with warm-up + cosine, optional EMA, bf16 on CUDA, DDP under torchrun).
+LiT by default: the text tower is frozen and every caption encoded once; ``text_trainable``
+trains it too (CLIP) and ``text_lora_rank`` trains LoRA adapters in it.
+
+Images are standardised with the training split's statistics and, with ``augment``, slightly
+rotated, zoomed and shifted (never flipped: captions name sides). The last incomplete batch
+of an epoch is dropped (a contrastive batch needs its negatives). The training state is saved
+after every epoch and on SIGTERM/SIGINT; a run started again with the same settings
+continues to the same result. At the end the image tower is saved as a backbone
+(``image_tower/``), the aligned model as ``aligned/`` and the scores as ``result.json``.
+
+    result = align(AlignConfig(model="convvit_n", data="/data/medpix2", input_size=64))
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from hybridnets.align.checkpoint import save_aligned, save_image_tower
+from hybridnets.align.config import AlignConfig
+from hybridnets.align.evaluate import evaluate_pairs
+from hybridnets.atomic import atomic_write_text
+from hybridnets.data import RandomFlipAffine
+from hybridnets.data.pairs import ImageTextPairs, has_split, read_medpix, read_table
+from hybridnets.engine import (
+    Engine,
+    Runtime,
+    barrier,
+    batch_part,
+    check_out_dir,
+    load_state,
+    mean_over_ranks,
+    rng_state,
+    save_state,
+    seed_everything,
+    set_rng_state,
+    setup_runtime,
+    stop_requests,
+    teardown,
+)
+from hybridnets.engine.signals import StopRequest, TrainingStopped
+from hybridnets.multimodal import ImageTextModel, build_image_text_model, clip_loss
+
+__all__ = ["STATE_FILE", "align"]
+
+STATE_FILE = "state.pt"
+"""Training state in ``out_dir``, after every epoch or on a stop (removed when the run completes)."""
+_RESUME_FREE = ("out_dir", "progress", "num_threads", "resume")
+
+_logger = logging.getLogger(__name__)
+
+
+@dataclass
+class _Run:
+    """Everything a run builds once: data, model, engine, augmentation, statistics."""
+
+    config: AlignConfig
+    runtime: Runtime
+    train: ImageTextPairs
+    val: ImageTextPairs | None
+    test: ImageTextPairs
+    train_index: torch.Tensor
+    classes: dict[str, list[str]]
+    engine: Engine
+    augment: RandomFlipAffine | None
+    mean: torch.Tensor
+    std: torch.Tensor
+    steps_per_epoch: int
+    recipe: dict[str, Any]
+
+    @property
+    def device(self) -> torch.device:
+        return self.runtime.device
+
+    def prepare(self, x: torch.Tensor) -> torch.Tensor:
+        """Standardise a batch ``(B, C, *S)`` with the training statistics."""
+        shape = (1, -1) + (1,) * (x.ndim - 2)
+        return (x - self.mean.view(shape)) / self.std.view(shape)
+
+    def evaluate(self, pairs: ImageTextPairs) -> dict[str, Any]:
+        model = self.engine.eval_model
+        return evaluate_pairs(
+            model, pairs, self.prepare, self.device, self.classes, self.engine.autocast()
+        )
+
+
+@dataclass
+class _Progress:
+    """Bookkeeping across epochs (saved with the engine state); ``step`` > 0 marks a state
+    saved mid-epoch: ``step`` batches of epoch ``epoch + 1`` are done."""
+
+    epoch: int = 0
+    step: int = 0
+    losses: list[float] = field(default_factory=list)
+    history: list[dict[str, float]] = field(default_factory=list)
+    elapsed_s: float = 0.0
+    epoch_rng: torch.Tensor | None = field(default=None, repr=False)
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "epoch_rng"}
+        )
+
+
+def _load_splits(
+    config: AlignConfig,
+) -> tuple[ImageTextPairs, ImageTextPairs | None, ImageTextPairs]:
+    """Train, validation (or None) and test pairs of ``config``'s sources."""
+    size, chans = config.input_size, config.in_chans
+    columns = {
+        "image_column": config.image_column,
+        "text_column": config.text_column,
+        "label_column": config.label_column,
+    }
+
+    def table(path: str, split: str | None) -> ImageTextPairs:
+        return read_table(path, split, chans, size, **columns)
+
+    if Path(config.data).is_dir():  # MedPix 2.0
+        train = read_medpix(config.data, "train", chans, size)
+        if config.test_data:
+            test = table(config.test_data, None)
+        else:
+            test = read_medpix(config.data, "test", chans, size)
+        val = table(config.val_data, None) if config.val_data else None
+        if val is None and has_split(config.data, "dev"):
+            val = read_medpix(config.data, "dev", chans, size)
+        return train, val, test
+    separate = config.test_data is not None
+    train = table(config.data, None if separate else "train")
+    test = table(config.test_data, None) if separate else table(config.data, "test")
+    val = table(config.val_data, None) if config.val_data else None
+    if val is None and not separate and has_split(config.data, "val"):
+        val = table(config.data, "val")
+    return train, val, test
+
+
+def _zero_shot_classes(*splits: ImageTextPairs | None) -> dict[str, list[str]]:
+    """Per task: the source's own class list, else every class name seen in the splits."""
+    classes: dict[str, list[str]] = {}
+    present = [s for s in splits if s is not None]
+    for task in sorted({t for s in present for t in s.labels}):
+        fixed = next((s.classes[task] for s in present if task in s.classes), None)
+        seen = {v for s in present for v in s.labels.get(task, []) if v is not None}
+        classes[task] = list(fixed) if fixed else sorted(seen)
+    return classes
+
+
+def _recipe(config: AlignConfig, train: ImageTextPairs, model: ImageTextModel) -> dict[str, Any]:
+    """The settings that rebuild the model (saved beside both checkpoints)."""
+    return {
+        "model": config.model,
+        "model_kwargs": dict(config.model_kwargs),
+        "spatial_dims": train.spatial_dims,
+        "in_chans": train.in_chans,
+        "input_size": config.input_size,
+        "text_model": model.text.name,
+        "text_pooling": config.text_pooling,
+        "text_max_length": config.text_max_length,
+        "text_trainable": config.text_trainable,
+        "text_lora_rank": config.text_lora_rank,
+        "pool": config.pool,
+        "embed_dim": config.embed_dim,
+        "data": train.name,
+    }
+
+
+def _setup(config: AlignConfig, generator: torch.Generator, runtime: Runtime) -> _Run:
+    """Data, statistics, model (captions encoded once when the text tower is frozen), engine."""
+    if config.batch_size % runtime.world_size:
+        raise ValueError(
+            f"batch_size {config.batch_size} is the global batch: make it a multiple of the "
+            f"number of processes ({runtime.world_size})"
+        )
+    train, val, test = _load_splits(config)
+    n = min(config.max_train_samples or len(train), len(train))
+    train_index = torch.randperm(len(train), generator=generator)[:n].sort().values
+    steps = n // config.batch_size
+    if steps == 0:
+        raise ValueError(f"{n} training pairs make no batch of {config.batch_size}; lower it")
+    images = train.images[train_index]
+    dims = [0, *range(2, images.ndim)]
+    if config.normalize:
+        mean, std = images.mean(dims), images.std(dims).clamp_min(1e-6)
+    else:
+        mean, std = torch.zeros(train.in_chans), torch.ones(train.in_chans)
+    model = build_image_text_model(
+        config.model,
+        train.spatial_dims,
+        train.in_chans,
+        text_model=config.text_model,
+        embed_dim=config.embed_dim,
+        pool=config.pool,
+        text_pooling=config.text_pooling,
+        text_max_length=config.text_max_length,
+        text_trainable=config.text_trainable,
+        text_lora_rank=config.text_lora_rank,
+        init_temperature=config.init_temperature,
+        input_size=(config.input_size,) * train.spatial_dims,
+        model_kwargs=config.model_kwargs,
+    )
+    captions = [train.texts[i] for i in train_index.tolist()]
+    model.to(runtime.device).set_text_statistics(captions)  # LiT: encodes each caption once
+    engine = Engine(
+        model,
+        runtime,
+        lr=config.lr,
+        weight_decay=config.weight_decay,
+        total_steps=steps * config.epochs,
+        warmup_steps=round(config.warmup_epochs * steps),
+        min_lr_ratio=config.min_lr_ratio,
+        clip_grad=config.clip_grad,
+        ema_decay=config.ema_decay,
+        amp=config.amp,
+    )
+    augment = RandomFlipAffine(train.spatial_dims, flip_dims=()) if config.augment else None
+    return _Run(
+        config=config,
+        runtime=runtime,
+        train=train,
+        val=val,
+        test=test,
+        train_index=train_index,
+        classes=_zero_shot_classes(train, val, test),
+        engine=engine,
+        augment=augment,
+        mean=mean.to(runtime.device),
+        std=std.to(runtime.device),
+        steps_per_epoch=steps,
+        recipe=_recipe(config, train, model) | {"mean": mean.tolist(), "std": std.tolist()},
+    )
+
+
+def _step(run: _Run, index: torch.Tensor, generator: torch.Generator) -> float:
+    """One step on the global batch ``index``: every rank prepares the whole batch (the same
+    random draws as one process), then embeds its part; the loss gathers all parts."""
+    x = run.prepare(run.train.batch(index, run.device))
+    if run.augment is not None:
+        x = run.augment(x, generator)
+    texts = [run.train.texts[i] for i in index.tolist()]
+    part = batch_part(len(index), run.runtime)
+    x, texts = x[part], texts[part]
+
+    def loss_fn(model: torch.nn.Module) -> torch.Tensor:
+        image, text, scale = model(x, texts)
+        return clip_loss(image.float(), text.float(), scale.float())
+
+    return mean_over_ranks(run.engine.step(loss_fn), run.runtime)
+
+
+def _save_progress(path: Path, run: _Run, progress: _Progress, generator: torch.Generator) -> None:
+    """Rank 0 writes the state (atomically); the other ranks wait until it is on disk."""
+    state = {
+        "config": json.dumps(asdict(run.config)),
+        "progress": progress.to_json(),
+        "engine": run.engine.state_dict(),
+        "rng": rng_state(generator),
+    }
+    if progress.epoch_rng is not None:
+        state["epoch_rng"] = progress.epoch_rng
+    if run.runtime.is_main:
+        save_state(path, state)
+    barrier(run.runtime)
+
+
+def _resume(path: Path, run: _Run, generator: torch.Generator) -> _Progress:
+    """Load ``path`` into the engine and ``generator``; refuse a state from other settings."""
+    state = load_state(path)
+    saved, current = json.loads(state["config"]), asdict(run.config)
+    differ = sorted(k for k in current if k not in _RESUME_FREE and saved.get(k) != current[k])
+    if differ:
+        raise ValueError(
+            f"{path} holds an interrupted run with other settings ({', '.join(differ)}); "
+            "use another --out, delete the file, or pass --no-resume to start over"
+        )
+    run.engine.load_state_dict(state["engine"])
+    set_rng_state(generator, state["rng"])
+    progress = _Progress(**json.loads(state["progress"]))
+    progress.epoch_rng = state.get("epoch_rng")
+    _logger.info("resuming %s after epoch %d, step %d", path.parent, progress.epoch, progress.step)
+    return progress
+
+
+def _train_epoch(
+    run: _Run, progress: _Progress, generator: torch.Generator, stop: StopRequest, state_path: Path
+) -> float:
+    """One pass over the training pairs (from ``progress.step`` when resuming mid-epoch); on a
+    stop request, saves a mid-epoch state and raises :class:`TrainingStopped`."""
+    now_rng = None
+    if progress.step:  # resumed mid-epoch: replay the epoch's order, then restore the RNG
+        now_rng = generator.get_state()
+        generator.set_state(progress.epoch_rng)
+    epoch_rng = generator.get_state()
+    order = run.train_index[torch.randperm(len(run.train_index), generator=generator)]
+    if now_rng is not None:
+        generator.set_state(now_rng)
+    batches = order.split(run.config.batch_size)[: run.steps_per_epoch]
+    losses = list(progress.losses)
+    for step in range(progress.step, len(batches)):
+        losses.append(_step(run, batches[step], generator))
+        if step + 1 < len(batches) and stop.now(run.runtime):
+            progress.step, progress.losses, progress.epoch_rng = step + 1, losses, epoch_rng
+            _save_progress(state_path, run, progress, generator)
+            raise TrainingStopped(
+                f"stopped by {stop.signal or 'a stop request'} in epoch {progress.epoch + 1} "
+                f"after step {step + 1}; run the same command again to resume"
+            )
+    progress.step, progress.losses, progress.epoch_rng = 0, [], None
+    return float(np.mean(losses))
+
+
+def _summary(scores: dict[str, Any], prefix: str) -> dict[str, float]:
+    """A flat history row: loss, R@1/R@10 both ways, zero-shot accuracy per task."""
+    row = {f"{prefix}_loss": scores["loss"]}
+    for direction, short in (("image_to_text", "i2t"), ("text_to_image", "t2i")):
+        for k in ("R@1", "R@10"):
+            row[f"{prefix}_{short}_{k}"] = scores[direction][k]
+    for task, acc in scores["zero_shot"].items():
+        row[f"{prefix}_zero_shot_{task}"] = acc["acc"]
+    return row
+
+
+def _finish(run: _Run, progress: _Progress, wall_s: float) -> dict[str, Any]:
+    """Score the test split, save both checkpoints and result.json."""
+    config, out_dir = run.config, Path(run.config.out_dir)
+    model = run.engine.eval_model
+    test = run.evaluate(run.test)
+    trainable = sum(p.numel() for p in run.engine.module.parameters() if p.requires_grad)
+    result = {
+        "model": config.model,
+        "text_model": run.recipe["text_model"],
+        "mode": config.mode,
+        "data": run.train.name,
+        "image_params": sum(p.numel() for p in model.image.parameters()),
+        "trainable_params": trainable,
+        "train_pairs": len(run.train_index),
+        "test_pairs": len(run.test),
+        "test_captions": len(set(run.test.texts)),
+        "epochs_run": len(progress.history),
+        "logit_scale": model.scale.item(),
+        "test": test,
+        "val": run.evaluate(run.val) if run.val is not None else None,
+        "wall_time_s": wall_s,
+        "device": str(run.device),
+        "world_size": run.runtime.world_size,
+        "global_batch_size": config.batch_size,
+        "checkpoint": str(out_dir / "image_tower"),
+        "aligned": str(out_dir / "aligned"),
+        "config": asdict(config),
+        "history": progress.history,
+    }
+    if run.runtime.is_main:
+        save_image_tower(model, out_dir / "image_tower", run.recipe)
+        save_aligned(model, out_dir / "aligned", run.recipe)
+        atomic_write_text(out_dir / "result.json", json.dumps(result, indent=2))
+        _logger.info("test %s", json.dumps(_summary(test, "test")))
+    barrier(run.runtime)
+    return result
+
+
+def align(config: AlignConfig) -> dict[str, Any]:
+    """Align ``config.model`` with a text tower on ``config.data``; returns (and, on rank 0,
+    writes) the result: retrieval R@1/5/10 and median rank both ways, zero-shot accuracy per
+    label task on the test split (and validation when there is one), the per-epoch history and
+    the checkpoint folders.
+
+    Raises:
+        NotADirectoryError, FileExistsError, PermissionError: Before training, when the
+            outputs could not be written under ``out_dir``.
+        PairsFormatError: Before training, when the data is malformed (naming row and fix).
+    """
+    start = time.perf_counter()
+    check_out_dir(
+        config.out_dir, folders=("image_tower", "aligned"), files=("result.json", STATE_FILE)
+    )
+    if config.num_threads is not None:
+        torch.set_num_threads(config.num_threads)
+    runtime = setup_runtime(config.device)
+    try:
+        with stop_requests() as stop:
+            return _align(config, runtime, stop, start)
+    finally:
+        teardown(runtime)
+
+
+def _align(config: AlignConfig, runtime: Runtime, stop: StopRequest, start: float) -> dict:
+    generator = seed_everything(config.seed)
+    run = _setup(config, generator, runtime)
+    state_path = Path(config.out_dir) / STATE_FILE
+    progress = _Progress()
+    if config.resume and state_path.is_file():
+        progress = _resume(state_path, run, generator)
+    elif state_path.is_file() and runtime.is_main:
+        state_path.unlink()
+    _logger.info(
+        "aligning %s with %s (%s) on %s: %d pairs, global batch %d over %d process(es)",
+        config.model,
+        run.recipe["text_model"],
+        config.mode,
+        run.train.name,
+        len(run.train_index),
+        config.batch_size,
+        runtime.world_size,
+    )
+    epochs = range(progress.epoch + 1, config.epochs + 1)
+    bar = tqdm(
+        epochs, desc=f"align {config.model}", disable=not (config.progress and runtime.is_main)
+    )
+    for epoch in bar:
+        tic = time.perf_counter()
+        row: dict[str, float] = {"epoch": epoch}
+        row["train_loss"] = _train_epoch(run, progress, generator, stop, state_path)
+        row["train_s"] = time.perf_counter() - tic
+        row["logit_scale"] = run.engine.eval_model.scale.item()
+        if run.val is not None:
+            row |= _summary(run.evaluate(run.val), "val")
+        progress.elapsed_s += time.perf_counter() - start
+        start = time.perf_counter()
+        progress.history.append(row | {"time_s": progress.elapsed_s})
+        progress.epoch = epoch
+        bar.set_postfix(loss=f"{row['train_loss']:.3f}", scale=f"{row['logit_scale']:.1f}")
+        if runtime.is_main:
+            _logger.info("epoch %d/%d %s", epoch, config.epochs, progress.history[-1])
+        _save_progress(state_path, run, progress, generator)
+    progress.elapsed_s += time.perf_counter() - start
+    result = _finish(run, progress, progress.elapsed_s)
+    if runtime.is_main:
+        state_path.unlink(missing_ok=True)
+    return result

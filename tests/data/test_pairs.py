@@ -1,0 +1,106 @@
+"""Image–caption sources: MedPix 2.0 layout and CSV/JSONL tables (synthetic fixtures), 2D and
+3D, and errors that name the row and the fix."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from hybridnets.data.pairs import (
+    PairsFormatError,
+    has_split,
+    load_pairs,
+    read_image,
+    read_medpix,
+    read_table,
+)
+
+
+def test_medpix_layout(tmp_path: Path, medpix_like) -> None:
+    root = medpix_like(tmp_path / "medpix2")
+    pairs = read_medpix(root, "train", in_chans=1, size=16)
+    assert len(pairs) == 3 and pairs.images.shape == (3, 1, 16, 16) and pairs.spatial_dims == 2
+    assert pairs.texts[0] == "Axial CT of the train 0"  # whitespace collapsed
+    assert pairs.labels["modality"] == ["CT", "MR", "CT"]
+    assert pairs.label_index("region", pairs.classes["region"]).tolist() == [0, 1, 2]
+    # a 40x20 image padded to a square: black bands above and below, grey in the middle
+    column = pairs.images[1, 0, :, 8]
+    assert column[0] == 0 and column[8] == pytest.approx(200 / 255, abs=0.02)
+    assert read_medpix(root, "val", size=16).split == "val" and has_split(root, "dev")
+    assert load_pairs(root, "test", in_chans=3, size=8).images.shape == (3, 3, 8, 8)
+
+
+def test_medpix_errors_name_the_row_and_the_fix(tmp_path: Path, medpix_like) -> None:
+    with pytest.raises(PairsFormatError, match=r"not a MedPix 2\.0 folder"):
+        read_medpix(tmp_path, "train")
+    root = medpix_like(tmp_path / "m")
+    (root / "images" / "MPX1_train.png").unlink()
+    with pytest.raises(
+        PairsFormatError, match=r"descriptions_train.jsonl row 2: cannot read image"
+    ):
+        read_medpix(root, "train", size=16)
+    lines = (root / "splits" / "descriptions_test.jsonl").read_text().splitlines()
+    record = json.loads(lines[1])
+    record["Description"] = {}
+    lines[1] = json.dumps(record)
+    (root / "splits" / "descriptions_test.jsonl").write_text("\n".join(lines))
+    with pytest.raises(PairsFormatError, match=r"row 2: no Caption.*fix or remove the row"):
+        read_medpix(root, "test")
+
+
+@pytest.mark.parametrize("spatial_dims", [2, 3])
+def test_tables(tmp_path: Path, shape_pairs, spatial_dims: int) -> None:
+    csv = shape_pairs(tmp_path, spatial_dims, n_train=6, n_test=4, size=16)
+    train = read_table(csv, "train", in_chans=1, size=8)
+    assert train.images.shape == (6, 1, *(8,) * spatial_dims) and train.spatial_dims == spatial_dims
+    assert train.labels["label"][:2] == (
+        ["square", "circle"] if spatial_dims == 2 else ["cube", "sphere"]
+    )
+    assert len(read_table(csv, None, size=8)) == 10 and not has_split(csv, "val")
+    rows = [
+        json.dumps({"image": f"test_{i}.{'png' if spatial_dims == 2 else 'npy'}", "text": "x"})
+        for i in range(2)
+    ]
+    (tmp_path / "pairs.jsonl").write_text("\n".join(rows))
+    jsonl = read_table(tmp_path / "pairs.jsonl", size=8)
+    assert len(jsonl) == 2 and jsonl.labels == {}
+
+
+def test_table_errors_name_the_row_and_the_fix(tmp_path: Path, shape_pairs) -> None:
+    shape_pairs(tmp_path, 2, n_train=3, n_test=2, size=16)
+    (tmp_path / "no_split.csv").write_text("image,text\ntrain_0.png,a\n")
+    with pytest.raises(PairsFormatError, match=r"no 'split' column.*--test-data"):
+        read_table(tmp_path / "no_split.csv", "train")
+    (tmp_path / "no_text.csv").write_text("image,caption\ntrain_0.png,a\n")
+    with pytest.raises(PairsFormatError, match=r"row 1: no 'text' value.*--text-column"):
+        read_table(tmp_path / "no_text.csv")
+    assert len(read_table(tmp_path / "no_text.csv", text_column="caption", size=8)) == 1
+    (tmp_path / "missing.csv").write_text("image,text\ntrain_0.png,a\nnowhere.png,b\n")
+    with pytest.raises(PairsFormatError, match=r"missing.csv row 2: cannot read image .*nowhere"):
+        read_table(tmp_path / "missing.csv", size=8)
+    (tmp_path / "mixed.csv").write_text("image,text\ntrain_0.png,a\nbig.png,b\n")
+    Image.new("L", (8, 8)).save(tmp_path / "big.png")
+    with pytest.raises(PairsFormatError, match=r"row 2: .* pass size="):
+        read_table(tmp_path / "mixed.csv", size=None)
+    (tmp_path / "pairs.txt").write_text("image,text\n")
+    with pytest.raises(PairsFormatError, match=r"\.csv or \.jsonl"):
+        read_table(tmp_path / "pairs.txt")
+
+
+def test_read_image_channels_and_volumes(tmp_path: Path) -> None:
+    Image.new("RGB", (10, 10), color=(255, 0, 0)).save(tmp_path / "red.png")
+    assert read_image(tmp_path / "red.png", in_chans=3).shape == (3, 10, 10)
+    assert read_image(tmp_path / "red.png", in_chans=1).shape == (1, 10, 10)
+    np.save(tmp_path / "vol.npy", np.ones((2, 4, 4, 4), dtype=np.float32))
+    assert read_image(tmp_path / "vol.npy", in_chans=1, size=8).shape == (1, 8, 8, 8)
+    with pytest.raises(ValueError, match="2 channels cannot make 3"):
+        read_image(tmp_path / "vol.npy", in_chans=3)
+    np.save(tmp_path / "flat.npy", np.ones((4, 4), dtype=np.float32))
+    with pytest.raises(ValueError, match=r"\(D, H, W\)"):
+        read_image(tmp_path / "flat.npy")
+    assert torch.equal(read_image(tmp_path / "vol.npy")[0], torch.ones(4, 4, 4))
