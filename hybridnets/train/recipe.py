@@ -146,7 +146,7 @@ def _build_model(
             raise ValueError(
                 f"--pretrained loads hybridnets weights; {config.model!r} is a "
                 f"{model_source(config.model)} model (timm weights: --model-kwargs "
-                '\'{"pretrained": true}\')'
+                "'{\"pretrained\": true}')"
             )
         kwargs["pretrained"] = config.pretrained  # the classifier starts fresh
     model = create_model(
