@@ -11,7 +11,7 @@ re-estimated):
     python benchmarks/pretrain_gain.py pretrain --datasets pneumonia,adrenal3d --jobs 2
     python benchmarks/pretrain_gain.py finetune --jobs 2 --reuse runs/small_data
     python benchmarks/pretrain_gain.py probe
-    python benchmarks/pretrain_gain.py summary --reuse runs/small_data   # results/pretrain_gain.*
+    python benchmarks/pretrain_gain.py summary --reuse runs/small_data   # results/pretrain_gain*
 
 Data: MedMNIST files in ``$MEDMNIST_DIR`` or ``../shared/data`` (a missing file is skipped with
 its path named). Run folders go to ``--runs`` (default ``runs/pretrain_gain``); finished runs are
@@ -222,7 +222,7 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
 
 def summary(runs: Path, reuse: Path | None, out: Path = RESULTS) -> Path:
     """Fine-tune rows (mean ± std over seeds), probes and pretraining cost into
-    ``pretrain_gain.json`` and ``pretrain_gain.md``."""
+    ``pretrain_gain.json`` and ``pretrain_gain_table.md``."""
     rows, lines = (
         [],
         [
@@ -290,8 +290,8 @@ def summary(runs: Path, reuse: Path | None, out: Path = RESULTS) -> Path:
             lines.append(f"| {name} | {label} | {r['test_acc']:.3f} ± {r['test_acc_std']:.3f} |")
     payload = {"finetune": rows, "pretraining": pretraining, "linear_probe": probes}
     atomic_write_text(out / "pretrain_gain.json", json.dumps(payload, indent=2) + "\n")
-    atomic_write_text(out / "pretrain_gain.md", "\n".join(lines) + "\n")
-    return out / "pretrain_gain.md"
+    atomic_write_text(out / "pretrain_gain_table.md", "\n".join(lines) + "\n")
+    return out / "pretrain_gain_table.md"
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -306,7 +306,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     fine.add_argument("--seeds", default="0,1,2", help="comma-separated seeds")
     pro = sub.add_parser("probe", help="linear probes of random-init and pretrained encoders")
     pro.add_argument("--datasets", default=",".join(PRETRAIN), help="comma-separated datasets")
-    summ = sub.add_parser("summary", help="results/pretrain_gain.{json,md}")
+    summ = sub.add_parser("summary", help="results/pretrain_gain.json, pretrain_gain_table.md")
     for q in (pre, fine, pro, summ):
         q.add_argument("--runs", type=Path, default=Path("runs/pretrain_gain"), help="run folders")
     for q in (pre, fine):

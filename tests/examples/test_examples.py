@@ -65,3 +65,23 @@ def test_transfer_without_data_says_where_it_comes_from(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "adrenalmnist3d.npz not found" in err and "medmnist.com" in err
     assert "pip install medmnist" in err and "--data PATH" in err
+
+
+def test_pretrain_finetune_runs(tmp_path, capsys):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    arrays = {}
+    for split in ("train", "val", "test"):
+        arrays[f"{split}_images"] = rng.integers(0, 255, (16, 16, 16), dtype=np.uint8)
+        arrays[f"{split}_labels"] = (np.arange(16) % 2)[:, None]
+    np.savez(tmp_path / "toy.npz", **arrays)
+    argv = ["--data", str(tmp_path / "toy.npz"), "--model", "convvit_test", "--epochs", "1", "1"]
+    summary = _load("pretrain_finetune").main(
+        [*argv, "--labels", "12", "--out", str(tmp_path / "run"), "--num-threads", "1"]
+    )
+    assert (tmp_path / "run/mim/model.safetensors").is_file()
+    assert (tmp_path / "run/finetune/best/model.safetensors").is_file()
+    assert (
+        set(summary["test"]) >= {"acc", "auc"} and '"pretraining_loss"' in capsys.readouterr().out
+    )
