@@ -21,11 +21,10 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from tqdm.auto import tqdm
 
@@ -41,17 +40,14 @@ from hybridnets.engine import (
     barrier,
     batch_part,
     check_out_dir,
-    load_state,
     mean_over_ranks,
-    rng_state,
-    save_state,
     seed_everything,
-    set_rng_state,
     setup_runtime,
     stop_requests,
     teardown,
 )
-from hybridnets.engine.signals import StopRequest, TrainingStopped
+from hybridnets.engine.loop import Progress, load_run_state, run_epoch, save_run_state
+from hybridnets.engine.signals import StopRequest
 from hybridnets.multimodal import ImageTextModel, build_image_text_model, clip_loss
 
 __all__ = ["STATE_FILE", "align"]
@@ -94,24 +90,6 @@ class _Run:
         model = self.engine.eval_model
         return evaluate_pairs(
             model, pairs, self.prepare, self.device, self.classes, self.engine.autocast()
-        )
-
-
-@dataclass
-class _Progress:
-    """Bookkeeping across epochs (saved with the engine state); ``step`` > 0 marks a state
-    saved mid-epoch: ``step`` batches of epoch ``epoch + 1`` are done."""
-
-    epoch: int = 0
-    step: int = 0
-    losses: list[float] = field(default_factory=list)
-    history: list[dict[str, float]] = field(default_factory=list)
-    elapsed_s: float = 0.0
-    epoch_rng: torch.Tensor | None = field(default=None, repr=False)
-
-    def to_json(self) -> str:
-        return json.dumps(
-            {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "epoch_rng"}
         )
 
 
@@ -261,65 +239,29 @@ def _step(run: _Run, index: torch.Tensor, generator: torch.Generator) -> float:
     return mean_over_ranks(run.engine.step(loss_fn), run.runtime)
 
 
-def _save_progress(path: Path, run: _Run, progress: _Progress, generator: torch.Generator) -> None:
-    """Rank 0 writes the state (atomically); the other ranks wait until it is on disk."""
-    state = {
-        "config": json.dumps(asdict(run.config)),
-        "progress": progress.to_json(),
-        "engine": run.engine.state_dict(),
-        "rng": rng_state(generator),
-    }
-    if progress.epoch_rng is not None:
-        state["epoch_rng"] = progress.epoch_rng
-    if run.runtime.is_main:
-        save_state(path, state)
-    barrier(run.runtime)
-
-
-def _resume(path: Path, run: _Run, generator: torch.Generator) -> _Progress:
-    """Load ``path`` into the engine and ``generator``; refuse a state from other settings."""
-    state = load_state(path)
-    saved, current = json.loads(state["config"]), asdict(run.config)
-    differ = sorted(k for k in current if k not in _RESUME_FREE and saved.get(k) != current[k])
-    if differ:
-        raise ValueError(
-            f"{path} holds an interrupted run with other settings ({', '.join(differ)}); "
-            "use another --out, delete the file, or pass --no-resume to start over"
-        )
-    run.engine.load_state_dict(state["engine"])
-    set_rng_state(generator, state["rng"])
-    progress = _Progress(**json.loads(state["progress"]))
-    progress.epoch_rng = state.get("epoch_rng")
-    _logger.info("resuming %s after epoch %d, step %d", path.parent, progress.epoch, progress.step)
-    return progress
+def _save_progress(path: Path, run: _Run, progress: Progress, generator: torch.Generator) -> None:
+    save_run_state(path, run.runtime, run.config, progress, run.engine, generator)
 
 
 def _train_epoch(
-    run: _Run, progress: _Progress, generator: torch.Generator, stop: StopRequest, state_path: Path
+    run: _Run, progress: Progress, generator: torch.Generator, stop: StopRequest, state_path: Path
 ) -> float:
     """One pass over the training pairs (from ``progress.step`` when resuming mid-epoch); on a
     stop request, saves a mid-epoch state and raises :class:`TrainingStopped`."""
-    now_rng = None
-    if progress.step:  # resumed mid-epoch: replay the epoch's order, then restore the RNG
-        now_rng = generator.get_state()
-        generator.set_state(progress.epoch_rng)
-    epoch_rng = generator.get_state()
-    order = run.train_index[torch.randperm(len(run.train_index), generator=generator)]
-    if now_rng is not None:
-        generator.set_state(now_rng)
-    batches = order.split(run.config.batch_size)[: run.steps_per_epoch]
-    losses = list(progress.losses)
-    for step in range(progress.step, len(batches)):
-        losses.append(_step(run, batches[step], generator))
-        if step + 1 < len(batches) and stop.now(run.runtime):
-            progress.step, progress.losses, progress.epoch_rng = step + 1, losses, epoch_rng
-            _save_progress(state_path, run, progress, generator)
-            raise TrainingStopped(
-                f"stopped by {stop.signal or 'a stop request'} in epoch {progress.epoch + 1} "
-                f"after step {step + 1}; run the same command again to resume"
-            )
-    progress.step, progress.losses, progress.epoch_rng = 0, [], None
-    return float(np.mean(losses))
+
+    def draw(gen: torch.Generator) -> tuple[torch.Tensor, ...]:
+        order = run.train_index[torch.randperm(len(run.train_index), generator=gen)]
+        return order.split(run.config.batch_size)[: run.steps_per_epoch]
+
+    return run_epoch(
+        progress,
+        draw,
+        lambda batch: _step(run, batch, generator),
+        generator,
+        stop,
+        run.runtime,
+        lambda: _save_progress(state_path, run, progress, generator),
+    )
 
 
 def _summary(scores: dict[str, Any], prefix: str) -> dict[str, float]:
@@ -333,7 +275,7 @@ def _summary(scores: dict[str, Any], prefix: str) -> dict[str, float]:
     return row
 
 
-def _finish(run: _Run, progress: _Progress, wall_s: float) -> dict[str, Any]:
+def _finish(run: _Run, progress: Progress, wall_s: float) -> dict[str, Any]:
     """Score the test split, save both checkpoints and result.json."""
     config, out_dir = run.config, Path(run.config.out_dir)
     model = run.engine.eval_model
@@ -400,9 +342,9 @@ def _align(config: AlignConfig, runtime: Runtime, stop: StopRequest, start: floa
     generator = seed_everything(config.seed)
     run = _setup(config, generator, runtime)
     state_path = Path(config.out_dir) / STATE_FILE
-    progress = _Progress()
+    progress = Progress()
     if config.resume and state_path.is_file():
-        progress = _resume(state_path, run, generator)
+        progress = load_run_state(state_path, config, _RESUME_FREE, run.engine, generator, Progress)
     elif state_path.is_file() and runtime.is_main:
         state_path.unlink()
     _logger.info(

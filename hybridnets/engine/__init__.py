@@ -1,5 +1,5 @@
-"""The one training engine under every recipe (supervised ``train``; ``pretrain`` and ``align``
-to come): runtime (one process or torchrun's process group), parallelism (DDP / FSDP2) applied
+"""The one training engine under every recipe (supervised ``train``, self-supervised ``pretrain``,
+contrastive ``align``): runtime (one process or torchrun's process group), parallelism (DDP / FSDP2) applied
 in one place, AdamW on timm's parameter groups with warm-up + cosine, bf16 autocast, gradient
 clipping, timm's EMA, resumable training state and clean stops on SIGTERM.
 
@@ -17,6 +17,7 @@ from hybridnets.engine.distributed import (
     teardown,
 )
 from hybridnets.engine.engine import Engine
+from hybridnets.engine.loop import Progress, load_run_state, run_epoch, save_run_state
 from hybridnets.engine.optim import build_optimizer, param_groups, warmup_cosine
 from hybridnets.engine.outputs import check_out_dir
 from hybridnets.engine.parallel import parallelize
@@ -26,6 +27,7 @@ from hybridnets.engine.state import load_state, save_state
 
 __all__ = [
     "Engine",
+    "Progress",
     "Runtime",
     "StopRequest",
     "TrainingStopped",
@@ -34,12 +36,15 @@ __all__ = [
     "build_optimizer",
     "check_out_dir",
     "gather_rows",
+    "load_run_state",
     "load_state",
     "mean_over_ranks",
     "parallelize",
     "param_groups",
     "resolve_device",
     "rng_state",
+    "run_epoch",
+    "save_run_state",
     "save_state",
     "seed_everything",
     "set_rng_state",

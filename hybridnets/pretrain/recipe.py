@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,17 +34,14 @@ from hybridnets.engine import (
     barrier,
     batch_part,
     check_out_dir,
-    load_state,
     mean_over_ranks,
-    rng_state,
-    save_state,
     seed_everything,
-    set_rng_state,
     setup_runtime,
     stop_requests,
     teardown,
 )
-from hybridnets.engine.signals import StopRequest, TrainingStopped
+from hybridnets.engine.loop import Progress, load_run_state, run_epoch, save_run_state
+from hybridnets.engine.signals import StopRequest
 from hybridnets.pretrain.batchnorm import recalibrate_batchnorm
 from hybridnets.pretrain.config import PretrainConfig
 from hybridnets.pretrain.masking import random_visible
@@ -72,23 +69,6 @@ class _Run:
     steps_per_epoch: int
     mean: list[float]
     std: list[float]
-
-
-@dataclass
-class _Progress:
-    """Bookkeeping across epochs; ``step`` > 0 marks a state saved mid-epoch."""
-
-    epoch: int = 0
-    step: int = 0
-    losses: list[float] = field(default_factory=list)
-    history: list[dict[str, float]] = field(default_factory=list)
-    elapsed_s: float = 0.0
-    epoch_rng: torch.Tensor | None = field(default=None, repr=False)
-
-    def to_json(self) -> str:
-        return json.dumps(
-            {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "epoch_rng"}
-        )
 
 
 def build_masked_model(
@@ -160,65 +140,27 @@ def _step(run: _Run, index: torch.Tensor, generator: torch.Generator) -> float:
     return mean_over_ranks(loss, run.runtime)
 
 
-def _save(path: Path, run: _Run, progress: _Progress, generator: torch.Generator) -> None:
-    state = {
-        "config": json.dumps(asdict(run.config)),
-        "progress": progress.to_json(),
-        "engine": run.engine.state_dict(),
-        "rng": rng_state(generator),
-    }
-    if progress.epoch_rng is not None:
-        state["epoch_rng"] = progress.epoch_rng
-    if run.runtime.is_main:
-        save_state(path, state)
-    barrier(run.runtime)
-
-
-def _resume(path: Path, run: _Run, generator: torch.Generator) -> _Progress:
-    state = load_state(path)
-    saved, current = json.loads(state["config"]), asdict(run.config)
-    differ = sorted(k for k in current if k not in _RESUME_FREE and saved.get(k) != current[k])
-    if differ:
-        raise ValueError(
-            f"{path} holds an interrupted run with other settings ({', '.join(differ)}); "
-            "use another --out, delete the file, or pass --no-resume to start over"
-        )
-    run.engine.load_state_dict(state["engine"])
-    set_rng_state(generator, state["rng"])
-    progress = _Progress(**json.loads(state["progress"]))
-    progress.epoch_rng = state.get("epoch_rng")
-    _logger.info("resuming %s after epoch %d, step %d", path.parent, progress.epoch, progress.step)
-    return progress
-
-
 def _epoch(
-    run: _Run, progress: _Progress, generator: torch.Generator, stop: StopRequest, path: Path
+    run: _Run, progress: Progress, generator: torch.Generator, stop: StopRequest, path: Path
 ) -> float:
     """One pass (from ``progress.step`` when resuming mid-epoch); mean loss."""
-    resumed_rng = None
-    if progress.step:  # replay this epoch's order, then continue with the saved generator
-        resumed_rng = generator.get_state()
-        generator.set_state(progress.epoch_rng)
-    epoch_rng = generator.get_state()
-    order = torch.randperm(len(run.images), generator=generator)
-    if resumed_rng is not None:
-        generator.set_state(resumed_rng)
-    batches = order.split(run.config.batch_size)[: run.steps_per_epoch]
-    losses = list(progress.losses)
-    for step in range(progress.step, len(batches)):
-        losses.append(_step(run, batches[step], generator))
-        if step + 1 < len(batches) and stop.now(run.runtime):
-            progress.step, progress.losses, progress.epoch_rng = step + 1, losses, epoch_rng
-            _save(path, run, progress, generator)
-            raise TrainingStopped(
-                f"stopped by {stop.signal or 'a stop request'} in epoch {progress.epoch + 1} "
-                f"after step {step + 1}; run the same command again to resume"
-            )
-    progress.step, progress.losses, progress.epoch_rng = 0, [], None
-    return float(np.mean(losses))
+
+    def draw(gen: torch.Generator) -> tuple[torch.Tensor, ...]:
+        order = torch.randperm(len(run.images), generator=gen)
+        return order.split(run.config.batch_size)[: run.steps_per_epoch]
+
+    return run_epoch(
+        progress,
+        draw,
+        lambda batch: _step(run, batch, generator),
+        generator,
+        stop,
+        run.runtime,
+        lambda: save_run_state(path, run.runtime, run.config, progress, run.engine, generator),
+    )
 
 
-def _save_encoder(run: _Run, progress: _Progress, wall_s: float) -> dict[str, Any]:
+def _save_encoder(run: _Run, progress: Progress, wall_s: float) -> dict[str, Any]:
     """Recalibrate BatchNorm on unmasked images, write the encoder folder and result.json."""
     config, out = run.config, Path(run.config.out_dir)
     encoder = run.engine.module.encoder
@@ -298,9 +240,9 @@ def _pretrain(config: PretrainConfig, runtime: Runtime, stop: StopRequest, start
     generator = seed_everything(config.seed)
     run = _setup(config, runtime)
     path = Path(config.out_dir) / STATE_FILE
-    progress = _Progress()
+    progress = Progress()
     if config.resume and path.is_file():
-        progress = _resume(path, run, generator)
+        progress = load_run_state(path, config, _RESUME_FREE, run.engine, generator, Progress)
     elif path.is_file() and runtime.is_main:
         path.unlink()
     _logger.info(
@@ -329,7 +271,7 @@ def _pretrain(config: PretrainConfig, runtime: Runtime, stop: StopRequest, start
         bar.set_postfix(loss=f"{loss:.4f}")
         if runtime.is_main:
             _logger.info("epoch %d/%d %s", epoch, config.epochs, row)
-        _save(path, run, progress, generator)
+        save_run_state(path, runtime, config, progress, run.engine, generator)
     progress.elapsed_s += time.perf_counter() - start
     result = _save_encoder(run, progress, progress.elapsed_s)
     if runtime.is_main:

@@ -27,7 +27,7 @@ import logging
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -43,18 +43,15 @@ from hybridnets.engine import (
     batch_part,
     check_out_dir,
     gather_rows,
-    load_state,
     mean_over_ranks,
-    rng_state,
-    save_state,
     seed_everything,
-    set_rng_state,
     setup_runtime,
     shard_index,
     stop_requests,
     teardown,
 )
-from hybridnets.engine.signals import StopRequest, TrainingStopped
+from hybridnets.engine.loop import Progress, load_run_state, run_epoch, save_run_state
+from hybridnets.engine.signals import StopRequest
 from hybridnets.resolve import create_model, model_source
 from hybridnets.train.batches import class_weights, epoch_order, prepare, stratified_subset
 from hybridnets.train.config import TrainConfig
@@ -106,31 +103,15 @@ class _Run:
 
 
 @dataclass
-class _Progress:
-    """The recipe's bookkeeping across epochs (saved with the engine state for resume).
+class _Progress(Progress):
+    """The supervised recipe's bookkeeping: the selector's best score, epoch and weights."""
 
-    ``step`` > 0 marks a state saved mid-epoch (on a stop request): ``step`` batches of epoch
-    ``epoch + 1`` are done, with training losses ``losses``.
-    """
+    TENSORS: ClassVar[tuple[str, ...]] = ("epoch_rng", "best_state")
 
-    epoch: int = 0
-    step: int = 0
-    losses: list[float] = field(default_factory=list)
-    history: list[dict[str, float]] = field(default_factory=list)
     best: dict[str, float] | None = None
     best_epoch: int = 0
     stale: int = 0
-    elapsed_s: float = 0.0
-    # tensors, saved beside the JSON fields: the generator at the start of an unfinished epoch
-    # and the selected weights
-    epoch_rng: torch.Tensor | None = field(default=None, repr=False)
     best_state: dict[str, torch.Tensor] | None = field(default=None, repr=False)
-
-    def to_json(self) -> str:
-        tensors = ("epoch_rng", "best_state")
-        return json.dumps(
-            {k: getattr(self, k) for k in self.__dataclass_fields__ if k not in tensors}
-        )
 
 
 def _build_model(
@@ -257,27 +238,20 @@ def _train_epoch(
     """One pass over the training subset (from ``progress.step`` when resuming mid-epoch);
     returns the mean training loss. On a stop request, saves a mid-epoch state and raises
     :class:`TrainingStopped`."""
-    progress_rng = None
-    if progress.step:  # resumed mid-epoch: replay the epoch's order, then restore the RNG
-        progress_rng = generator.get_state()
-        generator.set_state(progress.epoch_rng)
-    epoch_rng = generator.get_state()
-    order = epoch_order(run.train_index, run.sample_weights, generator)
-    if progress_rng is not None:
-        generator.set_state(progress_rng)
-    batches = order.split(run.config.batch_size)[: run.steps_per_epoch]
-    losses = list(progress.losses)
-    for step in range(progress.step, len(batches)):
-        losses.append(_step(run, batches[step], generator))
-        if step + 1 < len(batches) and stop.now(run.runtime):
-            progress.step, progress.losses, progress.epoch_rng = step + 1, losses, epoch_rng
-            _save_progress(state_path, run, progress, generator)
-            raise TrainingStopped(
-                f"stopped by {stop.signal or 'a stop request'} in epoch {progress.epoch + 1} "
-                f"after step {step + 1}; run the same command again to resume"
-            )
-    progress.step, progress.losses, progress.epoch_rng = 0, [], None
-    return float(np.mean(losses))
+
+    def draw(gen: torch.Generator) -> tuple[torch.Tensor, ...]:
+        order = epoch_order(run.train_index, run.sample_weights, gen)
+        return order.split(run.config.batch_size)[: run.steps_per_epoch]
+
+    return run_epoch(
+        progress,
+        draw,
+        lambda batch: _step(run, batch, generator),
+        generator,
+        stop,
+        run.runtime,
+        lambda: _save_progress(state_path, run, progress, generator),
+    )
 
 
 def _validate(run: _Run, epoch: int, train_loss: float) -> tuple[dict, dict[str, float]]:
@@ -291,39 +265,7 @@ def _validate(run: _Run, epoch: int, train_loss: float) -> tuple[dict, dict[str,
 
 
 def _save_progress(path: Path, run: _Run, progress: _Progress, generator: torch.Generator) -> None:
-    """Rank 0 writes the state (atomically); the other ranks wait until it is on disk."""
-    state = {
-        "config": json.dumps(asdict(run.config)),
-        "progress": progress.to_json(),
-        "engine": run.engine.state_dict(),
-        "rng": rng_state(generator),
-    }
-    if progress.epoch_rng is not None:
-        state["epoch_rng"] = progress.epoch_rng
-    if progress.best_state is not None:
-        state["best_state"] = progress.best_state
-    if run.runtime.is_main:
-        save_state(path, state)
-    barrier(run.runtime)
-
-
-def _resume(path: Path, run: _Run, generator: torch.Generator) -> _Progress:
-    """Load ``path`` into the engine and ``generator``; refuse a state from other settings."""
-    state = load_state(path)
-    saved, current = json.loads(state["config"]), asdict(run.config)
-    differ = sorted(k for k in current if k not in _RESUME_FREE and saved.get(k) != current[k])
-    if differ:
-        raise ValueError(
-            f"{path} holds an interrupted run with other settings ({', '.join(differ)}); "
-            "use another --out, delete the file, or pass --no-resume to start over"
-        )
-    run.engine.load_state_dict(state["engine"])
-    set_rng_state(generator, state["rng"])
-    progress = _Progress(**json.loads(state["progress"]))
-    progress.epoch_rng, progress.best_state = state.get("epoch_rng"), state.get("best_state")
-    where = f"epoch {progress.epoch + 1}, step {progress.step}" if progress.step else "epoch"
-    _logger.info("resuming %s after %s %d", path.parent, where, progress.epoch)
-    return progress
+    save_run_state(path, run.runtime, run.config, progress, run.engine, generator)
 
 
 def _finish(run: _Run, progress: _Progress, wall_s: float) -> dict:
@@ -401,7 +343,9 @@ def _train(config: TrainConfig, runtime: Runtime, stop: StopRequest, start: floa
     state_path = Path(config.out_dir) / STATE_FILE
     progress = _Progress()
     if config.resume and state_path.is_file():
-        progress = _resume(state_path, run, generator)
+        progress = load_run_state(
+            state_path, config, _RESUME_FREE, run.engine, generator, _Progress
+        )
     elif state_path.is_file() and runtime.is_main:
         state_path.unlink()
     _logger.info(

@@ -14,10 +14,10 @@ pytest.importorskip("transformers")
 
 import hybridnets
 from hybridnets.align import AlignConfig, align, load_aligned
-from hybridnets.align import recipe as recipe_module
 from hybridnets.align.__main__ import parse_args
 from hybridnets.align.recipe import STATE_FILE
 from hybridnets.engine import StopRequest, TrainingStopped
+from hybridnets.engine import loop as loop_module
 from hybridnets.multimodal import TextTower
 from hybridnets.train import load_trained
 
@@ -68,7 +68,7 @@ def test_learns_the_shape_toy_and_saves_a_backbone(
 
 
 def _interrupt_after(monkeypatch, epochs: int) -> None:
-    real, saves = recipe_module.save_state, []
+    real, saves = loop_module.save_state, []
 
     def save_then_crash(path, state):
         real(path, state)
@@ -76,7 +76,7 @@ def _interrupt_after(monkeypatch, epochs: int) -> None:
         if len(saves) == epochs:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(recipe_module, "save_state", save_then_crash)
+    monkeypatch.setattr(loop_module, "save_state", save_then_crash)
 
 
 def _strip(history: list[dict]) -> list[dict]:

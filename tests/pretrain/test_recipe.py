@@ -10,8 +10,8 @@ import torch
 from safetensors.torch import load_file
 
 import hybridnets
+from hybridnets.engine import loop as loop_module
 from hybridnets.engine import setup_runtime
-from hybridnets.pretrain import recipe as recipe_module
 from hybridnets.pretrain.__main__ import build_parser
 from hybridnets.pretrain.config import PretrainConfig
 from hybridnets.pretrain.recipe import RECIPE_FILE, STATE_FILE, pretrain
@@ -65,7 +65,7 @@ def test_round_trip_pretrain_save_create_train(tmp_path: Path, spatial_dims) -> 
 def test_interrupted_pretraining_resumes_to_the_same_weights(tmp_path: Path, monkeypatch) -> None:
     data = _toy(tmp_path / "toy.npz", n=16)
     full = pretrain(_config(data, tmp_path / "full", epochs=3))
-    real, saves = recipe_module.save_state, []
+    real, saves = loop_module.save_state, []
 
     def save_then_crash(path, state):
         real(path, state)
@@ -75,7 +75,7 @@ def test_interrupted_pretraining_resumes_to_the_same_weights(tmp_path: Path, mon
 
     out = tmp_path / "cut"
     with monkeypatch.context() as m:
-        m.setattr(recipe_module, "save_state", save_then_crash)
+        m.setattr(loop_module, "save_state", save_then_crash)
         with pytest.raises(KeyboardInterrupt):
             pretrain(_config(data, out, epochs=3))
     assert (out / STATE_FILE).is_file() and not (out / "model.safetensors").exists()

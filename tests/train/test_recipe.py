@@ -13,6 +13,7 @@ import torch
 import hybridnets
 from hybridnets.data import MedMNIST, MedMNISTFormatError
 from hybridnets.engine import StopRequest, TrainingStopped, param_groups
+from hybridnets.engine import loop as loop_module
 from hybridnets.train import TrainConfig, evaluate, load_trained, train
 from hybridnets.train import recipe as recipe_module
 from hybridnets.train.__main__ import parse_args
@@ -124,7 +125,7 @@ def test_bad_choices_are_refused() -> None:
 
 def _interrupt_after(monkeypatch, epochs: int) -> None:
     """Make the recipe crash right after it saved the state of epoch ``epochs``."""
-    real, saves = recipe_module.save_state, []
+    real, saves = loop_module.save_state, []
 
     def save_then_crash(path, state):
         real(path, state)
@@ -132,7 +133,7 @@ def _interrupt_after(monkeypatch, epochs: int) -> None:
         if len(saves) == epochs:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(recipe_module, "save_state", save_then_crash)
+    monkeypatch.setattr(loop_module, "save_state", save_then_crash)
 
 
 def test_interrupted_run_resumes_to_the_same_result(tmp_path: Path, monkeypatch) -> None:

@@ -1,0 +1,147 @@
+"""The epoch loop every recipe shares: a resumable pass over the batches, and the run state that
+makes it resumable (engine, RNG, the recipe's bookkeeping), checked against the run's settings.
+
+A recipe supplies the epoch's order (a draw from the run's generator) and one step; the loop
+replays the order when a run resumes mid-epoch, saves the state and raises
+:class:`~hybridnets.engine.signals.TrainingStopped` on SIGTERM/SIGINT, and returns the mean loss.
+
+    progress = load_run_state(path, config, RESUME_FREE, engine, generator, Progress)
+    loss = run_epoch(progress, draw, lambda batch: step(batch), generator, stop, runtime, save)
+    save_run_state(path, runtime, config, progress, engine, generator)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+import numpy as np
+import torch
+
+from hybridnets.engine.distributed import Runtime, barrier
+from hybridnets.engine.engine import Engine
+from hybridnets.engine.runtime import rng_state, set_rng_state
+from hybridnets.engine.signals import StopRequest, TrainingStopped
+from hybridnets.engine.state import load_state, save_state
+
+__all__ = ["Progress", "load_run_state", "run_epoch", "save_run_state"]
+
+_logger = logging.getLogger(__name__)
+P = TypeVar("P", bound="Progress")
+
+
+@dataclass
+class Progress:
+    """A run's bookkeeping across epochs, saved with the engine state.
+
+    ``step`` > 0 marks a state saved mid-epoch: ``step`` batches of epoch ``epoch + 1`` are done,
+    with training losses ``losses``, and ``epoch_rng`` is the generator at that epoch's start.
+    Recipes subclass it for their own fields; tensor fields are listed in ``TENSORS`` and saved
+    beside the JSON ones.
+    """
+
+    TENSORS: ClassVar[tuple[str, ...]] = ("epoch_rng",)
+
+    epoch: int = 0
+    step: int = 0
+    losses: list[float] = field(default_factory=list)
+    history: list[dict[str, float]] = field(default_factory=list)
+    elapsed_s: float = 0.0
+    epoch_rng: torch.Tensor | None = field(default=None, repr=False)
+
+    def to_json(self) -> str:
+        """The non-tensor fields as JSON."""
+        return json.dumps(
+            {f.name: getattr(self, f.name) for f in fields(self) if f.name not in self.TENSORS}
+        )
+
+
+def save_run_state(
+    path: Path,
+    runtime: Runtime,
+    config: Any,
+    progress: Progress,
+    engine: Engine,
+    generator: torch.Generator,
+) -> None:
+    """Write settings, progress, engine and RNG to ``path`` (rank 0, atomically); every rank
+    takes part (the engine state is collective under FSDP) and waits until it is on disk."""
+    state = {
+        "config": json.dumps(asdict(config)),
+        "progress": progress.to_json(),
+        "engine": engine.state_dict(),
+        "rng": rng_state(generator),
+    }
+    for name in progress.TENSORS:
+        if getattr(progress, name) is not None:
+            state[name] = getattr(progress, name)
+    if runtime.is_main:
+        save_state(path, state)
+    barrier(runtime)
+
+
+def load_run_state(
+    path: Path,
+    config: Any,
+    resume_free: Sequence[str],
+    engine: Engine,
+    generator: torch.Generator,
+    progress_cls: type[P],
+) -> P:
+    """Load ``path`` into ``engine`` and ``generator`` and return its progress; refuse a state
+    saved with other settings than ``config`` (fields in ``resume_free`` may differ)."""
+    state = load_state(path)
+    saved, current = json.loads(state["config"]), asdict(config)
+    differ = sorted(k for k in current if k not in resume_free and saved.get(k) != current[k])
+    if differ:
+        raise ValueError(
+            f"{path} holds an interrupted run with other settings ({', '.join(differ)}); "
+            "use another --out, delete the file, or pass --no-resume to start over"
+        )
+    engine.load_state_dict(state["engine"])
+    set_rng_state(generator, state["rng"])
+    progress = progress_cls(**json.loads(state["progress"]))
+    for name in progress_cls.TENSORS:
+        setattr(progress, name, state.get(name))
+    where = f"epoch {progress.epoch + 1}, step {progress.step}" if progress.step else "epoch"
+    _logger.info("resuming %s after %s %d", path.parent, where, progress.epoch)
+    return progress
+
+
+def run_epoch(
+    progress: Progress,
+    draw: Callable[[torch.Generator], Sequence[torch.Tensor]],
+    step: Callable[[torch.Tensor], float],
+    generator: torch.Generator,
+    stop: StopRequest,
+    runtime: Runtime,
+    save: Callable[[], None],
+) -> float:
+    """One pass over the batches ``draw(generator)`` returns, from ``progress.step`` when the
+    run resumed mid-epoch (the draw is replayed from ``progress.epoch_rng``, then the generator
+    continues where it was saved). On a stop request, records the position, calls ``save()``
+    and raises :class:`TrainingStopped`; returns the mean of the step losses."""
+    resumed_rng = None
+    if progress.step:
+        resumed_rng = generator.get_state()
+        generator.set_state(progress.epoch_rng)
+    epoch_rng = generator.get_state()
+    batches = draw(generator)
+    if resumed_rng is not None:
+        generator.set_state(resumed_rng)
+    losses = list(progress.losses)
+    for i in range(progress.step, len(batches)):
+        losses.append(step(batches[i]))
+        if i + 1 < len(batches) and stop.now(runtime):
+            progress.step, progress.losses, progress.epoch_rng = i + 1, losses, epoch_rng
+            save()
+            raise TrainingStopped(
+                f"stopped by {stop.signal or 'a stop request'} in epoch {progress.epoch + 1} "
+                f"after step {i + 1}; run the same command again to resume"
+            )
+    progress.step, progress.losses, progress.epoch_rng = 0, [], None
+    return float(np.mean(losses))
