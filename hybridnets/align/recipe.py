@@ -39,14 +39,16 @@ from hybridnets.engine import (
     Runtime,
     barrier,
     batch_part,
-    check_out_dir,
     mean_over_ranks,
     seed_everything,
-    setup_runtime,
-    stop_requests,
-    teardown,
 )
-from hybridnets.engine.loop import Progress, load_run_state, run_epoch, save_run_state
+from hybridnets.engine.loop import (
+    Progress,
+    launch_run,
+    run_epoch,
+    save_run_state,
+    start_progress,
+)
 from hybridnets.engine.signals import StopRequest
 from hybridnets.multimodal import ImageTextModel, build_image_text_model, clip_loss
 
@@ -324,29 +326,18 @@ def align(config: AlignConfig) -> dict[str, Any]:
             outputs could not be written under ``out_dir``.
         PairsFormatError: Before training, when the data is malformed (naming row and fix).
     """
-    start = time.perf_counter()
-    check_out_dir(
-        config.out_dir, folders=("image_tower", "aligned"), files=("result.json", STATE_FILE)
+    return launch_run(
+        config, _align, folders=("image_tower", "aligned"), files=("result.json", STATE_FILE)
     )
-    if config.num_threads is not None:
-        torch.set_num_threads(config.num_threads)
-    runtime = setup_runtime(config.device)
-    try:
-        with stop_requests() as stop:
-            return _align(config, runtime, stop, start)
-    finally:
-        teardown(runtime)
 
 
 def _align(config: AlignConfig, runtime: Runtime, stop: StopRequest, start: float) -> dict:
     generator = seed_everything(config.seed)
     run = _setup(config, generator, runtime)
     state_path = Path(config.out_dir) / STATE_FILE
-    progress = Progress()
-    if config.resume and state_path.is_file():
-        progress = load_run_state(state_path, config, _RESUME_FREE, run.engine, generator, Progress)
-    elif state_path.is_file() and runtime.is_main:
-        state_path.unlink()
+    progress = start_progress(
+        state_path, config, _RESUME_FREE, run.engine, generator, runtime, Progress
+    )
     _logger.info(
         "aligning %s with %s (%s) on %s: %d pairs, global batch %d over %d process(es)",
         config.model,

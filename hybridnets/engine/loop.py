@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -22,13 +23,21 @@ from typing import Any, ClassVar, TypeVar
 import numpy as np
 import torch
 
-from hybridnets.engine.distributed import Runtime, barrier
+from hybridnets.engine.distributed import Runtime, barrier, setup_runtime, teardown
 from hybridnets.engine.engine import Engine
+from hybridnets.engine.outputs import check_out_dir
 from hybridnets.engine.runtime import rng_state, set_rng_state
-from hybridnets.engine.signals import StopRequest, TrainingStopped
+from hybridnets.engine.signals import StopRequest, TrainingStopped, stop_requests
 from hybridnets.engine.state import load_state, save_state
 
-__all__ = ["Progress", "load_run_state", "run_epoch", "save_run_state"]
+__all__ = [
+    "Progress",
+    "launch_run",
+    "load_run_state",
+    "run_epoch",
+    "save_run_state",
+    "start_progress",
+]
 
 _logger = logging.getLogger(__name__)
 P = TypeVar("P", bound="Progress")
@@ -145,3 +154,43 @@ def run_epoch(
             )
     progress.step, progress.losses, progress.epoch_rng = 0, [], None
     return float(np.mean(losses))
+
+
+def launch_run(
+    config: Any,
+    body: Callable[[Any, Runtime, StopRequest, float], dict],
+    folders: Sequence[str] = (),
+    files: Sequence[str] = (),
+) -> dict:
+    """Run a recipe's ``body(config, runtime, stop, start)``: first check that ``folders`` and
+    ``files`` can be written under ``config.out_dir`` (before minutes of training, not at the
+    first save), set ``config.num_threads``, set up the runtime (one process or torchrun's
+    group) and SIGTERM/SIGINT handling, and tear the process group down however it ends."""
+    start = time.perf_counter()
+    check_out_dir(config.out_dir, folders=folders, files=files)
+    if config.num_threads is not None:
+        torch.set_num_threads(config.num_threads)
+    runtime = setup_runtime(config.device)
+    try:
+        with stop_requests() as stop:
+            return body(config, runtime, stop, start)
+    finally:
+        teardown(runtime)
+
+
+def start_progress(
+    path: Path,
+    config: Any,
+    resume_free: Sequence[str],
+    engine: Engine,
+    generator: torch.Generator,
+    runtime: Runtime,
+    progress_cls: type[P],
+) -> P:
+    """The progress to start from: the saved one when ``config.resume`` and ``path`` exists
+    (see :func:`load_run_state`), else a fresh one (an old state is then deleted)."""
+    if config.resume and path.is_file():
+        return load_run_state(path, config, resume_free, engine, generator, progress_cls)
+    if path.is_file() and runtime.is_main:
+        path.unlink()
+    return progress_cls()

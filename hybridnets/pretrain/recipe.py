@@ -33,14 +33,16 @@ from hybridnets.engine import (
     Runtime,
     barrier,
     batch_part,
-    check_out_dir,
     mean_over_ranks,
     seed_everything,
-    setup_runtime,
-    stop_requests,
-    teardown,
 )
-from hybridnets.engine.loop import Progress, load_run_state, run_epoch, save_run_state
+from hybridnets.engine.loop import (
+    Progress,
+    launch_run,
+    run_epoch,
+    save_run_state,
+    start_progress,
+)
 from hybridnets.engine.signals import StopRequest
 from hybridnets.pretrain.batchnorm import recalibrate_batchnorm
 from hybridnets.pretrain.config import PretrainConfig
@@ -224,27 +226,14 @@ def pretrain(config: PretrainConfig) -> dict[str, Any]:
             outputs could not be written under ``out_dir``.
         FileNotFoundError, ValueError: A data source is missing or does not fit.
     """
-    start = time.perf_counter()
-    check_out_dir(config.out_dir, files=("model.safetensors", "result.json", STATE_FILE))
-    if config.num_threads is not None:
-        torch.set_num_threads(config.num_threads)
-    runtime = setup_runtime(config.device)
-    try:
-        with stop_requests() as stop:
-            return _pretrain(config, runtime, stop, start)
-    finally:
-        teardown(runtime)
+    return launch_run(config, _pretrain, files=("model.safetensors", "result.json", STATE_FILE))
 
 
 def _pretrain(config: PretrainConfig, runtime: Runtime, stop: StopRequest, start: float) -> dict:
     generator = seed_everything(config.seed)
     run = _setup(config, runtime)
     path = Path(config.out_dir) / STATE_FILE
-    progress = Progress()
-    if config.resume and path.is_file():
-        progress = load_run_state(path, config, _RESUME_FREE, run.engine, generator, Progress)
-    elif path.is_file() and runtime.is_main:
-        path.unlink()
+    progress = start_progress(path, config, _RESUME_FREE, run.engine, generator, runtime, Progress)
     _logger.info(
         "pretraining %s on %d images %s, mask %s %.0f%% of %d px patches",
         config.model,

@@ -41,16 +41,18 @@ from hybridnets.engine import (
     Runtime,
     barrier,
     batch_part,
-    check_out_dir,
     gather_rows,
     mean_over_ranks,
     seed_everything,
-    setup_runtime,
     shard_index,
-    stop_requests,
-    teardown,
 )
-from hybridnets.engine.loop import Progress, load_run_state, run_epoch, save_run_state
+from hybridnets.engine.loop import (
+    Progress,
+    launch_run,
+    run_epoch,
+    save_run_state,
+    start_progress,
+)
 from hybridnets.engine.signals import StopRequest
 from hybridnets.resolve import create_model, model_source
 from hybridnets.train.batches import class_weights, epoch_order, prepare, stratified_subset
@@ -324,30 +326,16 @@ def train(config: TrainConfig) -> dict[str, Any]:
         MedMNISTFormatError: Before training, when ``data`` is malformed or its labels are not
             ``0 .. num_classes - 1`` with every class in the training split.
     """
-    start = time.perf_counter()
-    # before minutes of training, not at the first save
-    check_out_dir(config.out_dir, folders=("best",), files=("result.json", STATE_FILE))
-    if config.num_threads is not None:
-        torch.set_num_threads(config.num_threads)
-    runtime = setup_runtime(config.device)
-    try:
-        with stop_requests() as stop:
-            return _train(config, runtime, stop, start)
-    finally:
-        teardown(runtime)
+    return launch_run(config, _train, folders=("best",), files=("result.json", STATE_FILE))
 
 
 def _train(config: TrainConfig, runtime: Runtime, stop: StopRequest, start: float) -> dict:
     generator = seed_everything(config.seed)
     run = _setup(config, generator, runtime)
     state_path = Path(config.out_dir) / STATE_FILE
-    progress = _Progress()
-    if config.resume and state_path.is_file():
-        progress = load_run_state(
-            state_path, config, _RESUME_FREE, run.engine, generator, _Progress
-        )
-    elif state_path.is_file() and runtime.is_main:
-        state_path.unlink()
+    progress = start_progress(
+        state_path, config, _RESUME_FREE, run.engine, generator, runtime, _Progress
+    )
     _logger.info(
         "training %s (%.2fM params) on %s, %d samples, global batch %d over %d process(es)",
         config.model,
