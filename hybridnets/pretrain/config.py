@@ -34,9 +34,9 @@ class PretrainConfig:
         mask_ratio: Share of patches hidden in every image.
         mask_patch: Mask patch edge in pixels (None: the coarsest stem_stride * 2^k that leaves
             at least 7 patches per side: 4 at 28 px, 8 at 64 px, 32 at 224 px).
-        mask_style: token (SimMIM: masked positions get a learned token after the stem and the
-            encoder runs densely) or dense (FCMAE: masked positions are zeroed again after every
-            block, the decoder alone fills them).
+        mask_style: dense (FCMAE: masked positions are zeroed again after every block, the
+            decoder alone fills them; measured best) or token (SimMIM: masked positions get a
+            learned token after the stem and the encoder runs densely).
         decoder_from: Encoder maps the decoder reads: last (the last stage only, so the whole
             encoder must carry what reconstruction needs) or pyramid (every stage at the mask
             grid or coarser).
@@ -71,7 +71,7 @@ class PretrainConfig:
     clip_grad: float | None = 3.0
     mask_ratio: float = 0.6
     mask_patch: int | None = None
-    mask_style: str = "token"
+    mask_style: str = "dense"
     decoder_from: str = "last"
     decoder_dim: int = 128
     decoder_depth: int = 1

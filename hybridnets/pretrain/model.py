@@ -55,7 +55,7 @@ class MaskedImageModel(nn.Module):
         mask_patch: Patch edge in pixels; inputs must be a multiple of it. None:
             :func:`default_mask_patch` of the model's native input size.
         mask_ratio: Share of patches hidden per sample.
-        style: ``"token"`` or ``"dense"`` (see the module docstring).
+        style: ``"dense"`` (default) or ``"token"`` (see the module docstring).
         decoder_dim: Decoder width.
         decoder_depth: Decoder conv blocks.
         norm_pix_loss: Targets are each patch's pixels standardised per patch (MAE's choice).
@@ -68,11 +68,11 @@ class MaskedImageModel(nn.Module):
         encoder: nn.Module,
         mask_patch: int | None = None,
         mask_ratio: float = 0.6,
-        style: str = "token",
+        style: str = "dense",
         decoder_dim: int = 128,
         decoder_depth: int = 1,
         norm_pix_loss: bool = True,
-        decoder_from: str = "pyramid",
+        decoder_from: str = "last",
     ) -> None:
         super().__init__()
         if style not in MASK_STYLES:
