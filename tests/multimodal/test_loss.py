@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import os
 import socket
+import subprocess
 import sys
 
 import pytest
@@ -48,45 +49,50 @@ def test_a_shared_caption_makes_its_images_joint_positives() -> None:
     assert clip_loss(image, text, 5.0).item() == pytest.approx(joint.item(), rel=1e-6)
 
 
+_WORKER = """
+import sys
+
+import torch
+import torch.distributed as dist
+
+from hybridnets.multimodal import clip_loss
+
+dist.init_process_group("gloo")
+rank = dist.get_rank()
+data = torch.load(sys.argv[1], weights_only=True)
+half = slice(3 * rank, 3 * rank + 3)
+img = data["image"][half].clone().requires_grad_()
+txt = data["text"][half].clone().requires_grad_()
+loss = clip_loss(img, txt, 7.0)
+loss.backward()  # / 2 below: DDP averages the gradients of 2 ranks
+torch.save({"loss": loss.item(), "img": img.grad / 2, "txt": txt.grad / 2}, f"{sys.argv[2]}.{rank}")
+dist.destroy_process_group()
+"""
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-def _worker(rank: int, port: int, image: torch.Tensor, text: torch.Tensor, out) -> None:
-    import torch.distributed as dist
-
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    dist.init_process_group("gloo", rank=rank, world_size=2)
-    torch.set_num_threads(1)
-    half = slice(3 * rank, 3 * rank + 3)
-    img, txt = image[half].clone().requires_grad_(), text[half].clone().requires_grad_()
-    loss = clip_loss(img, txt, 7.0)
-    loss.backward()
-    out.put((rank, loss.item(), img.grad / 2, txt.grad / 2))  # / 2: DDP averages 2 ranks
-    dist.destroy_process_group()
-
-
-@pytest.mark.skipif(sys.platform != "linux", reason="forked gloo workers")
-def test_two_processes_give_the_gradient_of_the_global_loss() -> None:
-    import multiprocessing
-
+def test_two_processes_give_the_gradient_of_the_global_loss(tmp_path) -> None:
     image, text = _pairs(6, 4)
-    context = multiprocessing.get_context("fork")  # no re-import: about a second
-    queue, port = context.Queue(), _free_port()
-    workers = [context.Process(target=_worker, args=(r, port, image, text, queue)) for r in (0, 1)]
-    for w in workers:
-        w.start()
-    out = {rank: rest for rank, *rest in (queue.get(timeout=60), queue.get(timeout=60))}
-    for w in workers:
-        w.join(timeout=60)
+    torch.save({"image": image, "text": text}, tmp_path / "pairs.pt")
+    (tmp_path / "worker.py").write_text(_WORKER)
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2"]
+    launcher += ["--master_addr", "127.0.0.1", "--master_port", str(_free_port())]
+    args = [str(tmp_path / "worker.py"), str(tmp_path / "pairs.pt"), str(tmp_path / "out")]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([*launcher, *args], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = [torch.load(tmp_path / f"out.{rank}", weights_only=True) for rank in (0, 1)]
     img, txt = image.clone().requires_grad_(), text.clone().requires_grad_()
     loss = clip_loss(img, txt, 7.0)
     loss.backward()
-    assert (out[0][0] + out[1][0]) / 2 == pytest.approx(loss.item(), rel=1e-5)
-    torch.testing.assert_close(torch.cat([out[0][1], out[1][1]]), img.grad)
-    torch.testing.assert_close(torch.cat([out[0][2], out[1][2]]), txt.grad)
+    assert (out[0]["loss"] + out[1]["loss"]) / 2 == pytest.approx(loss.item(), rel=1e-5)
+    torch.testing.assert_close(torch.cat([out[0]["img"], out[1]["img"]]), img.grad)
+    torch.testing.assert_close(torch.cat([out[0]["txt"], out[1]["txt"]]), txt.grad)
 
 
 def test_the_scale_is_clamped_where_it_is_used(tiny_text_model) -> None:
