@@ -44,6 +44,7 @@ from hybridnets.engine import (
 )
 from hybridnets.engine.loop import (
     Progress,
+    engine_for,
     launch_run,
     run_epoch,
     save_run_state,
@@ -194,18 +195,7 @@ def _setup(config: AlignConfig, generator: torch.Generator, runtime: Runtime) ->
     )
     captions = [train.texts[i] for i in train_index.tolist()]
     model.to(runtime.device).set_text_statistics(captions)  # LiT: encodes each caption once
-    engine = Engine(
-        model,
-        runtime,
-        lr=config.lr,
-        weight_decay=config.weight_decay,
-        total_steps=steps * config.epochs,
-        warmup_steps=round(config.warmup_epochs * steps),
-        min_lr_ratio=config.min_lr_ratio,
-        clip_grad=config.clip_grad,
-        ema_decay=config.ema_decay,
-        amp=config.amp,
-    )
+    engine = engine_for(model, runtime, config, steps)
     augment = RandomFlipAffine(train.spatial_dims, flip_dims=()) if config.augment else None
     return _Run(
         config=config,

@@ -32,11 +32,13 @@ from hybridnets.engine.state import load_state, save_state
 
 __all__ = [
     "Progress",
+    "engine_for",
     "launch_run",
     "load_run_state",
     "run_epoch",
     "save_run_state",
     "start_progress",
+    "steps_per_epoch",
 ]
 
 _logger = logging.getLogger(__name__)
@@ -194,3 +196,43 @@ def start_progress(
     if path.is_file() and runtime.is_main:
         path.unlink()
     return progress_cls()
+
+
+def steps_per_epoch(n: int, batch_size: int, world_size: int, drop_last: bool = False) -> int:
+    """Global batches per epoch over ``n`` samples. The last incomplete batch is kept unless
+    ``drop_last`` or it is too small for BatchNorm (one sample) or for every rank to get one.
+
+    Raises:
+        ValueError: Not one batch fits.
+    """
+    steps = n // batch_size
+    if not drop_last:
+        steps += n % batch_size >= max(2, world_size)
+    if steps == 0:
+        need = batch_size if drop_last else max(2, world_size)
+        raise ValueError(
+            f"training needs at least {need} samples, got {n}"
+            + (f" (one per each of {world_size} processes)" if world_size > 2 else "")
+        )
+    return steps
+
+
+def engine_for(model: torch.nn.Module, runtime: Runtime, config: Any, steps: int) -> Engine:
+    """The :class:`Engine` a recipe config describes: ``lr``, ``weight_decay``, ``epochs``
+    (× ``steps`` per epoch), ``warmup_epochs``, ``min_lr_ratio``, ``clip_grad``, ``amp`` and,
+    where the config has them, ``layer_decay``, ``ema_decay``, ``fsdp``, ``grad_checkpointing``."""
+    return Engine(
+        model,
+        runtime,
+        lr=config.lr,
+        weight_decay=config.weight_decay,
+        total_steps=steps * config.epochs,
+        warmup_steps=round(config.warmup_epochs * steps),
+        min_lr_ratio=config.min_lr_ratio,
+        layer_decay=getattr(config, "layer_decay", None),
+        clip_grad=config.clip_grad,
+        ema_decay=getattr(config, "ema_decay", None),
+        amp=config.amp,
+        fsdp=getattr(config, "fsdp", False),
+        grad_checkpointing=getattr(config, "grad_checkpointing", False),
+    )

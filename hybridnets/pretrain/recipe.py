@@ -38,10 +38,12 @@ from hybridnets.engine import (
 )
 from hybridnets.engine.loop import (
     Progress,
+    engine_for,
     launch_run,
     run_epoch,
     save_run_state,
     start_progress,
+    steps_per_epoch,
 )
 from hybridnets.engine.signals import StopRequest
 from hybridnets.pretrain.batchnorm import recalibrate_batchnorm
@@ -108,21 +110,8 @@ def _setup(config: PretrainConfig, runtime: Runtime) -> _Run:
         config, images.spatial_dims, images.in_chans, min(images.spatial_shape)
     )
     mim.grid(images.images[:1])  # a size that does not fit the mask patch fails here
-    steps = len(images) // config.batch_size
-    steps += len(images) % config.batch_size >= max(2, runtime.world_size)
-    if steps == 0:
-        raise ValueError(f"pretraining needs at least 2 images, got {len(images)}")
-    engine = Engine(
-        mim,
-        runtime,
-        lr=config.lr,
-        weight_decay=config.weight_decay,
-        total_steps=steps * config.epochs,
-        warmup_steps=round(config.warmup_epochs * steps),
-        min_lr_ratio=config.min_lr_ratio,
-        clip_grad=config.clip_grad,
-        amp=config.amp,
-    )
+    steps = steps_per_epoch(len(images), config.batch_size, runtime.world_size)
+    engine = engine_for(mim, runtime, config, steps)
     augment = RandomFlipAffine(images.spatial_dims) if config.augment else None
     return _Run(config, runtime, images, mim, engine, augment, steps, mean, std)
 

@@ -48,10 +48,12 @@ from hybridnets.engine import (
 )
 from hybridnets.engine.loop import (
     Progress,
+    engine_for,
     launch_run,
     run_epoch,
     save_run_state,
     start_progress,
+    steps_per_epoch,
 )
 from hybridnets.engine.signals import StopRequest
 from hybridnets.resolve import create_model, model_source
@@ -149,19 +151,6 @@ def _build_model(
     return model, recipe
 
 
-def _steps_per_epoch(n: int, batch_size: int, world_size: int) -> int:
-    """Global batches per epoch. A last batch too small for batch norm (one sample) or for
-    every rank to get a sample is dropped."""
-    steps = n // batch_size
-    steps += n % batch_size >= max(2, world_size)
-    if steps == 0:
-        raise ValueError(
-            f"training needs at least {max(2, world_size)} samples, got {n}"
-            + (f" (one per each of {world_size} processes)" if world_size > 2 else "")
-        )
-    return steps
-
-
 def _setup(config: TrainConfig, generator: torch.Generator, runtime: Runtime) -> _Run:
     """Data (standardised with training statistics), subset, model, engine and loss."""
     if config.batch_size < runtime.world_size:
@@ -179,22 +168,8 @@ def _setup(config: TrainConfig, generator: torch.Generator, runtime: Runtime) ->
     weights = class_weights(train_labels, train_ds.num_classes)
     model, recipe = _build_model(config, train_ds)
     params = sum(p.numel() for p in model.parameters())
-    steps_per_epoch = _steps_per_epoch(len(train_index), config.batch_size, runtime.world_size)
-    engine = Engine(
-        model,
-        runtime,
-        lr=config.lr,
-        weight_decay=config.weight_decay,
-        total_steps=steps_per_epoch * config.epochs,
-        warmup_steps=round(config.warmup_epochs * steps_per_epoch),
-        min_lr_ratio=config.min_lr_ratio,
-        layer_decay=config.layer_decay,
-        clip_grad=config.clip_grad,
-        ema_decay=config.ema_decay,
-        amp=config.amp,
-        fsdp=config.fsdp,
-        grad_checkpointing=config.grad_checkpointing,
-    )
+    steps = steps_per_epoch(len(train_index), config.batch_size, runtime.world_size)
+    engine = engine_for(model, runtime, config, steps)
     criterion = nn.CrossEntropyLoss(
         weight=weights.to(runtime.device) if config.class_balance == "loss" else None,
         label_smoothing=config.label_smoothing,
@@ -210,7 +185,7 @@ def _setup(config: TrainConfig, generator: torch.Generator, runtime: Runtime) ->
         engine=engine,
         criterion=criterion,
         augment=RandomFlipAffine(train_ds.spatial_dims) if config.augment else None,
-        steps_per_epoch=steps_per_epoch,
+        steps_per_epoch=steps,
         params=params,
         recipe=recipe | {"mean": mean, "std": std},
     )
