@@ -226,7 +226,7 @@ def summary(runs: Path, reuse: Path | None, out: Path = RESULTS) -> Path:
     rows, lines = (
         [],
         [
-            "| setting | init | seeds | test ACC | test AUC | wall s/run |",
+            "| setting | init | seeds | test ACC | test AUC | wall s/run (2 jobs on 2 cores) |",
             "|---|---|---|---|---|---|",
         ],
     )
