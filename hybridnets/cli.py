@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
+import os
 import re
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import MISSING, fields
 from typing import Any, TypeVar
 
-__all__ = ["config_parser", "field_help", "parse_config"]
+__all__ = ["config_parser", "field_help", "parse_config", "run_and_report"]
 
 T = TypeVar("T")
 
@@ -113,3 +116,20 @@ def parse_config(cls: type[T], parser: argparse.ArgumentParser, argv: Sequence[s
     """Parse ``argv`` with ``parser`` (from :func:`config_parser`) into a ``cls``."""
     args = vars(parser.parse_args(argv))
     return cls(**{f.name: args[f.name] for f in fields(cls)})
+
+
+def run_and_report(
+    run: Callable[[Any], dict], config: Any, leave_out: Sequence[str] = ("history", "config")
+) -> dict:
+    """A recipe CLI's body: log at INFO on rank 0 (WARNING on the other torchrun ranks), run
+    ``run(config)``, and on rank 0 print the result without ``leave_out`` as JSON."""
+    main_rank = int(os.environ.get("RANK", "0")) == 0  # under torchrun only rank 0 reports
+    logging.basicConfig(
+        level=logging.INFO if main_rank else logging.WARNING,
+        format="%(asctime)s %(name)s: %(message)s",
+    )
+    result = run(config)
+    if main_rank:
+        summary = {k: v for k, v in result.items() if k not in leave_out}
+        sys.stdout.write(json.dumps(summary, indent=2) + "\n")
+    return result

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -212,3 +213,27 @@ def write_medpix_like(root: Path, n: int = 3) -> Path:
 def medpix_like() -> Callable[..., Path]:
     """``medpix_like(root, n=3)``: write :func:`write_medpix_like` and return the folder."""
     return write_medpix_like
+
+
+@pytest.fixture
+def crash_after_saves() -> Callable[[int], contextlib.AbstractContextManager]:
+    """``with crash_after_saves(n): ...``: inside the block, a recipe raises KeyboardInterrupt
+    right after it wrote its training state for the n-th time (an interruption between two
+    epochs); after the block, saving works again."""
+    from hybridnets.engine import loop
+
+    @contextlib.contextmanager
+    def crash(n: int) -> Iterator[None]:
+        real, saves = loop.save_state, []
+
+        def save_then_crash(path, state):
+            real(path, state)
+            saves.append(path)
+            if len(saves) == n:
+                raise KeyboardInterrupt
+
+        with pytest.MonkeyPatch.context() as m:
+            m.setattr(loop, "save_state", save_then_crash)
+            yield
+
+    return crash

@@ -9,10 +9,6 @@
 from __future__ import annotations
 
 import argparse
-import json
-import logging
-import os
-import sys
 from collections.abc import Sequence
 
 from hybridnets import cli
@@ -36,15 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Pretrain and print the result summary as JSON."""
-    main_rank = int(os.environ.get("RANK", "0")) == 0
-    logging.basicConfig(
-        level=logging.INFO if main_rank else logging.WARNING,
-        format="%(asctime)s %(name)s: %(message)s",
+    cli.run_and_report(
+        pretrain, cli.parse_config(PretrainConfig, build_parser(), argv), ("history", "recipe")
     )
-    result = pretrain(cli.parse_config(PretrainConfig, build_parser(), argv))
-    if main_rank:
-        summary = {k: v for k, v in result.items() if k not in ("history", "recipe")}
-        sys.stdout.write(json.dumps(summary, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -10,10 +10,6 @@
 from __future__ import annotations
 
 import argparse
-import json
-import logging
-import os
-import sys
 from collections.abc import Sequence
 
 from hybridnets import cli
@@ -48,15 +44,7 @@ def parse_args(argv: Sequence[str] | None = None) -> TrainConfig:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Train and print the result summary as JSON."""
-    main_rank = int(os.environ.get("RANK", "0")) == 0  # under torchrun only rank 0 reports
-    logging.basicConfig(
-        level=logging.INFO if main_rank else logging.WARNING,
-        format="%(asctime)s %(name)s: %(message)s",
-    )
-    result = train(parse_args(argv))
-    if main_rank:
-        summary = {k: v for k, v in result.items() if k not in ("history", "config")}
-        sys.stdout.write(json.dumps(summary, indent=2) + "\n")
+    cli.run_and_report(train, parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ from hybridnets.align import AlignConfig, align, load_aligned
 from hybridnets.align.__main__ import parse_args
 from hybridnets.align.recipe import STATE_FILE
 from hybridnets.engine import StopRequest, TrainingStopped
-from hybridnets.engine import loop as loop_module
 from hybridnets.multimodal import TextTower
 from hybridnets.train import load_trained
 
@@ -67,32 +66,18 @@ def test_learns_the_shape_toy_and_saves_a_backbone(
     assert classifier(x).shape == (2, 4)  # a new head on the aligned backbone
 
 
-def _interrupt_after(monkeypatch, epochs: int) -> None:
-    real, saves = loop_module.save_state, []
-
-    def save_then_crash(path, state):
-        real(path, state)
-        saves.append(path)
-        if len(saves) == epochs:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(loop_module, "save_state", save_then_crash)
-
-
 def _strip(history: list[dict]) -> list[dict]:
     return [{k: v for k, v in row.items() if k not in ("time_s", "train_s")} for row in history]
 
 
 def test_interrupted_run_resumes_to_the_same_result(
-    tmp_path: Path, tiny_text_model: Path, shape_pairs, monkeypatch
+    tmp_path: Path, tiny_text_model: Path, shape_pairs, crash_after_saves
 ) -> None:
     data = shape_pairs(tmp_path, 3, n_train=24, n_test=8, size=16)
     full = align(_config(data, tiny_text_model, tmp_path / "full", 3, epochs=3, batch_size=8))
     out = tmp_path / "interrupted"
-    with monkeypatch.context() as m:
-        _interrupt_after(m, epochs=2)
-        with pytest.raises(KeyboardInterrupt):
-            align(_config(data, tiny_text_model, out, 3, epochs=3, batch_size=8))
+    with crash_after_saves(2), pytest.raises(KeyboardInterrupt):
+        align(_config(data, tiny_text_model, out, 3, epochs=3, batch_size=8))
     assert (out / STATE_FILE).is_file() and not (out / "result.json").exists()
     with pytest.raises(ValueError, match=r"other settings \(lr\).*--no-resume"):
         align(_config(data, tiny_text_model, out, 3, epochs=3, batch_size=8, lr=1e-3))

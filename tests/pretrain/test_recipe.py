@@ -10,7 +10,6 @@ import torch
 from safetensors.torch import load_file
 
 import hybridnets
-from hybridnets.engine import loop as loop_module
 from hybridnets.engine import setup_runtime
 from hybridnets.pretrain.__main__ import build_parser
 from hybridnets.pretrain.config import PretrainConfig
@@ -62,22 +61,14 @@ def test_round_trip_pretrain_save_create_train(tmp_path: Path, spatial_dims) -> 
     assert run.recipe["pretrained"] == str(out)
 
 
-def test_interrupted_pretraining_resumes_to_the_same_weights(tmp_path: Path, monkeypatch) -> None:
+def test_interrupted_pretraining_resumes_to_the_same_weights(
+    tmp_path: Path, crash_after_saves
+) -> None:
     data = _toy(tmp_path / "toy.npz", n=16)
     full = pretrain(_config(data, tmp_path / "full", epochs=3))
-    real, saves = loop_module.save_state, []
-
-    def save_then_crash(path, state):
-        real(path, state)
-        saves.append(path)
-        if len(saves) == 2:
-            raise KeyboardInterrupt
-
     out = tmp_path / "cut"
-    with monkeypatch.context() as m:
-        m.setattr(loop_module, "save_state", save_then_crash)
-        with pytest.raises(KeyboardInterrupt):
-            pretrain(_config(data, out, epochs=3))
+    with crash_after_saves(2), pytest.raises(KeyboardInterrupt):
+        pretrain(_config(data, out, epochs=3))
     assert (out / STATE_FILE).is_file() and not (out / "model.safetensors").exists()
     with pytest.raises(ValueError, match=r"other settings \(mask_ratio\).*--no-resume"):
         pretrain(_config(data, out, epochs=3, mask_ratio=0.5))

@@ -13,7 +13,6 @@ import torch
 import hybridnets
 from hybridnets.data import MedMNIST, MedMNISTFormatError
 from hybridnets.engine import StopRequest, TrainingStopped, param_groups
-from hybridnets.engine import loop as loop_module
 from hybridnets.train import TrainConfig, evaluate, load_trained, train
 from hybridnets.train import recipe as recipe_module
 from hybridnets.train.__main__ import parse_args
@@ -123,30 +122,15 @@ def test_bad_choices_are_refused() -> None:
         parse_args(["--model", "m", "--data", "d", "--select", "best"])
 
 
-def _interrupt_after(monkeypatch, epochs: int) -> None:
-    """Make the recipe crash right after it saved the state of epoch ``epochs``."""
-    real, saves = loop_module.save_state, []
-
-    def save_then_crash(path, state):
-        real(path, state)
-        saves.append(path)
-        if len(saves) == epochs:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(loop_module, "save_state", save_then_crash)
-
-
-def test_interrupted_run_resumes_to_the_same_result(tmp_path: Path, monkeypatch) -> None:
+def test_interrupted_run_resumes_to_the_same_result(tmp_path: Path, crash_after_saves) -> None:
     data = _toy_3d(tmp_path / "toy3d.npz", n=16, size=16)
     config = dict(model="convvit_test", data=str(data), epochs=3, batch_size=8, progress=False)
     config["num_threads"] = 1  # bit-equality needs the same reduction order
     full = train(TrainConfig(**config, out_dir=str(tmp_path / "full")))
 
     out = tmp_path / "interrupted"
-    with monkeypatch.context() as m:
-        _interrupt_after(m, epochs=2)
-        with pytest.raises(KeyboardInterrupt):
-            train(TrainConfig(**config, out_dir=str(out)))
+    with crash_after_saves(2), pytest.raises(KeyboardInterrupt):
+        train(TrainConfig(**config, out_dir=str(out)))
     assert (out / STATE_FILE).is_file() and not (out / "result.json").exists()
     with pytest.raises(ValueError, match=r"other settings \(lr\).*--no-resume"):
         train(TrainConfig(**config, out_dir=str(out), lr=1e-3))
@@ -163,13 +147,11 @@ def test_interrupted_run_resumes_to_the_same_result(tmp_path: Path, monkeypatch)
         assert torch.equal(a, b), name
 
 
-def test_no_resume_starts_over(tmp_path: Path, monkeypatch) -> None:
+def test_no_resume_starts_over(tmp_path: Path, crash_after_saves) -> None:
     data = _toy_3d(tmp_path / "toy3d.npz", n=16, size=16)
     config = dict(model="convvit_test", data=str(data), epochs=2, batch_size=8, progress=False)
-    with monkeypatch.context() as m:
-        _interrupt_after(m, epochs=1)
-        with pytest.raises(KeyboardInterrupt):
-            train(TrainConfig(**config, out_dir=str(tmp_path)))
+    with crash_after_saves(1), pytest.raises(KeyboardInterrupt):
+        train(TrainConfig(**config, out_dir=str(tmp_path)))
     result = train(TrainConfig(**config, out_dir=str(tmp_path), lr=1e-3, resume=False))
     assert result["epochs_run"] == 2 and not (tmp_path / STATE_FILE).exists()
 
