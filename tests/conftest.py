@@ -215,6 +215,32 @@ def medpix_like() -> Callable[..., Path]:
     return write_medpix_like
 
 
+def write_ham_like(root: Path, n: int = 70) -> Path:
+    """A folder in HAM10000's layout (``HAM10000_metadata_ext.csv``, ``images/ISIC_*.jpg``):
+    ``n`` 20×15 JPEGs, two images per lesion, three diagnoses that the site decides (so a
+    metadata model can learn them) and the image colour hints at."""
+    from PIL import Image
+
+    (root / "images").mkdir(parents=True)
+    sites = ("back", "face", "lower extremity")
+    lines = [",lesion_id,image_id,dx,dx_type,age,sex,localization"]
+    for i in range(n):
+        k = (i // 2) % 3
+        image_id = f"ISIC_{i:07d}"
+        Image.new("RGB", (20, 15), (60 + 80 * k, 90, 120)).save(root / "images" / f"{image_id}.jpg")
+        age = "" if i % 13 == 0 else f"{30 + i % 40}.0"
+        lines.append(f"{i},HAM_{i // 2:07d},{image_id},{('nv', 'mel', 'bkl')[k]},histo,{age},"
+                     f"{('male', 'female')[i % 2]},{sites[k]}")  # fmt: skip
+    (root / "HAM10000_metadata_ext.csv").write_text("\n".join(lines) + "\n")
+    return root
+
+
+@pytest.fixture
+def ham_like() -> Callable[..., Path]:
+    """``ham_like(root, n=70)``: write :func:`write_ham_like` and return the folder."""
+    return write_ham_like
+
+
 @pytest.fixture
 def crash_after_saves() -> Callable[[int], contextlib.AbstractContextManager]:
     """``with crash_after_saves(n): ...``: inside the block, a recipe raises KeyboardInterrupt

@@ -20,6 +20,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from hybridnets.data.arrays import ImageArray
+
 __all__ = ["MEDMNIST_NUM_CLASSES", "SPLITS", "MedMNIST", "MedMNISTFormatError"]
 
 _logger = logging.getLogger(__name__)
@@ -82,7 +84,7 @@ def _dataset_name(path: Path) -> str:
     return re.sub(r"_\d+$", "", path.stem.lower())
 
 
-class MedMNIST(Dataset):
+class MedMNIST(ImageArray, Dataset):
     """One split of a MedMNIST ``.npz`` file (single-label classification).
 
     Images are held in memory as a uint8 tensor ``images`` of shape ``(N, C, *S)`` and
@@ -277,47 +279,6 @@ class MedMNIST(Dataset):
             return images.permute(0, 3, 1, 2).contiguous()  # (N, 3, H, W)
         return images.unsqueeze(1)  # (N, 1, *S)
 
-    def _channel_stat(
-        self, value: float | Sequence[float] | None, what: str
-    ) -> torch.Tensor | None:
-        """A mean/std as a tensor broadcastable to ``(C, *S)``."""
-        if value is None:
-            return None
-        stat = torch.as_tensor(value, dtype=torch.float32).reshape(-1)
-        if stat.numel() not in (1, self.in_chans):
-            raise ValueError(f"{what} has {stat.numel()} values for {self.in_chans} channel(s)")
-        return stat.reshape(-1, *([1] * self.spatial_dims))
-
-    def set_normalization(
-        self, mean: float | Sequence[float] | None, std: float | Sequence[float] | None
-    ) -> MedMNIST:
-        """Use ``(x - mean) / std`` after scaling to [0, 1] (None: leave out that step)."""
-        self.mean = self._channel_stat(mean, "mean")
-        self.std = self._channel_stat(std, "std")
-        return self
-
-    def channel_stats(self, chunk: int = 256) -> tuple[list[float], list[float]]:
-        """Per-channel mean and std of this split's images scaled to [0, 1]."""
-        total = torch.zeros(self.in_chans, dtype=torch.float64)
-        squares = torch.zeros_like(total)
-        reduce = (0, *range(2, self.images.ndim))
-        for start in range(0, len(self), chunk):
-            x = self.images[start : start + chunk].double() / 255  # (b, C, *S)
-            total += x.sum(reduce)
-            squares += x.square().sum(reduce)
-        count = self.images.numel() / self.in_chans
-        mean = total / count
-        std = (squares / count - mean.square()).clamp_min(1e-12).sqrt()
-        return mean.tolist(), std.tolist()
-
-    @property
-    def spatial_dims(self) -> int:
-        """2 for images, 3 for volumes."""
-        return len(self.spatial_shape)
-
-    def __len__(self) -> int:
-        return self.labels.shape[0]
-
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         image = self.normalize(self.images[index])
         label = int(self.labels[index])
@@ -326,15 +287,6 @@ class MedMNIST(Dataset):
         if self.target_transform is not None:
             label = self.target_transform(label)
         return image, label
-
-    def normalize(self, images: torch.Tensor) -> torch.Tensor:
-        """uint8 ``(..., C, *S)`` -> float in [0, 1], then ``(x - mean) / std`` if set."""
-        x = images.float().div_(255.0)
-        if self.mean is not None:
-            x = x - self.mean
-        if self.std is not None:
-            x = x / self.std
-        return x
 
     def __repr__(self) -> str:
         return (

@@ -1,6 +1,8 @@
 """Command line for the training recipe; every option is a :class:`TrainConfig` field.
 
     python -m hybridnets.train --model convvit_n --data pneumoniamnist.npz --epochs 30 --seed 0
+    python -m hybridnets.train --model convvit_n --data table.csv --image-col image_path \\
+        --label-col dx --tabular age,sex,localization --group-col lesion_id --fusion cross
     python -m hybridnets.train --model monai_resnet18 --data adrenalmnist3d.npz --out runs/r18
     python -m hybridnets.train --model vit_tiny_patch16_224 --data pneumoniamnist.npz \\
         --model-kwargs '{"img_size": 28, "patch_size": 4}'
@@ -13,10 +15,10 @@ import argparse
 from collections.abc import Sequence
 
 from hybridnets import cli
-from hybridnets.train.config import CLASS_BALANCE, SELECT, TrainConfig
+from hybridnets.train.config import CLASS_BALANCE, FUSION, SELECT, TrainConfig
 from hybridnets.train.recipe import train
 
-_CHOICES = {"class_balance": CLASS_BALANCE, "select": SELECT}
+_CHOICES = {"class_balance": CLASS_BALANCE, "fusion": FUSION, "select": SELECT}
 _FLAGS = {"out_dir": "--out"}
 
 
@@ -30,8 +32,10 @@ def build_parser() -> argparse.ArgumentParser:
     return cli.config_parser(
         TrainConfig,
         "python -m hybridnets.train",
-        "Train any hybridnets, timm or monai_<resnet> model on a MedMNIST-format .npz file with "
-        "one recipe (hybridnets.train.TrainConfig); prints the result as JSON.",
+        "Train any hybridnets, timm or monai_<resnet> model on a MedMNIST-format .npz file, or "
+        "on a CSV/Parquet table of image paths and labels, optionally fusing clinical columns "
+        "(--tabular) into the model, with one recipe (hybridnets.train.TrainConfig); prints the "
+        "result as JSON.",
         _CHOICES,
         _FLAGS,
     )

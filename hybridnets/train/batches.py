@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from hybridnets.data import MedMNIST
+from hybridnets.data.arrays import ImageArray
 
 __all__ = ["class_weights", "epoch_order", "prepare", "stratified_subset"]
 
@@ -37,7 +37,7 @@ def class_weights(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
 
 
 def prepare(
-    ds: MedMNIST, index: torch.Tensor, size: int | None, device: torch.device
+    ds: ImageArray, index: torch.Tensor, size: int | None, device: torch.device
 ) -> torch.Tensor:
     """uint8 images at ``index`` -> float batch ``(B, C, *S)`` on ``device``, resized if asked."""
     x = ds.normalize(ds.images[index].to(device))

@@ -1,6 +1,8 @@
 """Settings of one supervised training run; the CLI's options are generated from them.
 
 config = TrainConfig(model="convvit_n", data="pneumoniamnist.npz", epochs=30)
+config = TrainConfig(model="convvit_n", data="ham.csv", image_col="image_path", label_col="dx",
+                     tabular="age,sex,localization", group_col="lesion_id", fusion="cross")
 """
 
 from __future__ import annotations
@@ -8,9 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["CLASS_BALANCE", "SELECT", "TrainConfig"]
+from hybridnets.multimodal.fusion import FUSION_MODES
+
+__all__ = ["CLASS_BALANCE", "FUSION", "SELECT", "TABLE_SIZE", "TrainConfig"]
 
 CLASS_BALANCE = ("none", "loss", "sampler")
+FUSION = FUSION_MODES
+TABLE_SIZE = 128
+"""Side length a table's images are read at when ``resize`` is not given."""
 SELECT = ("last", "val_auc", "val_loss")
 
 
@@ -20,7 +27,26 @@ class TrainConfig:
 
     Args:
         model: hybridnets, monai_<resnet> or timm model name.
-        data: MedMNIST-format .npz file.
+        data: MedMNIST-format .npz file, or a .csv/.parquet table with one row per image
+            (see image_col, label_col, tabular, group_col, split_col).
+        image_col: Tables: column of image paths, relative to the table's folder (PNG/JPEG;
+            NIfTI/DICOM/NRRD volumes through MONAI).
+        label_col: Tables: column of class labels (names or integers).
+        tabular: Tables: comma-separated clinical columns fused with the image, e.g.
+            age,sex,localization (numeric when every present cell is a number, else
+            categorical; empty cells are missing; statistics from the training rows only and
+            saved with the checkpoint). None: the image alone.
+        group_col: Tables: rows sharing this column's value (patient, lesion) stay on one side
+            of the split.
+        split_col: Tables: column saying train, val or test per row (None: a grouped,
+            label-stratified 70/15/15 split drawn with seed).
+        in_chans: Tables: channels to read images with (None: the first image's own, 1 for
+            grey-scale, 3 for colour).
+        fusion: With tabular: late (pooled image and clinical features concatenated into an
+            MLP head), cross (image tokens attend to one token per clinical variable through
+            a gate that is zero at init, so training starts from the image-only model) or
+            coattn (bidirectional co-attention, then an MLP head).
+        fusion_dim: With tabular: width of the clinical tokens.
         out_dir: Folder for result.json and the best/ checkpoint.
         epochs: Number of epochs (the cosine schedule spans them all).
         batch_size: Global training batch size, split over the processes under torchrun (same
@@ -48,7 +74,8 @@ class TrainConfig:
         patience: With select val_auc or val_loss, stop after this many epochs without a better
             validation score (None: never).
         seed: Seed for weights, subsets, shuffling and augmentation.
-        resize: Train and evaluate at this edge length (bilinear/trilinear) instead of native.
+        resize: Train and evaluate at this edge length (bilinear/trilinear) instead of native
+            (tables: images are read at this size, default 128).
         max_train_samples: Train on a stratified random subset of this many training samples.
         model_kwargs: Extra model constructor arguments as JSON (stem_stride, img_size, ...).
         pretrained: Start a hybridnets model from these weights: a folder written by
@@ -71,6 +98,14 @@ class TrainConfig:
 
     model: str
     data: str
+    image_col: str = "image"
+    label_col: str = "label"
+    tabular: str | None = None
+    group_col: str | None = None
+    split_col: str | None = None
+    in_chans: int | None = None
+    fusion: str = "cross"
+    fusion_dim: int = 64
     out_dir: str = "runs/train"
     epochs: int = 30
     batch_size: int = 32
@@ -107,8 +142,25 @@ class TrainConfig:
             raise ValueError(
                 f"class_balance must be one of {CLASS_BALANCE}, got {self.class_balance!r}"
             )
+        if self.fusion not in FUSION:
+            raise ValueError(f"fusion must be one of {FUSION}, got {self.fusion!r}")
         if self.select not in SELECT:
             raise ValueError(f"select must be one of {SELECT}, got {self.select!r}")
+        table_only = [n for n in ("tabular", "group_col", "split_col") if getattr(self, n)]
+        if table_only and not self.is_table:
+            raise ValueError(
+                f"{', '.join(table_only)} need a .csv or .parquet table as data, got {self.data!r}"
+            )
         for name in ("epochs", "batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+
+    @property
+    def tabular_columns(self) -> list[str]:
+        """The clinical columns named by ``tabular`` (empty for the image alone)."""
+        return [c.strip() for c in (self.tabular or "").split(",") if c.strip()]
+
+    @property
+    def is_table(self) -> bool:
+        """Whether ``data`` is a table of image paths rather than a MedMNIST .npz file."""
+        return self.data.lower().endswith((".csv", ".parquet"))

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from hybridnets.data import MedMNIST
+from hybridnets.data.arrays import ImageArray
 from hybridnets.train.batches import prepare
 from hybridnets.train.metrics import classification_metrics
 
@@ -22,7 +22,7 @@ __all__ = ["evaluate", "is_better", "predict", "scores"]
 @torch.no_grad()
 def predict(
     model: nn.Module,
-    ds: MedMNIST,
+    ds: ImageArray,
     device: torch.device,
     size: int | None = None,
     amp: bool = True,
@@ -36,16 +36,17 @@ def predict(
     out = []
     for batch in index.split(batch_size):
         x = prepare(ds, batch, size, device)
+        extra = [t.to(device) for t in ds.extra_inputs(batch)]  # clinical columns, if any
         with torch.autocast(
             device.type, dtype=torch.bfloat16, enabled=amp and device.type == "cuda"
         ):
-            logits = model(x)
+            logits = model(x, *extra)
         out.append(logits.float().softmax(-1).cpu())
     return torch.cat(out).numpy()
 
 
 def evaluate(
-    model: nn.Module, ds: MedMNIST, device: torch.device, size: int | None = None, **kwargs: Any
+    model: nn.Module, ds: ImageArray, device: torch.device, size: int | None = None, **kwargs: Any
 ) -> dict[str, float]:
     """ACC and AUC of ``model`` on ``ds``."""
     return classification_metrics(ds.labels.numpy(), predict(model, ds, device, size, **kwargs))

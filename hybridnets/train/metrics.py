@@ -1,13 +1,14 @@
-"""Classification metrics with scikit-learn: ACC (argmax and val-chosen threshold) and AUC.
+"""Classification metrics with scikit-learn: ACC (argmax and val-chosen threshold), balanced
+accuracy and AUC.
 
-m = classification_metrics(labels, probs)            # {"acc": ..., "auc": ...}
+m = classification_metrics(labels, probs)    # {"acc": ..., "balanced_acc": ..., "auc": ...}
 t = best_threshold(val_labels, val_probs)            # binary only
 """
 
 from __future__ import annotations
 
 import numpy as np
-from sklearn.metrics import accuracy_score, roc_auc_score
+from sklearn.metrics import accuracy_score, balanced_accuracy_score, roc_auc_score
 
 __all__ = ["best_threshold", "classification_metrics"]
 
@@ -15,7 +16,9 @@ __all__ = ["best_threshold", "classification_metrics"]
 def classification_metrics(
     labels: np.ndarray, probs: np.ndarray, threshold: float | None = None
 ) -> dict[str, float]:
-    """ACC of the argmax and one-vs-rest AUC (MedMNIST's definitions).
+    """ACC of the argmax and one-vs-rest AUC (MedMNIST's definitions; the multi-class AUC is the
+    macro average), and balanced accuracy (mean recall over the classes present), which an
+    imbalanced set needs beside ACC.
 
     Args:
         labels: Integer labels ``(N,)``.
@@ -23,7 +26,12 @@ def classification_metrics(
         threshold: For binary tasks, also report ``acc_threshold``: ACC when predicting
             class 1 for ``probs[:, 1] >= threshold``.
     """
-    out = {"acc": float(accuracy_score(labels, probs.argmax(1))), "auc": float("nan")}
+    predicted = probs.argmax(1)
+    out = {
+        "acc": float(accuracy_score(labels, predicted)),
+        "balanced_acc": float(balanced_accuracy_score(labels, predicted)),
+        "auc": float("nan"),
+    }
     num_classes = probs.shape[1]
     if len(np.unique(labels)) > 1:
         if num_classes == 2:

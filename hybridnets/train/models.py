@@ -68,13 +68,14 @@ def save_checkpoint(model: nn.Module, folder: str | Path, recipe: dict[str, Any]
 
     hybridnets models go through :func:`hybridnets.pretrained.save_pretrained` (weights and
     ``config.json``, loadable by ``hybridnets.create(pretrained=folder)``); MONAI and timm models
-    are ``model.safetensors`` of the state dict. Every file is written atomically.
+    and fusion classifiers (``recipe["fusion"]``) are ``model.safetensors`` of the state dict.
+    Every file is written atomically.
     """
     from hybridnets.pretrained import save_pretrained, write_state_dict
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    if model_source(recipe["model"]) == "hybridnets":
+    if model_source(recipe["model"]) == "hybridnets" and "fusion" not in recipe:
         save_pretrained(model, folder)
     else:
         write_state_dict(model.state_dict(), folder / _WEIGHTS_FILE)
@@ -83,17 +84,26 @@ def save_checkpoint(model: nn.Module, folder: str | Path, recipe: dict[str, Any]
 
 
 def load_trained(folder: str | Path) -> tuple[nn.Module, dict[str, Any]]:
-    """Rebuild a model saved by :func:`save_checkpoint`; returns ``(model, recipe)``."""
+    """Rebuild a model saved by :func:`save_checkpoint`; returns ``(model, recipe)``.
+
+    A fusion classifier's recipe holds its clinical preprocessing: feed it
+    ``TabularPreprocessor.from_dict(recipe["tabular"]).transform(rows)`` beside the images.
+    """
     from safetensors.torch import load_file
 
     folder = Path(folder)
     recipe = json.loads((folder / RECIPE_FILE).read_text())
-    model = create_model(
-        recipe["model"],
-        spatial_dims=recipe["spatial_dims"],
-        in_chans=recipe["in_chans"],
-        num_classes=recipe["num_classes"],
-        **recipe.get("model_kwargs", {}),
-    )
+    shape = (recipe["spatial_dims"], recipe["in_chans"], recipe["num_classes"])
+    kwargs = recipe.get("model_kwargs", {})
+    if "fusion" in recipe:
+        from hybridnets.multimodal.fusion import FusionClassifier
+        from hybridnets.multimodal.tabular import TabularPreprocessor
+
+        spec = TabularPreprocessor.from_dict(recipe["tabular"]).spec
+        model = FusionClassifier(
+            recipe["model"], *shape, spec, recipe["fusion"], recipe["fusion_dim"], **kwargs
+        )
+    else:
+        model = create_model(recipe["model"], *shape, **kwargs)
     model.load_state_dict(load_file(str(folder / _WEIGHTS_FILE)))
     return model.eval(), recipe

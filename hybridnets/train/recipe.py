@@ -1,4 +1,5 @@
-"""Supervised training recipe for MedMNIST-format data, 2D and 3D, any backbone.
+"""Supervised training recipe for MedMNIST-format data and tables of images (with clinical
+columns fused into the model), 2D and 3D, any backbone.
 
 One recipe for every model (ours and the baselines), tuned once on PneumoniaMNIST,
 RetinaMNIST and AdrenalMNIST3D (benchmarks/results/medmnist.md): inputs standardised with
@@ -35,7 +36,8 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from hybridnets.atomic import atomic_write_text
-from hybridnets.data import MedMNIST, RandomFlipAffine
+from hybridnets.data import RandomFlipAffine
+from hybridnets.data.arrays import ImageArray
 from hybridnets.engine import (
     Engine,
     Runtime,
@@ -56,9 +58,12 @@ from hybridnets.engine.loop import (
     steps_per_epoch,
 )
 from hybridnets.engine.signals import StopRequest
+from hybridnets.multimodal.fusion import FusionClassifier
+from hybridnets.multimodal.tabular import TabularPreprocessor
 from hybridnets.resolve import create_model, model_source
 from hybridnets.train.batches import class_weights, epoch_order, prepare, stratified_subset
 from hybridnets.train.config import TrainConfig
+from hybridnets.train.data import load_splits
 from hybridnets.train.evaluate import is_better, predict, scores
 from hybridnets.train.metrics import best_threshold, classification_metrics
 from hybridnets.train.models import save_checkpoint
@@ -79,9 +84,9 @@ class _Run:
 
     config: TrainConfig
     runtime: Runtime
-    train_ds: MedMNIST
-    val_ds: MedMNIST
-    test_ds: MedMNIST
+    train_ds: ImageArray
+    val_ds: ImageArray
+    test_ds: ImageArray
     train_index: torch.Tensor
     sample_weights: torch.Tensor | None
     engine: Engine
@@ -90,12 +95,13 @@ class _Run:
     steps_per_epoch: int
     params: int
     recipe: dict[str, Any]
+    tabular: TabularPreprocessor | None = None
 
     @property
     def device(self) -> torch.device:
         return self.runtime.device
 
-    def predict(self, ds: MedMNIST) -> np.ndarray:
+    def predict(self, ds: ImageArray) -> np.ndarray:
         """Softmax probabilities of the weights being evaluated (the EMA when kept), each rank
         predicting its shard and all of them gathered in order."""
         index = shard_index(len(ds), self.runtime)
@@ -119,10 +125,14 @@ class _Progress(Progress):
 
 
 def _build_model(
-    config: TrainConfig, train_ds: MedMNIST, load_weights: bool = True
+    config: TrainConfig,
+    train_ds: ImageArray,
+    tabular: TabularPreprocessor | None = None,
+    load_weights: bool = True,
 ) -> tuple[nn.Module, dict[str, Any]]:
-    """The model (from ``config.pretrained`` weights when given and ``load_weights``) and the
-    recipe record saved beside its checkpoint (enough to rebuild it)."""
+    """The model (from ``config.pretrained`` weights when given and ``load_weights``; a
+    :class:`FusionClassifier` when clinical columns are fused) and the recipe record saved beside
+    its checkpoint (enough to rebuild it)."""
     kwargs = dict(config.model_kwargs)
     if config.drop_path_rate is not None and model_source(config.model) != "monai":
         kwargs["drop_path_rate"] = config.drop_path_rate
@@ -134,9 +144,13 @@ def _build_model(
                 "'{\"pretrained\": true}')"
             )
         kwargs["pretrained"] = config.pretrained  # the classifier starts fresh
-    model = create_model(
-        config.model, train_ds.spatial_dims, train_ds.in_chans, train_ds.num_classes, **kwargs
-    )
+    shape = (train_ds.spatial_dims, train_ds.in_chans, train_ds.num_classes)
+    if tabular is None:
+        model = create_model(config.model, *shape, **kwargs)
+    else:
+        model = FusionClassifier(
+            config.model, *shape, tabular.spec, config.fusion, config.fusion_dim, **kwargs
+        )
     recipe = {
         "model": config.model,
         "model_kwargs": dict(config.model_kwargs),
@@ -147,7 +161,11 @@ def _build_model(
         "resize": config.resize,
         "data": train_ds.name,
         "pretrained": config.pretrained,
+        "classes": getattr(train_ds, "classes", None),
     }
+    if tabular is not None:
+        fused = {"fusion": config.fusion, "fusion_dim": config.fusion_dim}
+        recipe |= fused | {"tabular": tabular.to_dict()}
     return model, recipe
 
 
@@ -158,7 +176,7 @@ def _setup(config: TrainConfig, generator: torch.Generator, runtime: Runtime) ->
             f"batch_size {config.batch_size} is the global batch and must be at least the "
             f"number of processes ({runtime.world_size})"
         )
-    train_ds, val_ds, test_ds = (MedMNIST(config.data, s) for s in ("train", "val", "test"))
+    train_ds, val_ds, test_ds, tabular = load_splits(config)
     mean, std = train_ds.channel_stats() if config.normalize else (None, None)
     for ds in (train_ds, val_ds, test_ds):
         ds.set_normalization(mean, std)
@@ -166,7 +184,7 @@ def _setup(config: TrainConfig, generator: torch.Generator, runtime: Runtime) ->
     train_index = stratified_subset(train_ds.labels, n_train, generator)
     train_labels = train_ds.labels[train_index]
     weights = class_weights(train_labels, train_ds.num_classes)
-    model, recipe = _build_model(config, train_ds)
+    model, recipe = _build_model(config, train_ds, tabular)
     params = sum(p.numel() for p in model.parameters())
     steps = steps_per_epoch(len(train_index), config.batch_size, runtime.world_size)
     engine = engine_for(model, runtime, config, steps)
@@ -188,6 +206,7 @@ def _setup(config: TrainConfig, generator: torch.Generator, runtime: Runtime) ->
         steps_per_epoch=steps,
         params=params,
         recipe=recipe | {"mean": mean, "std": std},
+        tabular=tabular,
     )
 
 
@@ -200,11 +219,12 @@ def _step(run: _Run, index: torch.Tensor, generator: torch.Generator) -> float:
         x = run.augment(x, generator)
     y = run.train_ds.labels[index].to(run.device)
     part = batch_part(len(index), run.runtime)
+    extra = [t.to(run.device)[part] for t in run.train_ds.extra_inputs(index)]
     x, y = x[part], y[part]
     share = len(y) * run.runtime.world_size / len(index)
 
     def loss_fn(model: nn.Module) -> torch.Tensor:
-        return run.criterion(model(x).float(), y) * share
+        return run.criterion(model(x, *extra).float(), y) * share
 
     return mean_over_ranks(run.engine.step(loss_fn), run.runtime)  # the global batch's loss
 
@@ -276,7 +296,7 @@ def _finish(run: _Run, progress: _Progress, wall_s: float) -> dict:
         "history": progress.history,
     }
     if run.runtime.is_main:
-        model, _ = _build_model(config, run.train_ds, load_weights=False)  # plain module to save
+        model, _ = _build_model(config, run.train_ds, run.tabular, load_weights=False)
         model.load_state_dict(weights)
         save_checkpoint(model, out_dir / "best", run.recipe)
         atomic_write_text(out_dir / "result.json", json.dumps(result, indent=2))

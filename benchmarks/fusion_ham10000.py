@@ -1,0 +1,251 @@
+"""HAM10000 image + clinical-data benchmark: metadata-only logistic regression, image-only
+models and the three fusions, on the same grouped splits.
+
+Every neural run is ``python -m hybridnets.train`` on a table that points at the dataset's
+images (written under the runs folder; the images are never copied), one process per run, its
+log beside its result; finished runs (``result.json`` present) are not run again, so an
+interrupted sweep resumes. The split is the recipe's own grouped (``lesion_id``),
+label-stratified 70/15/15 split drawn with the run's seed, so every model of one seed sees the
+same rows; the logistic regression uses that split too (fit on train, scored on test):
+
+    python benchmarks/fusion_ham10000.py run --seeds 0,1,2 --input-size 64 --epochs 12 \\
+        --max-train-samples 2000
+    python benchmarks/fusion_ham10000.py summary   # benchmarks/results/fusion_ham10000.{json,md}
+
+Arms (``--arms``): ``logreg`` (age, sex, site; one-hot, class-balanced), ``<model>`` (image
+only) and ``<model>+late|cross|coattn`` (image fused with age, sex and site). ``dx_type`` is
+never an input: it leaks the label.
+
+Data: ``$HAM10000_DIR``, else ``../shared/data/ham10000`` beside the repository (research use
+only). Without it the script says where it looked and exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hybridnets.atomic import atomic_write_text
+
+_logger = logging.getLogger("fusion_ham10000")
+RESULTS = Path(__file__).parent / "results"
+CLINICAL = ("age", "sex", "localization")
+DEFAULT_ARMS = "logreg,resnet18,convvit_n,convvit_n+late,convvit_n+cross,convvit_n+coattn"
+METRICS = ("balanced_acc", "auc", "acc")
+
+
+def data_dir() -> Path:
+    """``$HAM10000_DIR``, else ``../shared/data/ham10000`` beside the repository."""
+    default = Path(__file__).resolve().parents[2] / "shared" / "data" / "ham10000"
+    return Path(os.environ.get("HAM10000_DIR", default))
+
+
+def _example() -> Any:
+    """examples/fusion_ham10000.py, which owns the HAM10000 → recipe table conversion."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "fusion_ham10000.py"
+    spec = importlib.util.spec_from_file_location("fusion_ham10000_example", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def write_table(data: Path, out: Path) -> Path:
+    """``out`` = the recipe's table (image path, dx, age, sex, site, lesion_id), written by the
+    example's :func:`write_ham_table`."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return _example().write_ham_table(data, out)
+
+
+def run_folder(runs: Path, arm: str, seed: int) -> Path:
+    return runs / f"{arm.replace('+', '_')}__s{seed}"
+
+
+def command(arm: str, seed: int, args: argparse.Namespace, table: Path) -> list[str]:
+    """The recipe's command line of one image or fusion arm."""
+    model, _, fusion = arm.partition("+")
+    argv = [sys.executable, "-m", "hybridnets.train", "--model", model, "--data", str(table)]
+    argv += ["--image-col", "image_path", "--label-col", "dx", "--group-col", "lesion_id"]
+    if fusion:
+        argv += ["--tabular", ",".join(CLINICAL), "--fusion", fusion]
+    argv += ["--resize", str(args.input_size), "--epochs", str(args.epochs), "--seed", str(seed)]
+    if args.max_train_samples:
+        argv += ["--max-train-samples", str(args.max_train_samples)]
+    argv += ["--out", str(run_folder(args.runs, arm, seed)), "--num-threads", "1"]
+    return [*argv, "--no-progress", *args.extra]
+
+
+def logistic_regression(table: Path, seed: int) -> dict[str, Any]:
+    """Metadata-only baseline on the recipe's split of ``seed``: one-hot sites and sex,
+    standardised age with a missing flag, class-balanced logistic regression."""
+    from sklearn.linear_model import LogisticRegression
+
+    from hybridnets.data.table import grouped_split, load_table
+    from hybridnets.multimodal.tabular import TabularPreprocessor
+    from hybridnets.train.metrics import classification_metrics
+
+    tic = time.perf_counter()
+    t = load_table(table, "image_path", "dx", CLINICAL, "lesion_id", cache=False)
+    train, _, test = grouped_split(t.groups, t.labels, (0.7, 0.15, 0.15), seed)
+    pre = TabularPreprocessor.infer(t.tabular_rows(train), CLINICAL)
+    pre.fit(t.tabular_rows(train))
+
+    def features(index: np.ndarray) -> np.ndarray:
+        b = pre.transform(t.tabular_rows(index))
+        onehots = [np.eye(size)[b.categorical[:, j].numpy()] for j, (_, size) in enumerate(
+            pre.spec.categorical)]  # fmt: skip
+        return np.concatenate([b.numeric.numpy(), b.numeric_missing.numpy(), *onehots], 1)
+
+    labels = t.labels.numpy()
+    clf = LogisticRegression(max_iter=2000, class_weight="balanced")
+    clf.fit(features(train), labels[train])
+    probs = clf.predict_proba(features(test))
+    return {
+        "model": "logreg",
+        "arm": "logreg",
+        "params": int(clf.coef_.size + clf.intercept_.size),
+        "train_samples": len(train),
+        "test": classification_metrics(labels[test], probs),
+        "wall_time_s": time.perf_counter() - tic,
+        "config": {"seed": seed, "tabular": ",".join(CLINICAL)},
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    data = data_dir()
+    if not (data / "HAM10000_metadata_ext.csv").is_file():
+        _logger.warning("skipping: no HAM10000 at %s (set HAM10000_DIR)", data)
+        return 0
+    table = write_table(data, args.runs / "ham10000.csv")
+    for seed in args.seeds:
+        for arm in args.arms:
+            folder = run_folder(args.runs, arm, seed)
+            if (folder / "result.json").is_file():
+                continue
+            folder.mkdir(parents=True, exist_ok=True)
+            if arm == "logreg":
+                result = logistic_regression(table, seed)
+                atomic_write_text(folder / "result.json", json.dumps(result, indent=2) + "\n")
+                continue
+            argv = command(arm, seed, args, table)
+            _logger.info("running %s", " ".join(argv[1:]))
+            with open(folder / "train.log", "w") as log:
+                done = subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT, check=False)
+            _logger.info("%s exited %d", folder.name, done.returncode)
+    return 0
+
+
+def arm_of(result: dict[str, Any]) -> str:
+    """``logreg``, ``<model>`` or ``<model>+<fusion>`` from a result.json."""
+    config = result["config"]
+    if result.get("arm") == "logreg":
+        return "logreg"
+    return result["model"] + (f"+{config['fusion']}" if config.get("tabular") else "")
+
+
+def summarise(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Mean and std over seeds of one arm's test metrics."""
+    row: dict[str, Any] = {
+        "arm": arm_of(results[0]),
+        "params_M": results[0]["params"] / 1e6,
+        "train_samples": results[0]["train_samples"],
+        "seeds": [r["config"]["seed"] for r in results],
+        "wall_time_s": statistics.fmean(r["wall_time_s"] for r in results),
+    }
+    for name in METRICS:
+        values = [r["test"][name] for r in results]
+        row[name] = (statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0)
+    return row
+
+
+def table_md(rows: Sequence[dict[str, Any]]) -> str:
+    head = ["arm", "params", "train rows", "seeds", "balanced acc", "macro AUC", "ACC", "wall s"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        cells = [r["arm"], f"{r['params_M']:.2f}M", str(r["train_samples"]), str(len(r["seeds"]))]
+        cells += [f"{r[m][0]:.3f} ± {r[m][1]:.3f}" for m in METRICS]
+        cells.append(f"{r['wall_time_s']:.0f}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def summary(runs: Path, out: Path = RESULTS) -> Path | None:
+    """``fusion_ham10000.json`` and ``.md`` (mean ± std over seeds) from the finished runs."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for path in sorted(runs.glob("*__s*/result.json")):
+        result = json.loads(path.read_text())
+        groups.setdefault(arm_of(result), []).append(result)
+    if not groups:
+        _logger.warning("no finished runs under %s", runs)
+        return None
+    rows = [summarise(results) for results in groups.values()]
+    neural = [r for results in groups.values() for r in results if r.get("arm") != "logreg"]
+    config = neural[0]["config"] if neural else {}
+    note = (
+        "HAM10000, grouped by lesion_id, label-stratified 70/15/15 split per seed (the recipe's "
+        f"own); test metrics of the selected weights. Images {config.get('resize')}², "
+        f"{config.get('epochs')} epochs, train subset {config.get('max_train_samples')} "
+        f"(stratified), recipe options beyond the defaults: class_balance="
+        f"{config.get('class_balance')}. Clinical columns: {', '.join(CLINICAL)} (never "
+        "dx_type). Commands: `python benchmarks/fusion_ham10000.py run ...` (each run's "
+        "command line is in its result.json config). CPU, fp32, one thread per run."
+    )
+    atomic_write_text(out / "fusion_ham10000.json", json.dumps(rows, indent=2) + "\n")
+    atomic_write_text(out / "fusion_ham10000.md", f"{note}\n\n{table_md(rows)}\n")
+    return out / "fusion_ham10000.json"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("action", choices=("run", "summary"), help="run the sweep, or summarise it")
+    p.add_argument(
+        "--arms",
+        default=DEFAULT_ARMS,
+        type=lambda s: s.split(","),
+        help=f"logreg, <model> or <model>+late|cross|coattn, comma-separated (default: "
+        f"{DEFAULT_ARMS})",
+    )
+    p.add_argument(
+        "--seeds",
+        default="0,1,2",
+        type=lambda s: [int(x) for x in s.split(",")],
+        help="split and training seeds (default: 0,1,2)",
+    )
+    p.add_argument("--input-size", type=int, default=64, help="image side length (default: 64)")
+    p.add_argument("--epochs", type=int, default=12, help="epochs per run (default: 12)")
+    p.add_argument(
+        "--max-train-samples",
+        type=int,
+        default=2000,
+        help="stratified training subset per run, 0 for all (default: 2000)",
+    )
+    p.add_argument("--runs", type=Path, default=Path("runs/fusion_ham10000"), help="run folders")
+    p.add_argument(
+        "--extra",
+        default="--class-balance loss",
+        type=str.split,
+        help="more recipe options, quoted (default: '--class-balance loss')",
+    )
+    p.add_argument("--out", type=Path, default=RESULTS, help="where the summary goes")
+    args = p.parse_args(argv)
+    if args.action == "run":
+        return run(args)
+    summary(args.runs, args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
