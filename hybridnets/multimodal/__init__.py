@@ -10,7 +10,14 @@ classifiers with a tabular tokenizer. The text tower needs the ``text`` extra
 from hybridnets.multimodal.fusion import FUSION_MODES, FusionClassifier, TwoViewClassifier
 from hybridnets.multimodal.image import IMAGE_POOLING, ImageTower
 from hybridnets.multimodal.image_text import ImageTextModel, build_image_text_model
-from hybridnets.multimodal.lora import LORA_TARGET_MODULES, POINTWISE_CONV_TARGETS, lora_targets
+from hybridnets.multimodal.lora import (
+    LORA_TARGET_MODULES,
+    POINTWISE_CONV_TARGETS,
+    add_lora,
+    load_adapters,
+    lora_targets,
+    save_adapters,
+)
 from hybridnets.multimodal.loss import clip_loss, gather_features
 from hybridnets.multimodal.retrieval import (
     RECALL_AT,
@@ -58,14 +65,17 @@ __all__ = [
     "TabularTokenizer",
     "TextTower",
     "TwoViewClassifier",
+    "add_lora",
     "build_image_text_model",
     "clip_loss",
     "default_text_model",
     "gather_features",
+    "load_adapters",
     "lora_targets",
     "prompts",
     "rank_metrics",
     "retrieval_metrics",
+    "save_adapters",
     "unique_texts",
     "zero_shot_accuracy",
     "zero_shot_predict",

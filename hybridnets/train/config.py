@@ -81,6 +81,10 @@ class TrainConfig:
         pretrained: Start a hybridnets model from these weights: a folder written by
             python -m hybridnets.pretrain or save_pretrained, a file, a weight tag or a URL
             (the classifier starts fresh; pair with --layer-decay to fine-tune gently).
+        lora_rank: Fine-tune through LoRA adapters of this rank (peft) on the attention, MLP and
+            pointwise-convolution layers of a hybridnets model, the classifier trained fully
+            and everything else frozen; the saved checkpoint has the adapters merged in, and
+            lora/ holds them alone (None: train every weight).
         device: auto (CUDA when available), cpu, cuda or cuda:N.
         amp: bf16 autocast on CUDA.
         progress: Show a tqdm progress bar.
@@ -128,6 +132,7 @@ class TrainConfig:
     max_train_samples: int | None = None
     model_kwargs: dict[str, Any] = field(default_factory=dict)
     pretrained: str | None = None
+    lora_rank: int | None = None
     device: str = "auto"
     amp: bool = True
     progress: bool = True

@@ -59,6 +59,7 @@ from hybridnets.engine.loop import (
 )
 from hybridnets.engine.signals import StopRequest
 from hybridnets.multimodal.fusion import FusionClassifier
+from hybridnets.multimodal.lora import add_lora, save_adapters
 from hybridnets.multimodal.tabular import TabularPreprocessor
 from hybridnets.resolve import create_model, model_source
 from hybridnets.train.batches import class_weights, epoch_order, prepare, stratified_subset
@@ -94,6 +95,7 @@ class _Run:
     augment: RandomFlipAffine | None
     steps_per_epoch: int
     params: int
+    trainable_params: int
     recipe: dict[str, Any]
     tabular: TabularPreprocessor | None = None
 
@@ -151,6 +153,13 @@ def _build_model(
         model = FusionClassifier(
             config.model, *shape, tabular.spec, config.fusion, config.fusion_dim, **kwargs
         )
+    if config.lora_rank is not None:
+        if model_source(config.model) != "hybridnets" or tabular is not None:
+            raise ValueError(
+                f"--lora-rank adapts hybridnets image models; {config.model!r}"
+                f"{' with --tabular' if tabular is not None else ''} is not one (train it fully)"
+            )
+        model = add_lora(model, config.lora_rank)
     recipe = {
         "model": config.model,
         "model_kwargs": dict(config.model_kwargs),
@@ -186,6 +195,7 @@ def _setup(config: TrainConfig, generator: torch.Generator, runtime: Runtime) ->
     weights = class_weights(train_labels, train_ds.num_classes)
     model, recipe = _build_model(config, train_ds, tabular)
     params = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     steps = steps_per_epoch(len(train_index), config.batch_size, runtime.world_size)
     engine = engine_for(model, runtime, config, steps)
     criterion = nn.CrossEntropyLoss(
@@ -205,6 +215,7 @@ def _setup(config: TrainConfig, generator: torch.Generator, runtime: Runtime) ->
         augment=RandomFlipAffine(train_ds.spatial_dims) if config.augment else None,
         steps_per_epoch=steps,
         params=params,
+        trainable_params=trainable,
         recipe=recipe | {"mean": mean, "std": std},
         tabular=tabular,
     )
@@ -281,6 +292,7 @@ def _finish(run: _Run, progress: _Progress, wall_s: float) -> dict:
         "model": config.model,
         "data": run.train_ds.name,
         "params": run.params,
+        "trainable_params": run.trainable_params,
         "train_samples": len(run.train_index),
         "epochs_run": len(progress.history),
         "best_epoch": progress.best_epoch,
@@ -298,6 +310,9 @@ def _finish(run: _Run, progress: _Progress, wall_s: float) -> dict:
     if run.runtime.is_main:
         model, _ = _build_model(config, run.train_ds, run.tabular, load_weights=False)
         model.load_state_dict(weights)
+        if config.lora_rank is not None:  # the adapters alone, then a plain merged model
+            save_adapters(model, out_dir / "lora")
+            model = model.merge_and_unload()
         save_checkpoint(model, out_dir / "best", run.recipe)
         atomic_write_text(out_dir / "result.json", json.dumps(result, indent=2))
         _logger.info("test %s", result["test"])
