@@ -4,9 +4,10 @@ models and the three fusions, on the same grouped splits.
 Every neural run is ``python -m hybridnets.train`` on a table that points at the dataset's
 images (written under the runs folder; the images are never copied), one process per run, its
 log beside its result; finished runs (``result.json`` present) are not run again, so an
-interrupted sweep resumes. The split is the recipe's own grouped (``lesion_id``),
-label-stratified 70/15/15 split drawn with the run's seed, so every model of one seed sees the
-same rows; the logistic regression uses that split too (fit on train, scored on test):
+interrupted sweep resumes, and sweeps started side by side (``--seeds 0,1`` and ``--seeds 2``)
+skip a run whose log another one is writing. The split is the recipe's own grouped
+(``lesion_id``), label-stratified 70/15/15 split drawn with the run's seed, so every model of
+one seed sees the same rows; the logistic regression uses that split too (fit on train, scored on test):
 
     python benchmarks/fusion_ham10000.py run --seeds 0,1,2 --input-size 64 --epochs 12 \\
         --max-train-samples 2000
@@ -123,6 +124,16 @@ def logistic_regression(table: Path, seed: int) -> dict[str, Any]:
     }
 
 
+def _running(folder: Path, quiet_s: float = 300.0) -> bool:
+    """Whether another sweep process is on this run (its log written in the last
+    ``quiet_s`` seconds: the recipe logs every epoch), so parallel sweeps share the work."""
+    log = folder / "train.log"
+    if log.is_file() and time.time() - log.stat().st_mtime < quiet_s:
+        _logger.info("%s: in progress elsewhere; skipped", folder.name)
+        return True
+    return False
+
+
 def run(args: argparse.Namespace) -> int:
     data = data_dir()
     if not (data / "HAM10000_metadata_ext.csv").is_file():
@@ -132,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
     for seed in args.seeds:
         for arm in args.arms:
             folder = run_folder(args.runs, arm, seed)
-            if (folder / "result.json").is_file():
+            if (folder / "result.json").is_file() or _running(folder):
                 continue
             folder.mkdir(parents=True, exist_ok=True)
             if arm == "logreg":

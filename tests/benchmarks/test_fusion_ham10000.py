@@ -60,3 +60,17 @@ def test_without_data_it_says_where_it_looked(tmp_path: Path, monkeypatch, caplo
     with caplog.at_level(logging.WARNING):
         assert fusion_ham10000.main(["run", "--runs", str(tmp_path / "runs")]) == 0
     assert "no HAM10000 at" in caplog.text and "HAM10000_DIR" in caplog.text
+
+
+def test_a_run_another_sweep_is_writing_is_skipped(tmp_path: Path) -> None:
+    import os
+    import time
+
+    folder = tmp_path / "convvit_n__s0"
+    folder.mkdir()
+    assert not fusion_ham10000._running(folder)  # no log: free
+    (folder / "train.log").write_text("epoch 1\n")
+    assert fusion_ham10000._running(folder)
+    old = time.time() - 3600
+    os.utime(folder / "train.log", (old, old))  # an abandoned run is taken up again
+    assert not fusion_ham10000._running(folder)
