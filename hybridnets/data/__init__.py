@@ -8,6 +8,7 @@ train = MedMNIST("pneumoniamnist.npz", "train")
 from hybridnets.data.augment import RandomFlipAffine, random_rotation
 from hybridnets.data.medmnist import MEDMNIST_NUM_CLASSES, SPLITS, MedMNIST, MedMNISTFormatError
 from hybridnets.data.table import ImageTable, TableFormatError, grouped_split, load_table
+from hybridnets.data.table_splits import TableSplit, table_splits
 
 __all__ = [
     "MEDMNIST_NUM_CLASSES",
@@ -17,7 +18,9 @@ __all__ = [
     "MedMNISTFormatError",
     "RandomFlipAffine",
     "TableFormatError",
+    "TableSplit",
     "grouped_split",
     "load_table",
     "random_rotation",
+    "table_splits",
 ]
