@@ -96,7 +96,7 @@ def summarise(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Mean and std over seeds of every metric of one model's results."""
     row: dict[str, Any] = {
         "model": results[0]["model"],
-        "text_model": Path(results[0]["text_model"]).name,
+        "text_model": "/".join(Path(results[0]["text_model"]).parts[-2:]),
         "mode": results[0]["mode"],
         "input_size": results[0]["config"]["input_size"],
         "epochs": results[0]["config"]["epochs"],

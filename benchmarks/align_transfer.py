@@ -140,6 +140,14 @@ def _mean_std(values: Sequence[float]) -> list[float]:
     return [statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0]
 
 
+def _trainable(result: dict[str, Any]) -> str:
+    """``"137.7k of 3.28M"``, or ``"all 3.14M"``."""
+    trainable, total = result["trainable_params"], result["params"]
+    if trainable == total:
+        return f"all {total / 1e6:.2f}M"
+    return f"{trainable / 1e3:.1f}k of {total / 1e6:.2f}M"
+
+
 def _probe_acc(path: Path) -> float:
     """Best test ACC over the probe's classifiers (each chose its C on val)."""
     results = json.loads(path.read_text())["results"]
@@ -168,8 +176,7 @@ def summary(runs: Path, out: Path = RESULTS) -> Path | None:
         if res:
             add(f"Pneumonia 500: {mode} fine-tuning of the aligned tower",
                 [r["test"]["acc"] for r in res], auc=_mean_std([r["test"]["auc"] for r in res]),
-                trainable=f"{res[0]['trainable_params'] / 1e3:.1f}k of "
-                f"{res[0]['params'] / 1e6:.2f}M", wall_s=statistics.fmean(
+                trainable=_trainable(res[0]), wall_s=statistics.fmean(
                     r["wall_time_s"] for r in res))  # fmt: skip
     if not rows:
         _logger.warning("no finished steps under %s", runs)
@@ -186,7 +193,7 @@ def summary(runs: Path, out: Path = RESULTS) -> Path | None:
         "Aligned towers: convvit_n image towers of `benchmarks/align_medpix.py` (LiT, frozen "
         "all-MiniLM-L6-v2, 64², 12 epochs; seed S's tower for seed S). Probes: "
         "`benchmarks/linear_probe.py --seeds 1` (best of logistic regression and linear SVM, C "
-        "on val). Fine-tuning: `python -m hybridnets.train --data pneumoniamnist.npz --epochs 30 "
+        "on val; the random-init row is one fixed initialisation). Fine-tuning: `python -m hybridnets.train --data pneumoniamnist.npz --epochs 30 "
         "--max-train-samples 500 --pretrained <tower> [--lora-rank 8]` at the native 28². "
         "CPU, fp32, one thread per run."
     )
