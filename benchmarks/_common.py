@@ -7,10 +7,14 @@ registry first, then the MONAI aliases, then timm. So ``convvit_s``, ``swin_unet
 
 from __future__ import annotations
 
+import argparse
 import importlib.metadata
+import json
+import logging
 import os
 import platform
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import timm
@@ -29,6 +33,9 @@ DEFAULT_PEERS_2D = (
     "vit_small_patch16_224",
 )
 DEFAULT_PEERS_3D = ("swin_unetr_encoder", "swin_unetr", "unetr", "monai_resnet18")
+
+RESULTS = Path(__file__).parent / "results"
+"""Where benchmark summaries go."""
 
 TEXT_KEYS = frozenset({"model", "source", "mode", "device", "dtype", "error"})
 """Table columns aligned left; the others are numbers, aligned right."""
@@ -169,3 +176,54 @@ def text_table(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str]
         )
     out.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(out)
+
+
+def sweep_parser(description: str, runs: str) -> argparse.ArgumentParser:
+    """The parser every run/summary sweep starts from: the action, ``--seeds``, ``--runs``
+    (run folders, default ``runs``) and ``--out`` (where the summary goes)."""
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("action", choices=("run", "summary"), help="run the sweep, or summarise it")
+    p.add_argument(
+        "--seeds",
+        default="0,1,2",
+        type=lambda s: [int(x) for x in s.split(",")],
+        help="seeds, comma-separated (default: 0,1,2)",
+    )
+    p.add_argument("--runs", type=Path, default=Path(runs), help=f"run folders (default: {runs})")
+    p.add_argument("--out", type=Path, default=RESULTS, help="where the summary goes")
+    return p
+
+
+def sweep_main(
+    p: argparse.ArgumentParser,
+    argv: Sequence[str] | None,
+    run: Callable[[argparse.Namespace], int],
+    summary: Callable[[Path, Path], Any],
+) -> int:
+    """Parse ``argv``; ``run(args)`` or ``summary(args.runs, args.out)``; the exit status."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    args = p.parse_args(argv)
+    if args.action == "run":
+        return run(args)
+    summary(args.runs, args.out)
+    return 0
+
+
+def write_summary(out: Path, name: str, rows: Any, note: str, table: str) -> Path:
+    """``out/<name>.json`` (``rows``) and ``out/<name>.md`` (``note``, then ``table``), each
+    written atomically; returns the JSON path."""
+    from hybridnets.atomic import atomic_write_text
+
+    atomic_write_text(out / f"{name}.json", json.dumps(rows, indent=2) + "\n")
+    atomic_write_text(out / f"{name}.md", f"{note}\n\n{table}\n")
+    return out / f"{name}.json"
+
+
+def group_results(runs: Path, key: Callable[[dict[str, Any]], str]) -> dict[str, list[dict]]:
+    """The ``result.json`` of every finished run under ``runs`` (``*__s*/``), grouped by
+    ``key(result)`` in folder order."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for path in sorted(runs.glob("*__s*/result.json")):
+        result = json.loads(path.read_text())
+        groups.setdefault(key(result), []).append(result)
+    return groups

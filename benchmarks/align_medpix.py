@@ -18,7 +18,6 @@ only: never copied into the repository). Without it the script says where it loo
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import statistics
@@ -28,10 +27,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from hybridnets.atomic import atomic_write_text
+from _common import RESULTS, group_results, sweep_main, sweep_parser, write_summary
 
 _logger = logging.getLogger("align_medpix")
-RESULTS = Path(__file__).parent / "results"
 METRICS = {  # column -> path in result["test"]
     "i2t R@1": ("image_to_text", "R@1"),
     "i2t R@5": ("image_to_text", "R@5"),
@@ -126,10 +124,7 @@ def table(rows: Sequence[dict[str, Any]]) -> str:
 
 def summary(runs: Path, out: Path = RESULTS) -> Path | None:
     """``align_medpix.json`` and ``.md`` (mean ± std over seeds) from the finished runs."""
-    groups: dict[str, list[dict[str, Any]]] = {}
-    for path in sorted(runs.glob("*__s*/result.json")):
-        result = json.loads(path.read_text())
-        groups.setdefault(result["model"], []).append(result)
+    groups = group_results(runs, lambda r: r["model"])
     if not groups:
         _logger.warning("no finished runs under %s", runs)
         return None
@@ -142,28 +137,17 @@ def summary(runs: Path, out: Path = RESULTS) -> Path | None:
         "hybridnets/align/prompts.py. Commands: `python benchmarks/align_medpix.py run ...` "
         "(each run's command line is in its result.json config)."
     )
-    atomic_write_text(out / "align_medpix.json", json.dumps(rows, indent=2) + "\n")
-    atomic_write_text(out / "align_medpix.md", f"{note}\n\n{table(rows)}\n")
-    return out / "align_medpix.json"
+    return write_summary(out, "align_medpix", rows, note, table(rows))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("action", choices=("run", "summary"), help="run the sweep, or summarise it")
+    p = sweep_parser(__doc__.split("\n\n")[0], "runs/align_medpix")
     p.add_argument("--models", default="convvit_n,convvit_t,resnet18", type=lambda s: s.split(","))
-    p.add_argument("--seeds", default="0,1,2", type=lambda s: [int(x) for x in s.split(",")])
     p.add_argument("--input-size", type=int, default=128, help="side length (default: 128)")
     p.add_argument("--epochs", type=int, default=30, help="epochs per run (default: 30)")
     p.add_argument("--num-threads", type=int, default=1, help="torch threads per run")
-    p.add_argument("--runs", type=Path, default=Path("runs/align_medpix"), help="run folders")
     p.add_argument("--extra", default="", type=str.split, help="more recipe options, quoted")
-    p.add_argument("--out", type=Path, default=RESULTS, help="where the summary goes")
-    args = p.parse_args(argv)
-    if args.action == "run":
-        return run(args)
-    summary(args.runs, args.out)
-    return 0
+    return sweep_main(p, argv, run, summary)
 
 
 if __name__ == "__main__":

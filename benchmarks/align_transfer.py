@@ -37,12 +37,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _common import RESULTS, sweep_main, sweep_parser, write_summary
 
-from hybridnets.atomic import atomic_path, atomic_write_text
+from hybridnets.atomic import atomic_path
 
 _logger = logging.getLogger("align_transfer")
 HERE = Path(__file__).parent
-RESULTS = HERE / "results"
 PNEUMONIA_TRAIN = 4708  # PneumoniaMNIST training images (the probe's subsample is 500 of them)
 TRANSFER = ["--epochs", "30", "--max-train-samples", "500"]
 
@@ -197,34 +197,19 @@ def summary(runs: Path, out: Path = RESULTS) -> Path | None:
         "--max-train-samples 500 --pretrained <tower> [--lora-rank 8]` at the native 28². "
         "CPU, fp32, one thread per run."
     )
-    atomic_write_text(out / "align_transfer.json", json.dumps(rows, indent=2) + "\n")
-    atomic_write_text(out / "align_transfer.md", note + "\n\n" + "\n".join(lines) + "\n")
-    return out / "align_transfer.json"
+    return write_summary(out, "align_transfer", rows, note, "\n".join(lines))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("action", choices=("run", "summary"), help="run the steps, or summarise them")
-    p.add_argument(
-        "--seeds",
-        default="0,1,2",
-        type=lambda s: [int(x) for x in s.split(",")],
-        help="seeds; seed S uses the aligned tower of seed S (default: 0,1,2)",
-    )
+    p = sweep_parser(__doc__.split("\n\n")[0], "runs/align_transfer")
     p.add_argument(
         "--align-runs",
         type=Path,
         default=Path("runs/align_medpix"),
-        help="the align_medpix.py run folders holding convvit_n__sS/image_tower",
+        help="the align_medpix.py run folders holding convvit_n__sS/image_tower (seed S's tower "
+        "for seed S)",
     )
-    p.add_argument("--runs", type=Path, default=Path("runs/align_transfer"), help="outputs")
-    p.add_argument("--out", type=Path, default=RESULTS, help="where the summary goes")
-    args = p.parse_args(argv)
-    if args.action == "run":
-        return run(args)
-    summary(args.runs, args.out)
-    return 0
+    return sweep_main(p, argv, run, summary)
 
 
 if __name__ == "__main__":

@@ -36,11 +36,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _common import RESULTS, group_results, sweep_main, sweep_parser, write_summary
 
 from hybridnets.atomic import atomic_write_text
 
 _logger = logging.getLogger("fusion_ham10000")
-RESULTS = Path(__file__).parent / "results"
 CLINICAL = ("age", "sex", "localization")
 DEFAULT_ARMS = "logreg,resnet18,convvit_n,convvit_n+late,convvit_n+cross,convvit_n+coattn"
 METRICS = ("balanced_acc", "auc", "acc")
@@ -194,10 +194,7 @@ def table_md(rows: Sequence[dict[str, Any]]) -> str:
 
 def summary(runs: Path, out: Path = RESULTS) -> Path | None:
     """``fusion_ham10000.json`` and ``.md`` (mean ± std over seeds) from the finished runs."""
-    groups: dict[str, list[dict[str, Any]]] = {}
-    for path in sorted(runs.glob("*__s*/result.json")):
-        result = json.loads(path.read_text())
-        groups.setdefault(arm_of(result), []).append(result)
+    groups = group_results(runs, arm_of)
     if not groups:
         _logger.warning("no finished runs under %s", runs)
         return None
@@ -213,27 +210,17 @@ def summary(runs: Path, out: Path = RESULTS) -> Path | None:
         "dx_type). Commands: `python benchmarks/fusion_ham10000.py run ...` (each run's "
         "command line is in its result.json config). CPU, fp32, one thread per run."
     )
-    atomic_write_text(out / "fusion_ham10000.json", json.dumps(rows, indent=2) + "\n")
-    atomic_write_text(out / "fusion_ham10000.md", f"{note}\n\n{table_md(rows)}\n")
-    return out / "fusion_ham10000.json"
+    return write_summary(out, "fusion_ham10000", rows, note, table_md(rows))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("action", choices=("run", "summary"), help="run the sweep, or summarise it")
+    p = sweep_parser(__doc__.split("\n\n")[0], "runs/fusion_ham10000")
     p.add_argument(
         "--arms",
         default=DEFAULT_ARMS,
         type=lambda s: s.split(","),
         help=f"logreg, <model> or <model>+late|cross|coattn, comma-separated (default: "
         f"{DEFAULT_ARMS})",
-    )
-    p.add_argument(
-        "--seeds",
-        default="0,1,2",
-        type=lambda s: [int(x) for x in s.split(",")],
-        help="split and training seeds (default: 0,1,2)",
     )
     p.add_argument("--input-size", type=int, default=64, help="image side length (default: 64)")
     p.add_argument("--epochs", type=int, default=12, help="epochs per run (default: 12)")
@@ -243,19 +230,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=2000,
         help="stratified training subset per run, 0 for all (default: 2000)",
     )
-    p.add_argument("--runs", type=Path, default=Path("runs/fusion_ham10000"), help="run folders")
     p.add_argument(
         "--extra",
         default="--class-balance loss",
         type=str.split,
         help="more recipe options, quoted (default: '--class-balance loss')",
     )
-    p.add_argument("--out", type=Path, default=RESULTS, help="where the summary goes")
-    args = p.parse_args(argv)
-    if args.action == "run":
-        return run(args)
-    summary(args.runs, args.out)
-    return 0
+    return sweep_main(p, argv, run, summary)
 
 
 if __name__ == "__main__":
