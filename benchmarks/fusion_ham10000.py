@@ -185,7 +185,8 @@ def table_md(rows: Sequence[dict[str, Any]]) -> str:
     head = ["arm", "params", "train rows", "seeds", "balanced acc", "macro AUC", "ACC", "wall s"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
-        cells = [r["arm"], f"{r['params_M']:.2f}M", str(r["train_samples"]), str(len(r["seeds"]))]
+        params = f"{r['params_M']:.2f}M" if r["params_M"] >= 0.01 else f"{r['params_M'] * 1e6:.0f}"
+        cells = [r["arm"], params, str(r["train_samples"]), str(len(r["seeds"]))]
         cells += [f"{r[m][0]:.3f} ± {r[m][1]:.3f}" for m in METRICS]
         cells.append(f"{r['wall_time_s']:.0f}")
         lines.append("| " + " | ".join(cells) + " |")
@@ -208,7 +209,7 @@ def summary(runs: Path, out: Path = RESULTS) -> Path | None:
         f"(stratified), recipe options beyond the defaults: class_balance="
         f"{config.get('class_balance')}. Clinical columns: {', '.join(CLINICAL)} (never "
         "dx_type). Commands: `python benchmarks/fusion_ham10000.py run ...` (each run's "
-        "command line is in its result.json config). CPU, fp32, one thread per run."
+        "command line is in its result.json config). CPU, fp32, one thread per run, 2–5 runs sharing two cores (wall times inflated)."
     )
     return write_summary(out, "fusion_ham10000", rows, note, table_md(rows))
 
