@@ -5,7 +5,7 @@ from hybridnets.data import MedMNIST
 train = MedMNIST("pneumoniamnist.npz", "train")
 """
 
-from hybridnets.data.augment import RandomFlipAffine, random_rotation
+from hybridnets.data.augment import RandomFlipAffine, RandomIntensity, random_rotation
 from hybridnets.data.medmnist import MEDMNIST_NUM_CLASSES, SPLITS, MedMNIST, MedMNISTFormatError
 from hybridnets.data.table import ImageTable, TableFormatError, grouped_split, load_table
 from hybridnets.data.table_splits import TableSplit, table_splits
@@ -17,6 +17,7 @@ __all__ = [
     "MedMNIST",
     "MedMNISTFormatError",
     "RandomFlipAffine",
+    "RandomIntensity",
     "TableFormatError",
     "TableSplit",
     "grouped_split",

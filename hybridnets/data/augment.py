@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["RandomFlipAffine", "random_rotation"]
+__all__ = ["RandomFlipAffine", "RandomIntensity", "random_rotation"]
 
 
 def random_rotation(
@@ -50,7 +50,8 @@ class RandomFlipAffine(nn.Module):
         flip_dims: Spatial axes (0-based over ``*S``) to flip, each with probability 0.5.
             Default: the last (left-right) axis in 2D, every axis in 3D.
         degrees: Maximum rotation per axis in degrees.
-        scale: Maximum relative zoom, uniform in ``[1 - scale, 1 + scale]``.
+        scale: Maximum relative zoom, uniform in ``[1 - scale, 1 + scale]``; or a ``(low, high)``
+            zoom range (``(1, 2)`` zooms in up to 2×, a random crop of ¼ to all of the area in 2D).
         translate: Maximum shift as a fraction of the image size.
         p_affine: Probability that a sample gets the affine warp.
     """
@@ -60,7 +61,7 @@ class RandomFlipAffine(nn.Module):
         spatial_dims: int = 2,
         flip_dims: Sequence[int] | None = None,
         degrees: float = 10.0,
-        scale: float = 0.1,
+        scale: float | tuple[float, float] = 0.1,
         translate: float = 0.1,
         p_affine: float = 0.8,
     ) -> None:
@@ -91,7 +92,11 @@ class RandomFlipAffine(nn.Module):
         for axis in self.flip_dims:
             flip = torch.rand(b, generator=generator) < 0.5
             diag[flip, d - 1 - axis] = -1.0
-        zoom = 1 + (torch.rand(b, 1, generator=generator) * 2 - 1) * self.scale
+        u = torch.rand(b, 1, generator=generator)
+        if isinstance(self.scale, Sequence):
+            zoom = self.scale[0] + u * (self.scale[1] - self.scale[0])
+        else:
+            zoom = 1 + (u * 2 - 1) * self.scale
         rot = random_rotation(b, d, self.degrees, generator)  # (B, d, d)
         shift = (torch.rand(b, d, generator=generator) * 2 - 1) * 2 * self.translate
         keep = torch.rand(b, generator=generator) >= self.p_affine
@@ -102,3 +107,38 @@ class RandomFlipAffine(nn.Module):
         theta = theta.to(device=x.device, dtype=x.dtype)
         grid = F.affine_grid(theta, list(x.shape), align_corners=False)  # (B, *S, d)
         return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+class RandomIntensity(nn.Module):
+    """Random contrast, brightness and Gaussian noise per sample, for any number of spatial dims.
+
+    Each sample (with probability ``p``) is scaled about its own mean by a factor uniform in
+    ``[1 - contrast, 1 + contrast]``, shifted by up to ``±brightness`` and given Gaussian noise
+    of a standard deviation uniform in ``[0, noise]`` (all in the units of the input; with
+    standardised inputs, in standard deviations): the intensity part of a contrastive view for
+    grey-scale scans, where colour jitter has nothing to act on.
+
+    Args:
+        contrast: Maximum relative change of contrast.
+        brightness: Maximum additive shift.
+        noise: Maximum standard deviation of the added noise.
+        p: Probability that a sample is changed at all.
+    """
+
+    def __init__(
+        self, contrast: float = 0.4, brightness: float = 0.4, noise: float = 0.1, p: float = 0.8
+    ) -> None:
+        super().__init__()
+        self.contrast, self.brightness, self.noise, self.p = contrast, brightness, noise, p
+
+    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Change a float batch ``(B, C, *S)``; each sample draws its own factors."""
+        b, shape = x.shape[0], (x.shape[0],) + (1,) * (x.ndim - 1)
+        on = (torch.rand(b, generator=generator) < self.p).view(shape).to(x.device)
+        factor = 1 + (torch.rand(b, generator=generator) * 2 - 1).view(shape) * self.contrast
+        shift = (torch.rand(b, generator=generator) * 2 - 1).view(shape) * self.brightness
+        sigma = torch.rand(b, generator=generator).view(shape) * self.noise
+        noise = (torch.randn(x.shape, generator=generator) * sigma).to(x)
+        mean = x.mean(dim=tuple(range(1, x.ndim)), keepdim=True)
+        changed = (x - mean) * factor.to(x) + mean + shift.to(x) + noise
+        return torch.where(on, changed, x)

@@ -1,6 +1,8 @@
 """Command line for self-supervised pretraining; every option is a :class:`PretrainConfig` field.
 
     python -m hybridnets.pretrain --model convvit_n --data pneumoniamnist.npz --out runs/mim
+    python -m hybridnets.pretrain --model convvit_n --data pneumoniamnist.npz \\
+        --objective contrastive --out runs/simclr
     python -m hybridnets.pretrain --model convvit_n --data ct_volumes/,adrenalmnist3d.npz \\
         --input-size 28 --epochs 40
     python -m hybridnets.train --model convvit_n --data pneumoniamnist.npz --pretrained runs/mim
@@ -12,7 +14,7 @@ import argparse
 from collections.abc import Sequence
 
 from hybridnets import cli
-from hybridnets.pretrain.config import PretrainConfig
+from hybridnets.pretrain.config import OBJECTIVES, PretrainConfig
 from hybridnets.pretrain.model import DECODER_FROM, MASK_STYLES
 from hybridnets.pretrain.recipe import pretrain
 
@@ -23,9 +25,9 @@ def build_parser() -> argparse.ArgumentParser:
         PretrainConfig,
         "python -m hybridnets.pretrain",
         "Pretrain a hybridnets backbone on unlabelled images or volumes by masked image "
-        "modelling; writes a folder that hybridnets.create(pretrained=...) and "
+        "modelling or contrastive views; writes a folder that hybridnets.create(pretrained=...) and "
         "python -m hybridnets.train --pretrained load. Prints the result as JSON.",
-        {"mask_style": MASK_STYLES, "decoder_from": DECODER_FROM},
+        {"objective": OBJECTIVES, "mask_style": MASK_STYLES, "decoder_from": DECODER_FROM},
         {"out_dir": "--out"},
     )
 

@@ -10,7 +10,9 @@ from typing import Any
 
 from hybridnets.pretrain.model import DECODER_FROM, MASK_STYLES
 
-__all__ = ["PretrainConfig"]
+__all__ = ["OBJECTIVES", "PretrainConfig"]
+
+OBJECTIVES = ("mim", "contrastive")
 
 
 @dataclass
@@ -19,6 +21,9 @@ class PretrainConfig:
 
     Args:
         model: hybridnets model name (convvit_*, convswin_*, cbamnext_*).
+        objective: mim (masked image modelling: reconstruct hidden patches; the best start for
+            fine-tuning) or contrastive (SimCLR-style: two strong views of an image agree; the
+            features to use frozen, e.g. for a linear probe or retrieval).
         data: Comma-separated sources of unlabelled images: MedMNIST-format .npz files (the
             train split, labels ignored) and folders of PNG/JPEG images or NIfTI/DICOM volumes.
         out_dir: Folder of the pretrained encoder (model.safetensors + config.json, loadable
@@ -31,19 +36,24 @@ class PretrainConfig:
         warmup_epochs: Linear warm-up length in epochs (may be fractional).
         min_lr_ratio: Final learning rate as a fraction of lr.
         clip_grad: Clip the global gradient norm to this value (None: no clipping).
-        mask_ratio: Share of patches hidden in every image.
-        mask_patch: Mask patch edge in pixels (None: the coarsest stem_stride * 2^k that leaves
+        mask_ratio: (mim) Share of patches hidden in every image.
+        mask_patch: (mim) Mask patch edge in pixels (None: the coarsest stem_stride * 2^k that leaves
             at least 7 patches per side: 4 at 28 px, 8 at 64 px, 32 at 224 px).
-        mask_style: dense (FCMAE: masked positions are zeroed again after every block, the
+        mask_style: (mim) dense (FCMAE: masked positions are zeroed again after every block, the
             decoder alone fills them; measured best) or token (SimMIM: masked positions get a
             learned token after the stem and the encoder runs densely).
-        decoder_from: Encoder maps the decoder reads: last (the last stage only, so the whole
+        decoder_from: (mim) Encoder maps the decoder reads: last (the last stage only, so the whole
             encoder must carry what reconstruction needs) or pyramid (every stage at the mask
             grid or coarser).
-        decoder_dim: Width of the light decoder.
-        decoder_depth: Residual conv blocks of the decoder (0: projections and prediction only).
-        norm_pix_loss: Reconstruct each patch's pixels standardised within the patch.
-        augment: Random flips and small affine warps of the unlabelled images.
+        decoder_dim: (mim) Width of the light decoder.
+        decoder_depth: (mim) Residual conv blocks of the decoder (0: projections and prediction
+            only).
+        norm_pix_loss: (mim) Reconstruct each patch's pixels standardised within the patch.
+        temperature: (contrastive) Softmax temperature of the InfoNCE loss between views.
+        proj_dim: (contrastive) Width of the projection the loss compares (discarded after).
+        augment: (mim) Random flips and small affine warps of the unlabelled images; the
+            contrastive objective always draws its own strong views (crop, rotation, flips,
+            contrast, noise).
         input_size: Resize every image to this edge length (needed when sources differ in size).
         in_chans: Convert images to this many channels (None: those of the first source).
         recalibrate_batchnorm: After pretraining, re-estimate BatchNorm statistics on up to this
@@ -61,6 +71,7 @@ class PretrainConfig:
 
     model: str
     data: str
+    objective: str = "mim"
     out_dir: str = "runs/pretrain"
     epochs: int = 40
     batch_size: int = 64
@@ -76,6 +87,8 @@ class PretrainConfig:
     decoder_dim: int = 128
     decoder_depth: int = 1
     norm_pix_loss: bool = True
+    temperature: float = 0.2
+    proj_dim: int = 128
     augment: bool = True
     input_size: int | None = None
     in_chans: int | None = None
@@ -90,6 +103,10 @@ class PretrainConfig:
     resume: bool = True
 
     def __post_init__(self) -> None:
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"objective must be one of {OBJECTIVES}, got {self.objective!r}")
+        if self.temperature <= 0:
+            raise ValueError(f"temperature must be positive, got {self.temperature!r}")
         if self.mask_style not in MASK_STYLES:
             raise ValueError(f"mask_style must be one of {MASK_STYLES}, got {self.mask_style!r}")
         if self.decoder_from not in DECODER_FROM:
@@ -98,7 +115,7 @@ class PretrainConfig:
             )
         if not 0.0 < self.mask_ratio < 1.0:
             raise ValueError(f"mask_ratio must be in (0, 1), got {self.mask_ratio!r}")
-        for name in ("epochs", "batch_size", "decoder_dim"):
+        for name in ("epochs", "batch_size", "decoder_dim", "proj_dim"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.decoder_depth < 0:

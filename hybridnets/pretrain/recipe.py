@@ -1,11 +1,13 @@
-"""Self-supervised pretraining recipe: unlabelled images + a masked model + its loss, on the
+"""Self-supervised pretraining recipe: unlabelled images + a wrapped model + its loss, on the
 shared engine (the loop, AdamW + warm-up + cosine, parallelism, resume are the engine's).
 
 The run standardises the images with their own statistics, trains
-:class:`~hybridnets.pretrain.MaskedImageModel` around ``config.model`` (built with
-``num_classes=0`` by the one resolver), saves the training state after every epoch and on
+:class:`~hybridnets.pretrain.MaskedImageModel` (``objective="mim"``) or
+:class:`~hybridnets.pretrain.ContrastiveModel` on two
+:class:`~hybridnets.pretrain.ContrastiveViews` of every image (``objective="contrastive"``)
+around ``config.model`` (built with ``num_classes=0`` by the one resolver), saves the training state after every epoch and on
 SIGTERM/SIGINT (mid-epoch; the same command resumes it), and at the end re-estimates the
-encoder's BatchNorm statistics on unmasked images and writes ``out_dir`` as a
+encoder's BatchNorm statistics on clean images and writes ``out_dir`` as a
 ``save_pretrained`` folder: ``hybridnets.create(name, pretrained=out_dir)`` and
 ``python -m hybridnets.train --pretrained out_dir`` start from it.
 
@@ -48,8 +50,10 @@ from hybridnets.engine.loop import (
 from hybridnets.engine.signals import StopRequest
 from hybridnets.pretrain.batchnorm import recalibrate_batchnorm
 from hybridnets.pretrain.config import PretrainConfig
+from hybridnets.pretrain.contrastive import ContrastiveModel
 from hybridnets.pretrain.masking import random_visible
 from hybridnets.pretrain.model import MaskedImageModel, default_mask_patch
+from hybridnets.pretrain.views import ContrastiveViews
 from hybridnets.resolve import create_model, model_source
 
 __all__ = ["RECIPE_FILE", "STATE_FILE", "pretrain"]
@@ -58,6 +62,7 @@ STATE_FILE = "state.pt"
 RECIPE_FILE = "pretrain.json"
 # config fields that do not change what a run computes: a resumed run may differ in these
 _RESUME_FREE = ("out_dir", "progress", "num_threads", "resume")
+_OBJECTIVE_NAMES = {"mim": "masked image modelling", "contrastive": "contrastive views"}
 
 _logger = logging.getLogger(__name__)
 
@@ -67,28 +72,31 @@ class _Run:
     config: PretrainConfig
     runtime: Runtime
     images: UnlabelledImages
-    mim: MaskedImageModel
+    model: MaskedImageModel | ContrastiveModel
     engine: Engine
-    augment: RandomFlipAffine | None
+    augment: RandomFlipAffine | ContrastiveViews | None
     steps_per_epoch: int
     mean: list[float]
     std: list[float]
 
 
-def build_masked_model(
+def build_pretrain_model(
     config: PretrainConfig, spatial_dims: int, in_chans: int, input_size: int
-) -> MaskedImageModel:
-    """The encoder (``num_classes=0``) of ``config.model`` inside its masked model; the mask
-    patch defaults to :func:`default_mask_patch` of ``input_size``."""
+) -> MaskedImageModel | ContrastiveModel:
+    """The encoder (``num_classes=0``) of ``config.model`` inside the model of
+    ``config.objective``; the mask patch defaults to :func:`default_mask_patch` of
+    ``input_size``."""
     if model_source(config.model) != "hybridnets":
         raise ValueError(
-            f"masked image modelling is built for hybridnets models (stem + stages); "
+            f"self-supervised pretraining is built for hybridnets models (stem + stages); "
             f"{config.model!r} is a {model_source(config.model)} model"
         )
     kwargs = dict(config.model_kwargs)
     if config.drop_path_rate is not None:
         kwargs["drop_path_rate"] = config.drop_path_rate
     encoder = create_model(config.model, spatial_dims, in_chans, 0, **kwargs)
+    if config.objective == "contrastive":
+        return ContrastiveModel(encoder, config.proj_dim, temperature=config.temperature)
     stem_stride = encoder.feature_info[0]["reduction"]
     return MaskedImageModel(
         encoder,
@@ -106,25 +114,35 @@ def _setup(config: PretrainConfig, runtime: Runtime) -> _Run:
     images = UnlabelledImages(config.sources, config.input_size, config.in_chans)
     mean, std = images.channel_stats()
     images.set_normalization(mean, std)
-    mim = build_masked_model(
+    model = build_pretrain_model(
         config, images.spatial_dims, images.in_chans, min(images.spatial_shape)
     )
-    mim.grid(images.images[:1])  # a size that does not fit the mask patch fails here
+    augment: RandomFlipAffine | ContrastiveViews | None = None
+    if isinstance(model, MaskedImageModel):
+        model.grid(images.images[:1])  # a size that does not fit the mask patch fails here
+        augment = RandomFlipAffine(images.spatial_dims) if config.augment else None
+    else:
+        augment = ContrastiveViews(images.spatial_dims)
     steps = steps_per_epoch(len(images), config.batch_size, runtime.world_size)
-    engine = engine_for(mim, runtime, config, steps)
-    augment = RandomFlipAffine(images.spatial_dims) if config.augment else None
-    return _Run(config, runtime, images, mim, engine, augment, steps, mean, std)
+    engine = engine_for(model, runtime, config, steps)
+    return _Run(config, runtime, images, model, engine, augment, steps, mean, std)
 
 
 def _step(run: _Run, index: torch.Tensor, generator: torch.Generator) -> float:
     """One step on the global batch ``index``: every rank draws the same augmentation and
-    masks (as one process would), then trains on its part with its share of the mean loss."""
+    masks or views (as one process would), then trains on its part with its share of the mean
+    loss (the contrastive loss gathers every rank's views itself)."""
     x = run.images.batch(index, run.runtime.device)
+    part = batch_part(len(index), run.runtime)
+    if isinstance(run.augment, ContrastiveViews):
+        a, b = run.augment(x, generator)
+        a, b = a[part], b[part]
+        loss = run.engine.step(lambda model: model(a, b))
+        return mean_over_ranks(loss, run.runtime)
     if run.augment is not None:
         x = run.augment(x, generator)
-    grid = run.mim.grid(x)
+    grid = run.model.grid(x)
     visible = random_visible(len(x), grid, run.config.mask_ratio, generator, x.device)
-    part = batch_part(len(index), run.runtime)
     x, visible = x[part], visible[part]
     share = len(x) * run.runtime.world_size / len(index)
     loss = run.engine.step(lambda model: model(x, visible) * share)
@@ -152,7 +170,7 @@ def _epoch(
 
 
 def _save_encoder(run: _Run, progress: Progress, wall_s: float) -> dict[str, Any]:
-    """Recalibrate BatchNorm on unmasked images, write the encoder folder and result.json."""
+    """Recalibrate BatchNorm on clean images, write the encoder folder and result.json."""
     config, out = run.config, Path(run.config.out_dir)
     encoder = run.engine.module.encoder
     recalibrated = 0
@@ -162,8 +180,9 @@ def _save_encoder(run: _Run, progress: Progress, wall_s: float) -> dict[str, Any
         batches = (run.images.batch(i, run.runtime.device) for i in index.split(config.batch_size))
         recalibrated = recalibrate_batchnorm(encoder, batches)
     recipe = {
-        "recipe": "masked image modelling (hybridnets.pretrain)",
-        "mask_patch": run.mim.mask_patch,
+        "recipe": f"{_OBJECTIVE_NAMES[config.objective]} (hybridnets.pretrain)",
+        "objective": config.objective,
+        "mask_patch": getattr(run.model, "mask_patch", None),
         "data": run.images.names,
         "images": len(run.images),
         "spatial_dims": run.images.spatial_dims,
@@ -187,7 +206,8 @@ def _save_encoder(run: _Run, progress: Progress, wall_s: float) -> dict[str, Any
         "device": str(run.runtime.device),
         "world_size": run.runtime.world_size,
         "params_encoder": sum(p.numel() for p in encoder.parameters()),
-        "params_decoder": sum(p.numel() for p in run.mim.parameters())
+        # the decoder (mim) or projection head (contrastive), discarded after pretraining
+        "params_decoder": sum(p.numel() for p in run.model.parameters())
         - sum(p.numel() for p in encoder.parameters()),
         "pretrained": str(out),
         "recipe": recipe,
@@ -197,7 +217,12 @@ def _save_encoder(run: _Run, progress: Progress, wall_s: float) -> dict[str, Any
         from hybridnets.pretrained import save_pretrained
 
         encoder.pretrained_cfg.update(
-            {"mean": run.mean, "std": run.std, "tag": f"{config.model}.mim", "source": str(out)}
+            {
+                "mean": run.mean,
+                "std": run.std,
+                "tag": f"{config.model}.{config.objective}",
+                "source": str(out),
+            }
         )
         save_pretrained(encoder, out)
         atomic_write_text(out / RECIPE_FILE, json.dumps(recipe, indent=2) + "\n")
@@ -223,14 +248,18 @@ def _pretrain(config: PretrainConfig, runtime: Runtime, stop: StopRequest, start
     run = _setup(config, runtime)
     path = Path(config.out_dir) / STATE_FILE
     progress = start_progress(path, config, _RESUME_FREE, run.engine, generator, runtime, Progress)
+    what = (
+        f"mask {config.mask_style} {100 * config.mask_ratio:.0f}% of "
+        f"{run.model.mask_patch} px patches"
+        if isinstance(run.model, MaskedImageModel)
+        else f"contrastive views, temperature {config.temperature}"
+    )
     _logger.info(
-        "pretraining %s on %d images %s, mask %s %.0f%% of %d px patches",
+        "pretraining %s on %d images %s, %s",
         config.model,
         len(run.images),
         tuple(run.images.images.shape[1:]),
-        config.mask_style,
-        100 * config.mask_ratio,
-        run.mim.mask_patch,
+        what,
     )
     epochs = range(progress.epoch + 1, config.epochs + 1)
     bar = tqdm(

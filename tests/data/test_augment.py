@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from hybridnets.data import RandomFlipAffine, random_rotation
+from hybridnets.data import RandomFlipAffine, RandomIntensity, random_rotation
 
 
 @pytest.mark.parametrize("spatial_dims", [2, 3])
@@ -40,3 +40,33 @@ def test_rotation_is_orthonormal(spatial_dims: int) -> None:
 def test_wrong_rank() -> None:
     with pytest.raises(ValueError, match="2 spatial dims"):
         RandomFlipAffine(2)(torch.rand(2, 1, 4, 4, 4))
+
+
+@pytest.mark.parametrize("spatial_dims", [2, 3])
+def test_zoom_range_crops_into_the_centre(spatial_dims: int) -> None:
+    """A fixed 2× zoom-in with no rotation, shift or flip shows only the central half."""
+    size = 16
+    x = torch.zeros(2, 1, *[size] * spatial_dims)
+    centre = (slice(None), slice(None), *[slice(4, 12)] * spatial_dims)
+    x[centre] = 1.0
+    aug = RandomFlipAffine(spatial_dims, flip_dims=(), degrees=0, scale=(2.0, 2.0), translate=0)
+    y = aug(x, torch.Generator().manual_seed(0))
+    inner = (slice(None), slice(None), *[slice(1, size - 1)] * spatial_dims)
+    assert torch.allclose(y[inner], torch.ones_like(y[inner]), atol=1e-5)
+    assert torch.allclose(aug(torch.ones_like(x)).mean(), torch.tensor(1.0), atol=1e-5)
+
+
+def test_random_intensity_scales_contrast_about_each_mean() -> None:
+    x = torch.randn(64, 1, 8, 8, 8) * 2 + 3
+    aug = RandomIntensity(contrast=0.5, brightness=0.0, noise=0.0, p=1.0)
+    y = aug(x, torch.Generator().manual_seed(0))
+    dims = (1, 2, 3, 4)
+    torch.testing.assert_close(y.mean(dims), x.mean(dims), atol=1e-4, rtol=1e-4)
+    ratio = y.std(dims) / x.std(dims)
+    assert ((ratio >= 0.5 - 1e-4) & (ratio <= 1.5 + 1e-4)).all() and ratio.std() > 0.1
+    shifted = RandomIntensity(0.0, 0.3, 0.0, p=1.0)(x, torch.Generator().manual_seed(0))
+    shift = (shifted - x).flatten(1)
+    assert (shift.std(1) < 1e-5).all() and (shift[:, 0].abs() <= 0.3 + 1e-6).all()
+    assert torch.equal(RandomIntensity(p=0.0)(x), x)  # p = 0 leaves every sample alone
+    noisy = RandomIntensity(0.0, 0.0, 0.2, p=1.0)(x, torch.Generator().manual_seed(0))
+    assert 0 < (noisy - x).std() < 0.2

@@ -61,6 +61,27 @@ def test_round_trip_pretrain_save_create_train(tmp_path: Path, spatial_dims) -> 
     assert run.recipe["pretrained"] == str(out)
 
 
+def test_contrastive_objective_round_trip(tmp_path: Path) -> None:
+    """--objective contrastive trains, lowers its loss and saves an encoder the train recipe
+    starts from (the projection head is dropped)."""
+    data = _toy(tmp_path / "toy.npz", n=32)
+    out = tmp_path / "simclr"
+    result = pretrain(_config(data, out, objective="contrastive", epochs=3, proj_dim=16))
+    losses = [row["loss"] for row in result["history"]]
+    assert result["recipe"]["objective"] == "contrastive" and result["recipe"]["mask_patch"] is None
+    assert all(np.isfinite(losses)) and losses[0] < np.log(2 * 8)  # 8 pairs: ln(16) at chance
+    saved = load_file(str(out / "model.safetensors"))
+    assert not any(k.startswith("projector") for k in saved)
+    model = hybridnets.create("convvit_test", pretrained=str(out), in_chans=1, num_classes=2)
+    assert model.pretrained_cfg["tag"] == "convvit_test.contrastive"
+    for key, value in saved.items():
+        assert torch.equal(model.state_dict()[key], value), key
+    with pytest.raises(ValueError, match="objective must be one of"):
+        _config(data, out, objective="byol")
+    with pytest.raises(ValueError, match="temperature must be positive"):
+        _config(data, out, objective="contrastive", temperature=0)
+
+
 def test_interrupted_pretraining_resumes_to_the_same_weights(
     tmp_path: Path, crash_after_saves
 ) -> None:
