@@ -1,14 +1,16 @@
-"""What self-supervised pretraining buys: masked image modelling on the unlabelled training
-images, then the supervised recipe with few and with all labels, against scratch, 3 seeds.
+"""What self-supervised pretraining buys: masked image modelling or contrastive views on the
+unlabelled training images, then the supervised recipe with few and with all labels, against
+scratch, 3 seeds.
 
 Every fine-tune is ``python -m hybridnets.train`` with the recipe's defaults (one thread per
 run); pretrained runs add ``--pretrained`` and ``--layer-decay 0.75``, and scratch is run both
 with its own default recipe and with that same layer decay (see :data:`INITS`). The linear probe
 is ``benchmarks/linear_probe.py``'s protocol on the frozen encoder, pretrained vs randomly
-initialised (and pretrained with BatchNorm statistics taken under masking, to show why they are
-re-estimated):
+initialised (and MIM-pretrained with BatchNorm statistics taken under masking, to show why they
+are re-estimated):
 
     python benchmarks/pretrain_gain.py pretrain --datasets pneumonia,adrenal3d --jobs 2
+    python benchmarks/pretrain_gain.py pretrain --objectives contrastive --epochs 40
     python benchmarks/pretrain_gain.py finetune --jobs 2 --reuse runs/small_data
     python benchmarks/pretrain_gain.py probe
     python benchmarks/pretrain_gain.py summary --reuse runs/small_data   # results/pretrain_gain*
@@ -48,6 +50,8 @@ PRETRAIN: dict[str, tuple[str, list[str]]] = {
     "pneumonia": ("pneumoniamnist.npz", ["--epochs", "40"]),
     "adrenal3d": ("adrenalmnist3d.npz", ["--epochs", "40"]),
 }
+# objective -> pretraining arguments besides the defaults
+OBJECTIVES: dict[str, list[str]] = {"mim": [], "contrastive": ["--objective", "contrastive"]}
 # setting -> (dataset, fine-tune arguments besides the defaults)
 SETTINGS: dict[str, tuple[str, list[str]]] = {
     "pneumonia_500": ("pneumonia", ["--epochs", "30", "--max-train-samples", "500"]),
@@ -55,25 +59,28 @@ SETTINGS: dict[str, tuple[str, list[str]]] = {
     "adrenal3d_300": ("adrenal3d", ["--epochs", "30", "--max-train-samples", "300"]),
     "adrenal3d": ("adrenal3d", ["--epochs", "10"]),
 }
-# init -> (fine-tune arguments, starts from the pretrained folder). Pretrained weights are
-# fine-tuned with layer-wise LR decay 0.75 (measured: without it, full-LR fine-tuning on 500
-# labels erased the gain); scratch is run with the same recipe and with its own default.
-INITS: dict[str, tuple[list[str], bool]] = {
-    "scratch": ([], False),
-    "scratch_ld": (["--layer-decay", "0.75"], False),
-    "mim_nold": ([], True),
-    "mim": (["--layer-decay", "0.75"], True),
+# init -> (fine-tune arguments, the objective whose pretrained folder it starts from). Pretrained
+# weights are fine-tuned with layer-wise LR decay 0.75 (measured: without it, full-LR
+# fine-tuning on 500 labels erased the gain); scratch is run with the same recipe and with its
+# own default.
+INITS: dict[str, tuple[list[str], str | None]] = {
+    "scratch": ([], None),
+    "scratch_ld": (["--layer-decay", "0.75"], None),
+    "mim_nold": ([], "mim"),
+    "mim": (["--layer-decay", "0.75"], "mim"),
+    "contrastive": (["--layer-decay", "0.75"], "contrastive"),
 }
 INIT_LABELS = {
     "scratch": "scratch (default recipe)",
     "scratch_ld": "scratch + layer decay 0.75",
-    "mim_nold": "pretrained, default recipe",
-    "mim": "pretrained + layer decay 0.75",
+    "mim_nold": "MIM-pretrained, default recipe",
+    "mim": "MIM-pretrained + layer decay 0.75",
+    "contrastive": "contrastive-pretrained + layer decay 0.75",
 }
 
 
-def mim_folder(runs: Path, dataset: str) -> Path:
-    return runs / f"mim_{dataset}"
+def pretrained_folder(runs: Path, dataset: str, objective: str = "mim") -> Path:
+    return runs / f"{objective}_{dataset}"
 
 
 def run_folder(runs: Path, setting: str, init: str, seed: int) -> Path:
@@ -100,7 +107,9 @@ def _launch(folder: Path, argv: list[str], marker: str) -> None:
     _logger.info("%s exited %d", folder.name, done.returncode)
 
 
-def pretrain_jobs(datasets: Sequence[str], runs: Path) -> list[tuple[Path, list[str], str]]:
+def pretrain_jobs(
+    datasets: Sequence[str], objectives: Sequence[str], runs: Path, epochs: int | None = None
+) -> list[tuple[Path, list[str], str]]:
     jobs = []
     for name in datasets:
         file, extra = PRETRAIN[name]
@@ -108,16 +117,13 @@ def pretrain_jobs(datasets: Sequence[str], runs: Path) -> list[tuple[Path, list[
         if not path.is_file():
             _logger.warning("skipping %s: %s not found (set MEDMNIST_DIR)", name, path)
             continue
-        argv = [sys.executable, "-m", "hybridnets.pretrain", "--model", MODEL, "--data", str(path)]
-        argv += [
-            *extra,
-            "--out",
-            str(mim_folder(runs, name)),
-            "--num-threads",
-            "1",
-            "--no-progress",
-        ]
-        jobs.append((mim_folder(runs, name), argv, "result.json"))
+        for objective in objectives:
+            folder = pretrained_folder(runs, name, objective)
+            argv = [sys.executable, "-m", "hybridnets.pretrain", "--model", MODEL]
+            argv += ["--data", str(path), *extra, *OBJECTIVES[objective]]
+            argv += [] if epochs is None else ["--epochs", str(epochs)]
+            argv += ["--out", str(folder), "--num-threads", "1", "--no-progress"]
+            jobs.append((folder, argv, "result.json"))
     return jobs
 
 
@@ -136,10 +142,10 @@ def finetune_jobs(
             _logger.warning("skipping %s: %s not found", setting, path)
             continue
         for init in inits:
-            init_args, from_pretrained = INITS[init]
-            pretrained = mim_folder(runs, dataset)
-            if from_pretrained and not (pretrained / "model.safetensors").is_file():
-                _logger.warning("skipping %s/mim: pretrain %s first", setting, dataset)
+            init_args, objective = INITS[init]
+            pretrained = pretrained_folder(runs, dataset, objective or "mim")
+            if objective and not (pretrained / "model.safetensors").is_file():
+                _logger.warning("skipping %s/%s: pretrain %s first", setting, init, dataset)
                 continue
             for seed in seeds:
                 if init == "scratch" and scratch_result(runs, reuse, setting, seed).parent != runs:
@@ -148,7 +154,7 @@ def finetune_jobs(
                 argv = [sys.executable, "-m", "hybridnets.train", "--model", MODEL]
                 argv += ["--data", str(path), *extra, "--seed", str(seed), "--out", str(folder)]
                 argv += [*init_args, "--num-threads", "1", "--no-progress"]
-                if from_pretrained:
+                if objective:
                     argv += ["--pretrained", str(pretrained)]
                 jobs.append((folder, argv, "result.json"))
     return jobs
@@ -182,37 +188,46 @@ def _masked_bn_encoder(folder: Path, images: torch.Tensor) -> torch.nn.Module:
     return encoder.eval()
 
 
-def run_probes(runs: Path, datasets: Sequence[str]) -> None:
-    """Linear probes of random-init, pretrained and masked-BN pretrained encoders."""
+def run_probes(runs: Path, datasets: Sequence[str], objectives: Sequence[str]) -> None:
+    """Linear probes of each objective's pretrained encoder (``<folder>/probe.json``); the MIM
+    folder's also holds the random-init and masked-BN encoders."""
     import hybridnets
     from hybridnets.data import MedMNIST
 
     for name in datasets:
-        folder = mim_folder(runs, name)
-        out = folder / "probe.json"
-        if out.is_file() or not (folder / "model.safetensors").is_file():
-            continue
-        splits = {s: MedMNIST(data_dir() / PRETRAIN[name][0], s) for s in ("train", "val", "test")}
-        mean, std = splits["train"].channel_stats()
-        for ds in splits.values():
-            ds.set_normalization(mean, std)
-        train = splits["train"]
-        torch.manual_seed(0)
-        encoders = {
-            "random init": hybridnets.create(
-                MODEL, spatial_dims=train.spatial_dims, in_chans=train.in_chans, num_classes=0
-            ),
-            "pretrained (BN re-estimated)": hybridnets.create(pretrained=str(folder)),
-            "pretrained (BN from masked inputs)": _masked_bn_encoder(
-                folder, train.normalize(train.images)
-            ),
-        }
-        results = {}
-        for label, encoder in encoders.items():
-            features = {s: extract_features(encoder.eval(), ds) for s, ds in splits.items()}
-            results[label] = probe(features, ("logreg",))["logreg"]
-            _logger.info("%s %s: %.3f", name, label, results[label]["test_acc"])
-        atomic_write_text(out, json.dumps(results, indent=2) + "\n")
+        for objective in objectives:
+            folder = pretrained_folder(runs, name, objective)
+            out = folder / "probe.json"
+            if out.is_file() or not (folder / "model.safetensors").is_file():
+                continue
+            splits = {
+                s: MedMNIST(data_dir() / PRETRAIN[name][0], s) for s in ("train", "val", "test")
+            }
+            mean, std = splits["train"].channel_stats()
+            for ds in splits.values():
+                ds.set_normalization(mean, std)
+            train = splits["train"]
+            torch.manual_seed(0)
+            encoders = {f"{objective}-pretrained": hybridnets.create(pretrained=str(folder))}
+            if objective == "mim":
+                encoders = {
+                    "random init": hybridnets.create(
+                        MODEL,
+                        spatial_dims=train.spatial_dims,
+                        in_chans=train.in_chans,
+                        num_classes=0,
+                    ),
+                    "pretrained (BN re-estimated)": encoders["mim-pretrained"],
+                    "pretrained (BN from masked inputs)": _masked_bn_encoder(
+                        folder, train.normalize(train.images)
+                    ),
+                }
+            results = {}
+            for label, encoder in encoders.items():
+                features = {s: extract_features(encoder.eval(), ds) for s, ds in splits.items()}
+                results[label] = probe(features, ("logreg",))["logreg"]
+                _logger.info("%s %s: %.3f", name, label, results[label]["test_acc"])
+            atomic_write_text(out, json.dumps(results, indent=2) + "\n")
 
 
 def _mean_std(values: list[float]) -> tuple[float, float]:
@@ -267,19 +282,21 @@ def summary(runs: Path, reuse: Path | None, out: Path = RESULTS) -> Path:
         "|---|---|---|---|---|---|",
     ]
     for name in PRETRAIN:
-        folder = mim_folder(runs, name)
-        if (folder / "result.json").is_file():
-            r = json.loads((folder / "result.json").read_text())
-            pretraining[name] = {
-                k: r[k]
-                for k in ("images", "epochs_run", "final_loss", "images_per_s", "wall_time_s")
-            }
-            lines.append(
-                f"| {name} | {r['images']} | {r['epochs_run']} | {r['final_loss']:.4f} "
-                f"| {r['images_per_s']:.0f} | {r['wall_time_s']:.0f} |"
-            )
-        if (folder / "probe.json").is_file():
-            probes[name] = json.loads((folder / "probe.json").read_text())
+        for objective in OBJECTIVES:
+            folder = pretrained_folder(runs, name, objective)
+            if (folder / "result.json").is_file():
+                r = json.loads((folder / "result.json").read_text())
+                pretraining[f"{objective}_{name}"] = {
+                    k: r[k]
+                    for k in ("images", "epochs_run", "final_loss", "images_per_s", "wall_time_s")
+                }
+                lines.append(
+                    f"| {name} ({objective}) | {r['images']} | {r['epochs_run']} "
+                    f"| {r['final_loss']:.4f} | {r['images_per_s']:.0f} | {r['wall_time_s']:.0f} |"
+                )
+            if (folder / "probe.json").is_file():
+                found = json.loads((folder / "probe.json").read_text())
+                probes[name] = probes.get(name, {}) | found
     lines += [
         "",
         "| linear probe (logreg, 5 subsample seeds) | encoder | test ACC |",
@@ -298,14 +315,19 @@ def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
-    pre = sub.add_parser("pretrain", help="masked image modelling on each dataset's train images")
+    pre = sub.add_parser("pretrain", help="self-supervised pretraining on each train split")
     pre.add_argument("--datasets", default=",".join(PRETRAIN), help="comma-separated datasets")
+    pre.add_argument(
+        "--epochs", type=int, default=None, help="pretraining epochs (default: PRETRAIN's)"
+    )
     fine = sub.add_parser("finetune", help="scratch and pretrained runs of every setting and seed")
     fine.add_argument("--settings", default=",".join(SETTINGS), help="comma-separated settings")
     fine.add_argument("--inits", default=",".join(INITS), help=f"comma-separated of {list(INITS)}")
     fine.add_argument("--seeds", default="0,1,2", help="comma-separated seeds")
     pro = sub.add_parser("probe", help="linear probes of random-init and pretrained encoders")
     pro.add_argument("--datasets", default=",".join(PRETRAIN), help="comma-separated datasets")
+    for q in (pre, pro):
+        q.add_argument("--objectives", default="mim", help=f"comma-separated of {list(OBJECTIVES)}")
     summ = sub.add_parser("summary", help="results/pretrain_gain.json, pretrain_gain_table.md")
     for q in (pre, fine, pro, summ):
         q.add_argument("--runs", type=Path, default=Path("runs/pretrain_gain"), help="run folders")
@@ -324,10 +346,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(summary(args.runs, args.reuse))
         return
     if args.command == "probe":
-        run_probes(args.runs, args.datasets.split(","))
+        run_probes(args.runs, args.datasets.split(","), args.objectives.split(","))
         return
     if args.command == "pretrain":
-        jobs = pretrain_jobs(args.datasets.split(","), args.runs)
+        jobs = pretrain_jobs(
+            args.datasets.split(","), args.objectives.split(","), args.runs, args.epochs
+        )
     else:
         seeds = [int(s) for s in args.seeds.split(",")]
         jobs = finetune_jobs(

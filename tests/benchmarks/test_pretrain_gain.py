@@ -25,7 +25,7 @@ def _result(folder: Path, acc: float, auc: float) -> None:
 def test_finetune_is_the_scratch_command_plus_pretrained(data_dir: Path, tmp_path: Path) -> None:
     runs, reuse = tmp_path / "runs", tmp_path / "small"
     _result(reuse / "pneumonia_500__convvit_n__s0", 0.8, 0.9)  # an identical run already done
-    mim = pretrain_gain.mim_folder(runs, "pneumonia")
+    mim = pretrain_gain.pretrained_folder(runs, "pneumonia", "mim")
     mim.mkdir(parents=True)
     (mim / "model.safetensors").write_bytes(b"")
     inits = ["scratch", "scratch_ld", "mim"]
@@ -60,4 +60,19 @@ def test_summary_takes_scratch_from_the_sweep_and_reports_mean_std(tmp_path: Pat
     }
     assert rows["scratch"]["test_acc"][0] == pytest.approx(0.81)
     assert rows["mim"]["test_acc"][0] == pytest.approx(0.86) and rows["mim"]["seeds"] == 2
-    assert "| pneumonia_500 | pretrained + layer decay 0.75 | 2 | 0.860 ± 0.014" in path.read_text()
+    assert (
+        "| pneumonia_500 | MIM-pretrained + layer decay 0.75 | 2 | 0.860 ± 0.014"
+        in path.read_text()
+    )
+
+
+def test_pretrain_jobs_one_folder_per_objective(data_dir: Path, tmp_path: Path) -> None:
+    jobs = pretrain_gain.pretrain_jobs(
+        ["pneumonia", "adrenal3d"], ["mim", "contrastive"], tmp_path, epochs=5
+    )
+    argv = {folder.name: argv for folder, argv, _ in jobs}
+    assert sorted(argv) == ["contrastive_pneumonia", "mim_pneumonia"]  # adrenal3d: no file
+    contrastive = argv["contrastive_pneumonia"]
+    assert contrastive[contrastive.index("--objective") + 1] == "contrastive"
+    assert contrastive[contrastive.index("--epochs", 8) + 1] == "5"  # the override comes last
+    assert "--objective" not in argv["mim_pneumonia"]
