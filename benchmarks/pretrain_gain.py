@@ -69,6 +69,7 @@ INITS: dict[str, tuple[list[str], str | None]] = {
     "mim_nold": ([], "mim"),
     "mim": (["--layer-decay", "0.75"], "mim"),
     "contrastive": (["--layer-decay", "0.75"], "contrastive"),
+    "contrastive_nold": ([], "contrastive"),
 }
 INIT_LABELS = {
     "scratch": "scratch (default recipe)",
@@ -76,6 +77,7 @@ INIT_LABELS = {
     "mim_nold": "MIM-pretrained, default recipe",
     "mim": "MIM-pretrained + layer decay 0.75",
     "contrastive": "contrastive-pretrained + layer decay 0.75",
+    "contrastive_nold": "contrastive-pretrained, default recipe",
 }
 
 
@@ -235,9 +237,11 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
     return float(a.mean()), float(a.std(ddof=1)) if len(a) > 1 else 0.0
 
 
-def summary(runs: Path, reuse: Path | None, out: Path = RESULTS) -> Path:
-    """Fine-tune rows (mean ± std over seeds), probes and pretraining cost into
-    ``pretrain_gain.json`` and ``pretrain_gain_table.md``."""
+def summary(
+    runs: Path, reuse: Path | None, out: Path = RESULTS, seeds: Sequence[int] = (0, 1, 2)
+) -> Path:
+    """Fine-tune rows (mean ± std over ``seeds``, every init on the same ones), probes and
+    pretraining cost into ``pretrain_gain.json`` and ``pretrain_gain_table.md``."""
     rows, lines = (
         [],
         [
@@ -248,7 +252,7 @@ def summary(runs: Path, reuse: Path | None, out: Path = RESULTS) -> Path:
     for setting in SETTINGS:
         for init in INITS:
             results = []
-            for seed in range(10):
+            for seed in seeds:
                 folder = (
                     scratch_result(runs, reuse, setting, seed)
                     if init == "scratch"
@@ -333,6 +337,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         q.add_argument("--runs", type=Path, default=Path("runs/pretrain_gain"), help="run folders")
     for q in (pre, fine):
         q.add_argument("--jobs", type=int, default=2, help="runs side by side (one thread each)")
+    summ.add_argument("--seeds", default="0,1,2", help="comma-separated seeds to average")
     for q in (fine, summ):
         q.add_argument(
             "--reuse",
@@ -343,7 +348,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         )
     args = p.parse_args(argv)
     if args.command == "summary":
-        print(summary(args.runs, args.reuse))
+        print(summary(args.runs, args.reuse, seeds=[int(s) for s in args.seeds.split(",")]))
         return
     if args.command == "probe":
         run_probes(args.runs, args.datasets.split(","), args.objectives.split(","))

@@ -54,7 +54,8 @@ def test_summary_takes_scratch_from_the_sweep_and_reports_mean_std(tmp_path: Pat
         _result(
             pretrain_gain.run_folder(runs, "pneumonia_500", "mim", seed), acc + 0.05, auc + 0.03
         )
-    path = pretrain_gain.summary(runs, reuse, out=tmp_path)
+    _result(reuse / "pneumonia_500__convvit_n__s3", 0.5, 0.5)  # a seed the others lack
+    path = pretrain_gain.summary(runs, reuse, out=tmp_path, seeds=[0, 1, 2])
     rows = {
         r["init"]: r for r in json.loads((tmp_path / "pretrain_gain.json").read_text())["finetune"]
     }
