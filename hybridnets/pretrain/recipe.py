@@ -5,10 +5,10 @@ The run standardises the images with their own statistics, trains
 :class:`~hybridnets.pretrain.MaskedImageModel` (``objective="mim"``) or
 :class:`~hybridnets.pretrain.ContrastiveModel` on two
 :class:`~hybridnets.pretrain.ContrastiveViews` of every image (``objective="contrastive"``)
-around ``config.model`` (built with ``num_classes=0`` by the one resolver), saves the training state after every epoch and on
-SIGTERM/SIGINT (mid-epoch; the same command resumes it), and at the end re-estimates the
-encoder's BatchNorm statistics on clean images and writes ``out_dir`` as a
-``save_pretrained`` folder: ``hybridnets.create(name, pretrained=out_dir)`` and
+around ``config.model`` (built with ``num_classes=0`` by the one resolver), saves the training
+state after every epoch and on SIGTERM/SIGINT (mid-epoch; the same command resumes it), and at
+the end re-estimates the encoder's BatchNorm statistics on clean images and writes ``out_dir``
+as a ``save_pretrained`` folder: ``hybridnets.create(name, pretrained=out_dir)`` and
 ``python -m hybridnets.train --pretrained out_dir`` start from it.
 
     result = pretrain(PretrainConfig(model="convvit_n", data="pneumoniamnist.npz", epochs=40))
@@ -117,7 +117,7 @@ def _setup(config: PretrainConfig, runtime: Runtime) -> _Run:
     model = build_pretrain_model(
         config, images.spatial_dims, images.in_chans, min(images.spatial_shape)
     )
-    augment: RandomFlipAffine | ContrastiveViews | None = None
+    augment: RandomFlipAffine | ContrastiveViews | None
     if isinstance(model, MaskedImageModel):
         model.grid(images.images[:1])  # a size that does not fit the mask patch fails here
         augment = RandomFlipAffine(images.spatial_dims) if config.augment else None
