@@ -14,7 +14,14 @@ import torch
 from timm.optim import param_groups_layer_decay, param_groups_weight_decay
 from torch import nn
 
-__all__ = ["build_optimizer", "param_groups", "warmup_cosine"]
+__all__ = ["build_optimizer", "no_weight_decay_of", "param_groups", "warmup_cosine"]
+
+
+def no_weight_decay_of(module: nn.Module, prefix: str) -> set[str]:
+    """``module.no_weight_decay()`` (empty when it has none) named as a wrapper that holds it
+    under ``prefix`` sees them: what a wrapper's own ``no_weight_decay`` passes on."""
+    names = module.no_weight_decay() if hasattr(module, "no_weight_decay") else set()
+    return {f"{prefix}.{name}" for name in names}
 
 
 def param_groups(

@@ -30,6 +30,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from hybridnets.engine.optim import no_weight_decay_of
 from hybridnets.layers.cross_attention import CoAttention, CrossAttentionFusion
 from hybridnets.multimodal.tabular import TabularPreprocessor, TabularSpec, TabularTokenizer
 from hybridnets.resolve import create_model
@@ -91,11 +92,6 @@ def _mlp_head(in_dim: int, hidden: int, num_classes: int, drop_rate: float) -> n
         nn.Dropout(drop_rate),
         nn.Linear(hidden, num_classes),
     )
-
-
-def _no_weight_decay(net: nn.Module, prefix: str) -> set[str]:
-    names = net.no_weight_decay() if hasattr(net, "no_weight_decay") else set()
-    return {f"{prefix}.{n}" for n in names}
 
 
 class FusionClassifier(nn.Module):
@@ -208,7 +204,7 @@ class FusionClassifier(nn.Module):
         """The backbone's ``no_weight_decay()`` names, plus the gates and the null token."""
         gates = {n for n, _ in self.named_parameters() if n.endswith(("gate", "gate_a", "gate_b"))}
         extra = {"null_token"} if self.fusion_type == "cross" else set()
-        return _no_weight_decay(self.image, "image") | gates | extra
+        return no_weight_decay_of(self.image, "image") | gates | extra
 
 
 class TwoViewClassifier(nn.Module):
@@ -266,5 +262,5 @@ class TwoViewClassifier(nn.Module):
 
     def no_weight_decay(self) -> set[str]:
         """The backbones' ``no_weight_decay()`` names plus the co-attention gates."""
-        names = _no_weight_decay(self.image, "image") | {"fusion.gate_a", "fusion.gate_b"}
-        return names | (_no_weight_decay(self.image_b, "image_b") if self.image_b else set())
+        names = no_weight_decay_of(self.image, "image") | {"fusion.gate_a", "fusion.gate_b"}
+        return names | (no_weight_decay_of(self.image_b, "image_b") if self.image_b else set())

@@ -18,6 +18,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
+from hybridnets.engine.optim import no_weight_decay_of
 from hybridnets.layers.attention_pool import AttentionPool
 from hybridnets.resolve import create_model, model_source
 
@@ -98,6 +99,4 @@ class ImageTower(nn.Module):
 
     def no_weight_decay(self) -> set[str]:
         """The backbone's ``no_weight_decay()`` names, under this module's prefix."""
-        if not hasattr(self.backbone, "no_weight_decay"):
-            return set()
-        return {f"backbone.{n}" for n in self.backbone.no_weight_decay()}
+        return no_weight_decay_of(self.backbone, "backbone")

@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from hybridnets.engine.optim import no_weight_decay_of
 from hybridnets.multimodal.image import ImageTower
 from hybridnets.multimodal.text import TextTower, default_text_model
 
@@ -102,7 +103,7 @@ class ImageTextModel(nn.Module):
 
     def no_weight_decay(self) -> set[str]:
         """The temperature and the image backbone's own exclusions."""
-        return {"logit_scale"} | {f"image.{n}" for n in self.image.no_weight_decay()}
+        return {"logit_scale"} | no_weight_decay_of(self.image, "image")
 
 
 def build_image_text_model(

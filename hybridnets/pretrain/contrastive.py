@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from hybridnets.engine.optim import no_weight_decay_of
 from hybridnets.multimodal.loss import clip_loss
 
 __all__ = ["ContrastiveModel"]
@@ -69,9 +70,7 @@ class ContrastiveModel(nn.Module):
     @torch.jit.ignore
     def no_weight_decay(self) -> set[str]:
         """The encoder's own exclusions (relative-position tables, tokens)."""
-        if hasattr(self.encoder, "no_weight_decay"):
-            return {f"encoder.{name}" for name in self.encoder.no_weight_decay()}
-        return set()
+        return no_weight_decay_of(self.encoder, "encoder")
 
     def embed(self, x: Tensor) -> Tensor:
         """L2-normalised projections ``(B, proj_dim)`` of a batch."""

@@ -28,6 +28,7 @@ import torch
 from timm.layers import trunc_normal_
 from torch import Tensor, nn
 
+from hybridnets.engine.optim import no_weight_decay_of
 from hybridnets.layers import TransformerBlock
 from hybridnets.pretrain.decoder import MaskedDecoder
 from hybridnets.pretrain.masking import patchify, pool_visible, random_visible, visible_at
@@ -123,10 +124,7 @@ class MaskedImageModel(nn.Module):
     @torch.jit.ignore
     def no_weight_decay(self) -> set[str]:
         """Mask tokens and the encoder's own exclusions are not decayed."""
-        skip = {"mask_token", "decoder.mask_token"}
-        if hasattr(self.encoder, "no_weight_decay"):
-            skip |= {f"encoder.{name}" for name in self.encoder.no_weight_decay()}
-        return skip
+        return {"mask_token", "decoder.mask_token"} | no_weight_decay_of(self.encoder, "encoder")
 
     def _remask(self, module: nn.Module, args: tuple, out: Tensor) -> Tensor | None:
         """Forward hook (``dense``): zero the masked positions of a block's output."""

@@ -59,3 +59,19 @@ def test_fsdp_refuses_ema_with_the_fix() -> None:
     model = hybridnets.create("convvit_test", in_chans=1, num_classes=2)
     with pytest.raises(ValueError, match="--ema-decay none"):
         Engine(model, runtime, lr=1e-3, weight_decay=0.0, total_steps=1, fsdp=True, ema_decay=0.9)
+
+
+def test_no_weight_decay_of_prefixes_a_child_and_tolerates_none() -> None:
+    from torch import nn
+
+    from hybridnets.engine.optim import no_weight_decay_of
+
+    class WithTokens(nn.Module):
+        def no_weight_decay(self) -> set[str]:
+            return {"pos_embed", "blocks.0.rel_pos"}
+
+    assert no_weight_decay_of(WithTokens(), "encoder") == {
+        "encoder.pos_embed",
+        "encoder.blocks.0.rel_pos",
+    }
+    assert no_weight_decay_of(nn.Linear(2, 2), "head") == set()
