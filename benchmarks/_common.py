@@ -178,11 +178,16 @@ def text_table(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str]
     return "\n".join(out)
 
 
-def sweep_parser(description: str, runs: str) -> argparse.ArgumentParser:
-    """The parser every run/summary sweep starts from: the action, ``--seeds``, ``--runs``
-    (run folders, default ``runs``) and ``--out`` (where the summary goes)."""
+def sweep_parser(
+    description: str, runs: str, actions: Sequence[str] = ()
+) -> argparse.ArgumentParser:
+    """The parser every run/summary sweep starts from: the action (``run``, ``summary`` and
+    the script's own ``actions``), ``--seeds``, ``--runs`` (run folders, default ``runs``) and
+    ``--out`` (where the summary goes)."""
     p = argparse.ArgumentParser(description=description)
-    p.add_argument("action", choices=("run", "summary"), help="run the sweep, or summarise it")
+    p.add_argument(
+        "action", choices=("run", "summary", *actions), help="run the sweep, or summarise it"
+    )
     p.add_argument(
         "--seeds",
         default="0,1,2",
@@ -199,12 +204,16 @@ def sweep_main(
     argv: Sequence[str] | None,
     run: Callable[[argparse.Namespace], int],
     summary: Callable[[Path, Path], Any],
+    actions: dict[str, Callable[[argparse.Namespace], int]] | None = None,
 ) -> int:
-    """Parse ``argv``; ``run(args)`` or ``summary(args.runs, args.out)``; the exit status."""
+    """Parse ``argv``; ``run(args)``, ``summary(args.runs, args.out)`` or another of the
+    script's ``actions`` (name → function of the arguments); the exit status."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     args = p.parse_args(argv)
     if args.action == "run":
         return run(args)
+    if actions and args.action in actions:
+        return actions[args.action](args)
     summary(args.runs, args.out)
     return 0
 

@@ -9,7 +9,14 @@ image→text over the 128 distinct test captions and text→image) and zero-shot
 
     python benchmarks/align_medpix.py run --models convvit_n,resnet18 --seeds 0,1,2 \\
         --input-size 128 --epochs 30
+    python benchmarks/align_medpix.py run --models convvit_n --pretrain --input-size 128 ...
+    python benchmarks/align_medpix.py rescore     # finished runs, scored with today's prompts
     python benchmarks/align_medpix.py summary     # benchmarks/results/align_medpix.{json,md}
+
+``--pretrain`` starts hybridnets image towers from self-supervised weights: contrastive
+pretraining (``python -m hybridnets.pretrain --objective contrastive``) on the images of the
+training split, captions unused, once per model and input size (shared by the seeds; folder
+``pretrained/<model>_contrastive_<size>`` under ``--runs``), then the same alignment.
 
 Data: ``$MEDPIX2_DIR``, else ``../shared/data/medpix2`` beside the repository (research use
 only: never copied into the repository). Without it the script says where it looked and exits.
@@ -18,6 +25,7 @@ only: never copied into the repository). Without it the script says where it loo
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import statistics
@@ -51,17 +59,42 @@ def data_dir() -> Path:
     return Path(os.environ.get("MEDPIX2_DIR", default))
 
 
-def run_folder(runs: Path, model: str, seed: int) -> Path:
-    return runs / f"{model}__s{seed}"
+def run_folder(runs: Path, model: str, seed: int, pretrain: bool = False) -> Path:
+    return runs / f"{model}{'+contrastive' if pretrain else ''}__s{seed}"
+
+
+def pretrained_folder(runs: Path, model: str, input_size: int) -> Path:
+    return runs / "pretrained" / f"{model}_contrastive_{input_size}"
+
+
+def pretrain_command(model: str, args: argparse.Namespace, data: Path) -> list[str]:
+    """Contrastive pretraining of ``model`` on the training split's images (seed 0)."""
+    argv = [sys.executable, "-m", "hybridnets.pretrain", "--model", model, "--data", str(data)]
+    argv += ["--objective", "contrastive", "--input-size", str(args.input_size), "--in-chans", "1"]
+    argv += ["--epochs", str(args.pretrain_epochs), "--num-threads", str(args.num_threads)]
+    argv += ["--out", str(pretrained_folder(args.runs, model, args.input_size)), "--no-progress"]
+    return argv
 
 
 def command(model: str, seed: int, args: argparse.Namespace, data: Path) -> list[str]:
     """The recipe's command line of one run (LiT: the text tower is frozen by default)."""
     argv = [sys.executable, "-m", "hybridnets.align", "--model", model, "--data", str(data)]
     argv += ["--input-size", str(args.input_size), "--epochs", str(args.epochs)]
-    argv += ["--seed", str(seed), "--out", str(run_folder(args.runs, model, seed))]
+    argv += ["--seed", str(seed), "--out", str(run_folder(args.runs, model, seed, args.pretrain))]
     argv += ["--num-threads", str(args.num_threads), "--no-progress", *args.extra]
+    if args.pretrain:
+        argv += ["--pretrained", str(pretrained_folder(args.runs, model, args.input_size))]
     return argv
+
+
+def _logged(argv: list[str], folder: Path, log_name: str) -> int:
+    """Run ``argv`` with its output in ``folder/log_name``; its exit status."""
+    folder.mkdir(parents=True, exist_ok=True)
+    _logger.info("running %s", " ".join(argv[1:]))
+    with open(folder / log_name, "w") as log:
+        done = subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT, check=False)
+    _logger.info("%s exited %d", folder.name, done.returncode)
+    return done.returncode
 
 
 def run(args: argparse.Namespace) -> int:
@@ -70,16 +103,32 @@ def run(args: argparse.Namespace) -> int:
         _logger.warning("skipping: no MedPix 2.0 at %s (set MEDPIX2_DIR)", data)
         return 0
     for model in args.models:
+        weights = pretrained_folder(args.runs, model, args.input_size)
+        missing = args.pretrain and not (weights / "model.safetensors").is_file()
+        if missing and _logged(pretrain_command(model, args, data), weights, "pretrain.log"):
+            continue  # pretraining failed: its log says why
         for seed in args.seeds:
-            folder = run_folder(args.runs, model, seed)
-            if (folder / "result.json").is_file():
-                continue
-            folder.mkdir(parents=True, exist_ok=True)
-            argv = command(model, seed, args, data)
-            _logger.info("running %s", " ".join(argv[1:]))
-            with open(folder / "align.log", "w") as log:
-                done = subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT, check=False)
-            _logger.info("%s exited %d", folder.name, done.returncode)
+            folder = run_folder(args.runs, model, seed, args.pretrain)
+            if not (folder / "result.json").is_file():
+                _logged(command(model, seed, args, data), folder, "align.log")
+    return 0
+
+
+def rescore(args: argparse.Namespace) -> int:
+    """Score every finished run's saved model on the test split again, with the prompts of
+    today's ``hybridnets/align/prompts.py``; the scores it finished with stay in
+    ``result.json`` as ``test_at_finish``."""
+    from hybridnets.align import score_aligned
+    from hybridnets.atomic import atomic_write_text
+
+    data = data_dir()
+    for path in sorted(args.runs.glob("*__s*/result.json")):
+        result = json.loads(path.read_text())
+        result.setdefault("test_at_finish", result["test"])
+        result["test"] = score_aligned(path.parent / "aligned", data, "test")
+        atomic_write_text(path, json.dumps(result, indent=2))
+        zero_shot = {task: round(s["acc"], 3) for task, s in result["test"]["zero_shot"].items()}
+        _logger.info("%s: zero-shot %s", path.parent.name, zero_shot)
     return 0
 
 
@@ -92,8 +141,10 @@ def _get(result: dict[str, Any], path: tuple[str, ...]) -> float:
 
 def summarise(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Mean and std over seeds of every metric of one model's results."""
+    pretrained = results[0]["config"].get("pretrained")
     row: dict[str, Any] = {
         "model": results[0]["model"],
+        "init": "contrastive" if pretrained else "scratch",
         "text_model": "/".join(Path(results[0]["text_model"]).parts[-2:]),
         "mode": results[0]["mode"],
         "input_size": results[0]["config"]["input_size"],
@@ -109,10 +160,11 @@ def summarise(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 
 def table(rows: Sequence[dict[str, Any]]) -> str:
-    head = ["model", "input", "epochs", "image params", "seeds", *METRICS, "wall s / run"]
+    head = ["model", "init", "input", "epochs", "image params", "seeds", *METRICS, "wall s / run"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
-        cells = [r["model"], str(r["input_size"]), str(r["epochs"]), f"{r['params_M']:.2f}M"]
+        cells = [r["model"], r["init"], str(r["input_size"]), str(r["epochs"])]
+        cells.append(f"{r['params_M']:.2f}M")
         cells.append(str(len(r["seeds"])))
         for name in METRICS:
             mean, std = r[name]
@@ -124,16 +176,18 @@ def table(rows: Sequence[dict[str, Any]]) -> str:
 
 def summary(runs: Path, out: Path = RESULTS) -> Path | None:
     """``align_medpix.json`` and ``.md`` (mean ± std over seeds) from the finished runs."""
-    groups = group_results(runs, lambda r: r["model"])
+    groups = group_results(runs, lambda r: f"{r['model']} {bool(r['config'].get('pretrained'))}")
     if not groups:
         _logger.warning("no finished runs under %s", runs)
         return None
     rows = [summarise(results) for results in groups.values()]
+    rows.sort(key=lambda r: (r["model"], r["init"] != "scratch"))
     first = next(iter(groups.values()))[0]
     note = (
         f"MedPix 2.0 test split ({first['test_pairs']} images, {first['test_captions']} distinct "
-        f"captions; chance R@10 = 10/{first['test_captions']} image→text). LiT: image tower from "
-        f"scratch, text tower {rows[0]['text_model']} frozen. Zero-shot prompts: "
+        f"captions; chance R@10 = 10/{first['test_captions']} image→text). LiT: text tower "
+        f"{rows[0]['text_model']} frozen; image tower from scratch, or (init contrastive) from "
+        "contrastive pretraining on the training split's images (`--pretrain`). Zero-shot prompts: "
         "hybridnets/align/prompts.py. Commands: `python benchmarks/align_medpix.py run ...` "
         "(each run's command line is in its result.json config)."
     )
@@ -141,13 +195,25 @@ def summary(runs: Path, out: Path = RESULTS) -> Path | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = sweep_parser(__doc__.split("\n\n")[0], "runs/align_medpix")
+    p = sweep_parser(__doc__.split("\n\n")[0], "runs/align_medpix", ("rescore",))
     p.add_argument("--models", default="convvit_n,convvit_t,resnet18", type=lambda s: s.split(","))
     p.add_argument("--input-size", type=int, default=128, help="side length (default: 128)")
     p.add_argument("--epochs", type=int, default=30, help="epochs per run (default: 30)")
     p.add_argument("--num-threads", type=int, default=1, help="torch threads per run")
     p.add_argument("--extra", default="", type=str.split, help="more recipe options, quoted")
-    return sweep_main(p, argv, run, summary)
+    p.add_argument(
+        "--pretrain",
+        action="store_true",
+        help="start hybridnets image towers from contrastive weights pretrained on the training "
+        "images (pretrained first when missing)",
+    )
+    p.add_argument(
+        "--pretrain-epochs",
+        type=int,
+        default=40,
+        help="contrastive pretraining epochs (default: 40)",
+    )
+    return sweep_main(p, argv, run, summary, {"rescore": rescore})
 
 
 if __name__ == "__main__":

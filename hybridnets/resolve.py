@@ -17,7 +17,7 @@ from typing import Any
 
 from torch import nn
 
-__all__ = ["MONAI_MODELS", "create_model", "model_source"]
+__all__ = ["MONAI_MODELS", "create_model", "model_source", "pretrained_kwargs"]
 
 SEGMENTATION_CLASSES = 14  # BTCV, the setting of the published SwinUNETR / UNETR figures
 MONAI_RESNET_CLASSES = 400  # MONAI's own ResNet default (Kinetics-400)
@@ -98,6 +98,24 @@ def model_source(name: str) -> str:
         f"unknown model {name!r}: not a hybridnets model (hybridnets.list_models()), a MONAI "
         f"alias ({', '.join(MONAI_MODELS)}) or a timm model (timm.list_models()){hint}"
     )
+
+
+def pretrained_kwargs(name: str, pretrained: str | None) -> dict[str, str]:
+    """``create_model`` arguments that start hybridnets model ``name`` from ``pretrained``
+    weights (a folder, file, tag or URL; the classifier starts fresh); none when it is None.
+
+    Raises:
+        ValueError: ``name`` is a timm or MONAI model (whose own weights are asked for otherwise).
+    """
+    if not pretrained:
+        return {}
+    source = model_source(name)
+    if source != "hybridnets":
+        raise ValueError(
+            f"--pretrained loads hybridnets weights; {name!r} is a {source} model "
+            "(timm weights: --model-kwargs '{\"pretrained\": true}')"
+        )
+    return {"pretrained": pretrained}
 
 
 def create_model(

@@ -7,7 +7,7 @@ result = align(AlignConfig(model="convvit_n", data="/data/medpix2", input_size=6
 
 from hybridnets.align.checkpoint import load_aligned, save_aligned, save_image_tower
 from hybridnets.align.config import AlignConfig
-from hybridnets.align.evaluate import embed_images, embed_texts, evaluate_pairs
+from hybridnets.align.evaluate import embed_images, embed_texts, evaluate_pairs, score_aligned
 from hybridnets.align.prompts import TASKS, ZeroShotTask
 from hybridnets.align.recipe import align
 
@@ -22,4 +22,5 @@ __all__ = [
     "load_aligned",
     "save_aligned",
     "save_image_tower",
+    "score_aligned",
 ]

@@ -54,6 +54,10 @@ class AlignConfig:
         seed: Seed for weights, shuffling and augmentation.
         max_train_samples: Train on a random subset of this many pairs (None: all).
         model_kwargs: Extra image backbone constructor arguments as JSON.
+        pretrained: Start a hybridnets image tower from these weights: a folder written by
+            python -m hybridnets.pretrain (e.g. --objective contrastive on the same images) or
+            save_pretrained, a file, a weight tag or a URL; pooling and projection start fresh
+            (None: random init; timm weights: --model-kwargs '{"pretrained": true}').
         image_column: Table column with the image path.
         text_column: Table column with the caption.
         label_column: Table column with an optional class name (zero-shot task "label").
@@ -93,6 +97,7 @@ class AlignConfig:
     seed: int = 0
     max_train_samples: int | None = None
     model_kwargs: dict[str, Any] = field(default_factory=dict)
+    pretrained: str | None = None
     image_column: str = "image"
     text_column: str = "text"
     label_column: str = "label"

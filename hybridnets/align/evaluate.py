@@ -4,19 +4,21 @@ Every process scores the whole split (a few hundred pairs: cheaper than gatherin
 ranks agree on the numbers; only rank 0 writes them.
 
     scores = evaluate_pairs(model, test_pairs, prepare, device, classes={"modality": ["CT", "MR"]})
+    scores = score_aligned("runs/align/aligned", "/data/medpix2")   # a saved model, test split
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor
 
 from hybridnets.align.prompts import task_for
-from hybridnets.data.pairs import ImageTextPairs
+from hybridnets.data.pairs import ImageTextPairs, load_pairs
 from hybridnets.multimodal import (
     ImageTextModel,
     clip_loss,
@@ -27,7 +29,7 @@ from hybridnets.multimodal import (
     zero_shot_weights,
 )
 
-__all__ = ["embed_images", "embed_texts", "evaluate_pairs"]
+__all__ = ["embed_images", "embed_texts", "evaluate_pairs", "score_aligned", "zero_shot_classes"]
 
 _CHUNK = 64
 
@@ -53,6 +55,17 @@ def embed_texts(model: ImageTextModel, texts: Sequence[str]) -> Tensor:
     texts = list(texts)
     chunks = [texts[i : i + _CHUNK] for i in range(0, len(texts), _CHUNK)]
     return torch.cat([model.encode_text(chunk).float() for chunk in chunks])
+
+
+def zero_shot_classes(*splits: ImageTextPairs | None) -> dict[str, list[str]]:
+    """Per task: the source's own class list, else every class name seen in the splits."""
+    classes: dict[str, list[str]] = {}
+    present = [s for s in splits if s is not None]
+    for task in sorted({t for s in present for t in s.labels}):
+        fixed = next((s.classes[task] for s in present if task in s.classes), None)
+        seen = {v for s in present for v in s.labels.get(task, []) if v is not None}
+        classes[task] = list(fixed) if fixed else sorted(seen)
+    return classes
 
 
 def evaluate_pairs(
@@ -88,3 +101,27 @@ def evaluate_pairs(
             zero_shot[task] = zero_shot_accuracy(predicted, pairs.label_index(task, names))
     result["zero_shot"] = zero_shot
     return result
+
+
+def score_aligned(
+    folder: str | Path,
+    data: str | Path,
+    split: str | None = "test",
+    device: str | torch.device = "cpu",
+    **columns: str,
+) -> dict[str, Any]:
+    """Score a model saved by the alignment recipe (its ``aligned/`` folder) on the pairs of
+    ``split`` of ``data`` (a MedPix 2.0 folder, or a CSV/JSONL table: None reads every row;
+    ``columns``: ``image_column``, ``text_column``, ``label_column``), with the recipe's input
+    size and standardisation and the current prompts: what :func:`evaluate_pairs` returns.
+    """
+    from hybridnets.align.checkpoint import load_aligned
+
+    model, recipe = load_aligned(folder)
+    model.to(device)
+    pairs = load_pairs(data, split, recipe["in_chans"], recipe["input_size"], **columns)
+    shape = (1, -1) + (1,) * pairs.spatial_dims
+    mean = torch.tensor(recipe["mean"], device=device).view(shape)
+    std = torch.tensor(recipe["std"], device=device).view(shape)
+    classes = zero_shot_classes(pairs)
+    return evaluate_pairs(model, pairs, lambda x: (x - mean) / std, torch.device(device), classes)

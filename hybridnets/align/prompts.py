@@ -3,7 +3,7 @@
 MedPix 2.0 has two: the five body regions (``Location Category``) and CT vs MR (``Type``).
 A table's ``label`` column is a task of its own, each class name used as written.
 
-    task = TASKS["modality"]; task.names["MR"]   # ['MR', 'MRI', 'magnetic resonance']
+    task = TASKS["modality"]; task.names["MR"][:2]   # ['MRI', 'magnetic resonance imaging']
 """
 
 from __future__ import annotations
@@ -43,9 +43,34 @@ TASKS: dict[str, ZeroShotTask] = {
             "Reproductive and Urinary System": ["pelvis", "kidney", "bladder"],
         },
     ),
+    # captions rarely name the modality; they describe what it shows (densities on CT,
+    # sequences and signal on MR), so each class is also called by those words (chosen on
+    # the dev split: +0.017 mean accuracy over six aligned towers; README, MedPix 2.0)
     "modality": ZeroShotTask(
-        templates=("a {} image.", "a {} scan.", "an axial {} image.", "{} of the patient."),
-        names={"CT": ["CT", "computed tomography"], "MR": ["MR", "MRI", "magnetic resonance"]},
+        templates=("{}.", "a {} image.", "an axial {} image showing a lesion."),
+        names={
+            "CT": [
+                "CT",
+                "computed tomography",
+                "contrast-enhanced CT",
+                "non-contrast CT",
+                "hypodense lesion on CT",
+                "hyperdense",
+                "low attenuation",
+                "CT angiography",
+            ],
+            "MR": [
+                "MRI",
+                "magnetic resonance imaging",
+                "T1-weighted MR",
+                "T2-weighted MR",
+                "FLAIR",
+                "hyperintense signal",
+                "hypointense signal",
+                "diffusion-weighted MR",
+                "gadolinium enhancement",
+            ],
+        },
     ),
 }
 

@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 
 from hybridnets.align.checkpoint import save_aligned, save_image_tower
 from hybridnets.align.config import AlignConfig
-from hybridnets.align.evaluate import evaluate_pairs
+from hybridnets.align.evaluate import evaluate_pairs, zero_shot_classes
 from hybridnets.atomic import atomic_write_text
 from hybridnets.data import RandomFlipAffine
 from hybridnets.data.pairs import ImageTextPairs, has_split, read_medpix, read_table
@@ -52,6 +52,7 @@ from hybridnets.engine.loop import (
 )
 from hybridnets.engine.signals import StopRequest
 from hybridnets.multimodal import ImageTextModel, build_image_text_model, clip_loss
+from hybridnets.resolve import pretrained_kwargs
 
 __all__ = ["STATE_FILE", "align"]
 
@@ -129,17 +130,6 @@ def _load_splits(
     return train, val, test
 
 
-def _zero_shot_classes(*splits: ImageTextPairs | None) -> dict[str, list[str]]:
-    """Per task: the source's own class list, else every class name seen in the splits."""
-    classes: dict[str, list[str]] = {}
-    present = [s for s in splits if s is not None]
-    for task in sorted({t for s in present for t in s.labels}):
-        fixed = next((s.classes[task] for s in present if task in s.classes), None)
-        seen = {v for s in present for v in s.labels.get(task, []) if v is not None}
-        classes[task] = list(fixed) if fixed else sorted(seen)
-    return classes
-
-
 def _recipe(config: AlignConfig, train: ImageTextPairs, model: ImageTextModel) -> dict[str, Any]:
     """The settings that rebuild the model (saved beside both checkpoints)."""
     return {
@@ -156,6 +146,7 @@ def _recipe(config: AlignConfig, train: ImageTextPairs, model: ImageTextModel) -
         "pool": config.pool,
         "embed_dim": config.embed_dim,
         "data": train.name,
+        "pretrained": config.pretrained,
     }
 
 
@@ -178,6 +169,8 @@ def _setup(config: AlignConfig, generator: torch.Generator, runtime: Runtime) ->
         mean, std = images.mean(dims), images.std(dims).clamp_min(1e-6)
     else:
         mean, std = torch.zeros(train.in_chans), torch.ones(train.in_chans)
+    # pooling and projection start fresh
+    kwargs = dict(config.model_kwargs) | pretrained_kwargs(config.model, config.pretrained)
     model = build_image_text_model(
         config.model,
         train.spatial_dims,
@@ -191,7 +184,7 @@ def _setup(config: AlignConfig, generator: torch.Generator, runtime: Runtime) ->
         text_lora_rank=config.text_lora_rank,
         init_temperature=config.init_temperature,
         input_size=(config.input_size,) * train.spatial_dims,
-        model_kwargs=config.model_kwargs,
+        model_kwargs=kwargs,
     )
     captions = [train.texts[i] for i in train_index.tolist()]
     model.to(runtime.device).set_text_statistics(captions)  # LiT: encodes each caption once
@@ -204,7 +197,7 @@ def _setup(config: AlignConfig, generator: torch.Generator, runtime: Runtime) ->
         val=val,
         test=test,
         train_index=train_index,
-        classes=_zero_shot_classes(train, val, test),
+        classes=zero_shot_classes(train, val, test),
         engine=engine,
         augment=augment,
         mean=mean.to(runtime.device),

@@ -38,6 +38,7 @@ __all__ = [
     "ImageTextPairs",
     "PairsFormatError",
     "has_split",
+    "is_pairs_source",
     "load_pairs",
     "read_image",
     "read_medpix",
@@ -349,6 +350,14 @@ def load_pairs(
     if source.is_dir():
         return read_medpix(source, split or "train", in_chans, size)
     return read_table(source, split, in_chans, size, **kwargs)
+
+
+def is_pairs_source(source: str | Path) -> bool:
+    """Whether ``source`` is an image–text source: a MedPix 2.0 folder or a CSV/JSONL table."""
+    source = Path(source)
+    if source.is_dir():
+        return (source / "splits" / "descriptions_train.jsonl").is_file()
+    return source.suffix.lower() in (".csv", ".jsonl")
 
 
 def has_split(source: str | Path, split: str) -> bool:

@@ -1,5 +1,6 @@
-"""Unlabelled images for self-supervised pretraining: MedMNIST ``.npz`` files (labels ignored)
-and folders of images or volumes, several sources combined into one set.
+"""Unlabelled images for self-supervised pretraining: MedMNIST ``.npz`` files (labels ignored),
+folders of images or volumes, and the images of image–text sources (a MedPix 2.0 folder, a
+CSV/JSONL table of pairs; captions ignored), several sources combined into one set.
 
     images = UnlabelledImages(["pneumoniamnist.npz", "extra_xrays/"], size=28)
     x = images.batch(torch.arange(32))      # (32, 1, 28, 28) float, standardised
@@ -16,6 +17,7 @@ import torch.nn.functional as F
 
 from hybridnets.data.images import is_image_file, read_image
 from hybridnets.data.medmnist import MedMNIST
+from hybridnets.data.pairs import has_split, is_pairs_source, load_pairs
 
 __all__ = ["UnlabelledImages"]
 
@@ -26,9 +28,12 @@ class UnlabelledImages:
     """Every image of ``sources`` as one float tensor ``(N, C, *S)`` in [0, 1], in memory.
 
     Args:
-        sources: ``.npz`` files in MedMNIST format (their ``split`` is read, labels ignored) and
-            folders (searched recursively for :data:`~hybridnets.data.images.IMAGE_SUFFIXES`
-            and volume files).
+        sources: ``.npz`` files in MedMNIST format (their ``split`` is read, labels ignored),
+            image–text sources as ``python -m hybridnets.align`` reads them (a MedPix 2.0
+            folder or a ``.csv``/``.jsonl`` table; the images of ``split``, or every row of a
+            table without a split column; 2D ones padded to a square as the alignment recipe
+            pads them) and folders (searched recursively for
+            :data:`~hybridnets.data.images.IMAGE_SUFFIXES` and volume files).
         size: Resize every image to this edge length; needed when sources differ in size.
         in_chans: Channels to convert to (default: those of the first source).
         split: Which split of ``.npz`` sources to read.
@@ -69,10 +74,14 @@ class UnlabelledImages:
     def _read(source: Path, size: int | None, in_chans: int | None, split: str) -> torch.Tensor:
         if not source.exists():
             raise FileNotFoundError(f"data source {str(source)!r} does not exist")
+        if is_pairs_source(source):  # a table without a split column: every row
+            rows = split if has_split(source, split) else None
+            return load_pairs(source, rows, in_chans or 1, size).images
         if source.is_file():
             if source.suffix != ".npz":
                 raise ValueError(
-                    f"{source}: a file source must be a MedMNIST .npz; or pass its folder"
+                    f"{source}: a file source must be a MedMNIST .npz or a .csv/.jsonl table of "
+                    "image–text pairs; or pass its folder"
                 )
             ds = MedMNIST(source, split)
             x = ds.images.float().div_(255.0)  # (N, C, *S)

@@ -25,7 +25,9 @@ class PretrainConfig:
             fine-tuning) or contrastive (SimCLR-style: two strong views of an image agree; the
             features to use frozen, e.g. for a linear probe or retrieval).
         data: Comma-separated sources of unlabelled images: MedMNIST-format .npz files (the
-            train split, labels ignored) and folders of PNG/JPEG images or NIfTI/DICOM volumes.
+            train split, labels ignored), folders of PNG/JPEG images or NIfTI/DICOM volumes,
+            and the training images of image-text data as hybridnets.align reads it (a MedPix
+            2.0 folder, a .csv/.jsonl table of pairs; captions ignored).
         out_dir: Folder of the pretrained encoder (model.safetensors + config.json, loadable
             with hybridnets.create(pretrained=out_dir) and train --pretrained out_dir), its
             pretrain.json recipe, result.json and the resumable state.

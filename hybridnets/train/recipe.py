@@ -61,7 +61,7 @@ from hybridnets.engine.signals import StopRequest
 from hybridnets.multimodal.fusion import FusionClassifier
 from hybridnets.multimodal.lora import add_lora, save_adapters
 from hybridnets.multimodal.tabular import TabularPreprocessor
-from hybridnets.resolve import create_model, model_source
+from hybridnets.resolve import create_model, model_source, pretrained_kwargs
 from hybridnets.train.batches import class_weights, epoch_order, prepare, stratified_subset
 from hybridnets.train.config import TrainConfig
 from hybridnets.train.data import load_splits
@@ -138,14 +138,8 @@ def _build_model(
     kwargs = dict(config.model_kwargs)
     if config.drop_path_rate is not None and model_source(config.model) != "monai":
         kwargs["drop_path_rate"] = config.drop_path_rate
-    if config.pretrained and load_weights:
-        if model_source(config.model) != "hybridnets":
-            raise ValueError(
-                f"--pretrained loads hybridnets weights; {config.model!r} is a "
-                f"{model_source(config.model)} model (timm weights: --model-kwargs "
-                "'{\"pretrained\": true}')"
-            )
-        kwargs["pretrained"] = config.pretrained  # the classifier starts fresh
+    if load_weights:  # the classifier starts fresh
+        kwargs |= pretrained_kwargs(config.model, config.pretrained)
     shape = (train_ds.spatial_dims, train_ds.in_chans, train_ds.num_classes)
     if tabular is None:
         model = create_model(config.model, *shape, **kwargs)

@@ -13,7 +13,7 @@ import torch
 pytest.importorskip("transformers")
 
 import hybridnets
-from hybridnets.align import AlignConfig, align, load_aligned
+from hybridnets.align import AlignConfig, align, load_aligned, score_aligned
 from hybridnets.align.__main__ import parse_args
 from hybridnets.align.recipe import STATE_FILE
 from hybridnets.engine import StopRequest, TrainingStopped
@@ -51,6 +51,9 @@ def test_learns_the_shape_toy_and_saves_a_backbone(
     assert test["image_to_text"]["R@1"] >= 0.9 and test["text_to_image"]["R@1"] >= 0.9, test
     assert test["zero_shot"]["label"]["n"] == 24 and result["mode"] == "lit"
     assert json.loads((out / "result.json").read_text())["test"] == test
+    rescored = score_aligned(out / "aligned", data)  # the saved model scores the same
+    assert rescored["zero_shot"] == test["zero_shot"]
+    assert rescored["image_to_text"] == pytest.approx(test["image_to_text"])
     assert not (out / STATE_FILE).exists() and result["epochs_run"] == epochs
 
     aligned, recipe = load_aligned(out / "aligned")
@@ -143,6 +146,26 @@ def test_medpix_layout_reports_both_zero_shot_tasks(
     result = align(config)
     assert set(result["test"]["zero_shot"]) == {"region", "modality"}
     assert result["val"] is not None and "val_zero_shot_region" in result["history"][0]
+
+
+def test_image_tower_starts_from_pretrained_weights(
+    tmp_path: Path, tiny_text_model: Path, shape_pairs
+) -> None:
+    """--pretrained loads a save_pretrained folder into the image tower: at LR 0 the saved
+    tower's parameters are exactly those weights (and a random start's are not)."""
+    data = shape_pairs(tmp_path, 2, n_train=32, size=32)
+    folder = tmp_path / "pretrained"
+    torch.manual_seed(123)
+    hybridnets.save_pretrained(hybridnets.create("convvit_test", in_chans=3, num_classes=0), folder)
+    weights = dict(hybridnets.create(pretrained=str(folder)).named_parameters())
+    for pretrained in (str(folder), None):
+        out = tmp_path / f"run_{pretrained is None}"
+        config = _config(data, tiny_text_model, out, epochs=1, lr=0.0, pretrained=pretrained)
+        tower = dict(hybridnets.create(pretrained=align(config)["checkpoint"]).named_parameters())
+        same = all(torch.equal(tower[k], w) for k, w in weights.items())
+        assert same == (pretrained is not None)
+    with pytest.raises(ValueError, match="loads hybridnets weights.*timm"):
+        align(_config(data, tiny_text_model, tmp_path / "r", model="resnet18", pretrained="x"))
 
 
 def test_outputs_and_settings_are_checked_before_training(tmp_path: Path) -> None:

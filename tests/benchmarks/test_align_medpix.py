@@ -8,7 +8,7 @@ from pathlib import Path
 import align_medpix
 
 
-def _result(model: str, seed: int, r1: float) -> dict:
+def _result(model: str, seed: int, r1: float, pretrained: str | None = None) -> dict:
     direction = {"R@1": r1, "R@5": 0.5, "R@10": 0.6, "median_rank": 9.0}
     return {
         "model": model,
@@ -18,7 +18,7 @@ def _result(model: str, seed: int, r1: float) -> dict:
         "test_pairs": 200,
         "test_captions": 128,
         "wall_time_s": 100.0,
-        "config": {"seed": seed, "input_size": 64, "epochs": 5},
+        "config": {"seed": seed, "input_size": 64, "epochs": 5, "pretrained": pretrained},
         "test": {
             "image_to_text": direction,
             "text_to_image": direction,
@@ -28,16 +28,51 @@ def _result(model: str, seed: int, r1: float) -> dict:
 
 
 def test_summary_gives_mean_and_std_over_seeds(tmp_path: Path) -> None:
+    """Scratch and pretrained towers of one model are separate rows."""
     runs = tmp_path / "runs"
     for seed, r1 in ((0, 0.1), (1, 0.3)):
-        folder = align_medpix.run_folder(runs, "convvit_n", seed)
-        folder.mkdir(parents=True)
-        (folder / "result.json").write_text(json.dumps(_result("convvit_n", seed, r1)))
+        for pretrain in (False, True):
+            folder = align_medpix.run_folder(runs, "convvit_n", seed, pretrain)
+            folder.mkdir(parents=True)
+            result = _result("convvit_n", seed, r1 + pretrain * 0.4, "w/" if pretrain else None)
+            (folder / "result.json").write_text(json.dumps(result))
     path = align_medpix.summary(runs, tmp_path)
-    (row,) = json.loads(path.read_text())
-    assert row["i2t R@1"][0] == 0.2 and row["seeds"] == [0, 1]
+    scratch, pretrained = json.loads(path.read_text())
+    assert scratch["i2t R@1"][0] == 0.2 and scratch["seeds"] == [0, 1]
+    assert pretrained["init"] == "contrastive" and pretrained["i2t R@1"][0] == 0.6
     md = (tmp_path / "align_medpix.md").read_text()
+    assert "| convvit_n | scratch | 64 | 5 |" in md and "| convvit_n | contrastive |" in md
     assert "0.200 ± 0.141" in md and "128 distinct captions" in md
+
+
+def test_pretrain_runs_once_per_model_then_every_seed_starts_from_it(
+    tmp_path: Path, monkeypatch
+) -> None:
+    (tmp_path / "data" / "splits").mkdir(parents=True)
+    (tmp_path / "data" / "splits" / "descriptions_train.jsonl").write_text("")
+    monkeypatch.setenv("MEDPIX2_DIR", str(tmp_path / "data"))
+    calls = []
+
+    def fake(argv: list[str], folder: Path, log_name: str) -> int:
+        calls.append(argv[2])
+        if argv[2] == "hybridnets.pretrain":
+            folder.mkdir(parents=True)
+            (folder / "model.safetensors").write_bytes(b"")
+            assert argv[argv.index("--objective") + 1] == "contrastive"
+        else:
+            assert argv[argv.index("--pretrained") + 1] == str(
+                folder.parent / "pretrained" / "convvit_n_contrastive_64"
+            )
+            assert folder.name.startswith("convvit_n+contrastive__s")
+        return 0
+
+    monkeypatch.setattr(align_medpix, "_logged", fake)
+    argv = ["run", "--runs", str(tmp_path / "runs"), "--models", "convvit_n", "--input-size", "64"]
+    assert align_medpix.main([*argv, "--pretrain", "--seeds", "0,1"]) == 0
+    assert calls == ["hybridnets.pretrain", "hybridnets.align", "hybridnets.align"]
+    calls.clear()
+    assert align_medpix.main([*argv, "--pretrain", "--seeds", "2"]) == 0
+    assert calls == ["hybridnets.align"]  # the weights exist: not pretrained again
 
 
 def test_missing_data_is_skipped_with_where_it_looked(tmp_path: Path, monkeypatch, caplog) -> None:
@@ -45,7 +80,36 @@ def test_missing_data_is_skipped_with_where_it_looked(tmp_path: Path, monkeypatc
     assert align_medpix.main(["run", "--runs", str(tmp_path / "runs")]) == 0
     assert "no MedPix 2.0 at" in caplog.text and "MEDPIX2_DIR" in caplog.text
     args = align_medpix.argparse.Namespace(
-        input_size=64, epochs=5, runs=tmp_path, num_threads=1, extra=["--pool", "avg"]
+        input_size=64,
+        epochs=5,
+        runs=tmp_path,
+        num_threads=1,
+        extra=["--pool", "avg"],
+        pretrain=False,
     )
     argv = align_medpix.command("convvit_n", 0, args, tmp_path)
     assert argv[1:3] == ["-m", "hybridnets.align"] and argv[-2:] == ["--pool", "avg"]
+
+
+def test_rescore_scores_the_saved_models_again(
+    tmp_path: Path, monkeypatch, medpix_like, tiny_text_model
+) -> None:
+    """``rescore`` reproduces a finished run's test scores from its saved model (and would
+    give new ones after a prompt change), keeping what the run finished with."""
+    from hybridnets.align import AlignConfig, align
+
+    root = medpix_like(tmp_path / "medpix2", n=4)
+    monkeypatch.setenv("MEDPIX2_DIR", str(root))
+    folder = align_medpix.run_folder(tmp_path / "runs", "convvit_test", 0)
+    config = AlignConfig(model="convvit_test", data=str(root), text_model=str(tiny_text_model),
+                         out_dir=str(folder), input_size=32, epochs=1, batch_size=4,
+                         embed_dim=16, progress=False)  # fmt: skip
+    finished = align(config)["test"]
+    path = folder / "result.json"
+    stale = json.loads(path.read_text()) | {"test": {"zero_shot": "old prompts"}}
+    path.write_text(json.dumps(stale))
+    assert align_medpix.main(["rescore", "--runs", str(tmp_path / "runs")]) == 0
+    result = json.loads(path.read_text())
+    assert result["test_at_finish"] == {"zero_shot": "old prompts"}
+    assert result["test"]["zero_shot"] == finished["zero_shot"]
+    assert result["test"]["image_to_text"] == finished["image_to_text"]

@@ -75,3 +75,20 @@ def test_volumes_through_monai(tmp_path: Path) -> None:
     assert x.shape == (1, 8, 8, 8) and x.min() >= 0 and x.max() <= 1
     with pytest.raises(ValueError, match=r"is 3D .* but 2D inputs are expected"):
         read_image(tmp_path / "ct.nii.gz", spatial_dims=2)
+
+
+def test_image_text_sources_give_their_training_images(tmp_path: Path, medpix_like) -> None:
+    """A MedPix folder gives its train split, padded to a square as the alignment recipe
+    reads it; a table without a split column gives every row; captions are ignored."""
+    root = medpix_like(tmp_path / "medpix2", n=4)
+    images = UnlabelledImages([root], size=16, in_chans=1)
+    assert images.images.shape == (4, 1, 16, 16)
+    top, middle = images.images[:, 0, 0, 8], images.images[:, 0, 8, 8]
+    assert (top == 0).all() and (middle > 0.2).all()  # 40×20 images: black bands above
+    (tmp_path / "t").mkdir()
+    for i in range(3):
+        Image.fromarray(np.full((8, 8), 255, dtype=np.uint8)).save(tmp_path / "t" / f"{i}.png")
+    table = tmp_path / "t" / "pairs.csv"
+    table.write_text("image,text\n0.png,a\n1.png,b\n2.png,c\n")
+    both = UnlabelledImages([table, root], size=16, in_chans=1)
+    assert len(both) == 7 and both.names == [str(table), str(root)]
