@@ -48,7 +48,7 @@ CLASSIFIERS = {
     "logreg": lambda c, seed: LogisticRegression(C=c, max_iter=1000, random_state=seed),
     "svc": lambda c, seed: SVC(C=c, kernel="rbf", random_state=seed),
 }
-DEFAULT_CS = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
+DEFAULT_CS = (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0)
 
 
 def load_backbone(
