@@ -59,8 +59,11 @@ def data_dir() -> Path:
     return Path(os.environ.get("MEDPIX2_DIR", default))
 
 
-def run_folder(runs: Path, model: str, seed: int, pretrain: bool = False) -> Path:
-    return runs / f"{model}{'+contrastive' if pretrain else ''}__s{seed}"
+def run_folder(
+    runs: Path, model: str, seed: int, pretrain: bool = False, layer_decay: float | None = None
+) -> Path:
+    variant = ("+contrastive" if pretrain else "") + (f"+ld{layer_decay}" if layer_decay else "")
+    return runs / f"{model}{variant}__s{seed}"
 
 
 def pretrained_folder(runs: Path, model: str, input_size: int) -> Path:
@@ -80,8 +83,11 @@ def command(model: str, seed: int, args: argparse.Namespace, data: Path) -> list
     """The recipe's command line of one run (LiT: the text tower is frozen by default)."""
     argv = [sys.executable, "-m", "hybridnets.align", "--model", model, "--data", str(data)]
     argv += ["--input-size", str(args.input_size), "--epochs", str(args.epochs)]
-    argv += ["--seed", str(seed), "--out", str(run_folder(args.runs, model, seed, args.pretrain))]
+    folder = run_folder(args.runs, model, seed, args.pretrain, args.layer_decay)
+    argv += ["--seed", str(seed), "--out", str(folder)]
     argv += ["--num-threads", str(args.num_threads), "--no-progress", *args.extra]
+    if args.layer_decay:
+        argv += ["--layer-decay", str(args.layer_decay)]
     if args.pretrain:
         argv += ["--pretrained", str(pretrained_folder(args.runs, model, args.input_size))]
     return argv
@@ -108,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
         if missing and _logged(pretrain_command(model, args, data), weights, "pretrain.log"):
             continue  # pretraining failed: its log says why
         for seed in args.seeds:
-            folder = run_folder(args.runs, model, seed, args.pretrain)
+            folder = run_folder(args.runs, model, seed, args.pretrain, args.layer_decay)
             if not (folder / "result.json").is_file():
                 _logged(command(model, seed, args, data), folder, "align.log")
     return 0
@@ -139,12 +145,17 @@ def _get(result: dict[str, Any], path: tuple[str, ...]) -> float:
     return float(value)
 
 
+def _init(config: dict[str, Any]) -> str:
+    """How the image tower started: scratch or contrastive, and the layer decay if any."""
+    init = "contrastive" if config.get("pretrained") else "scratch"
+    return init + (f", layer decay {config['layer_decay']}" if config.get("layer_decay") else "")
+
+
 def summarise(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Mean and std over seeds of every metric of one model's results."""
-    pretrained = results[0]["config"].get("pretrained")
     row: dict[str, Any] = {
         "model": results[0]["model"],
-        "init": "contrastive" if pretrained else "scratch",
+        "init": _init(results[0]["config"]),
         "text_model": "/".join(Path(results[0]["text_model"]).parts[-2:]),
         "mode": results[0]["mode"],
         "input_size": results[0]["config"]["input_size"],
@@ -176,12 +187,12 @@ def table(rows: Sequence[dict[str, Any]]) -> str:
 
 def summary(runs: Path, out: Path = RESULTS) -> Path | None:
     """``align_medpix.json`` and ``.md`` (mean ± std over seeds) from the finished runs."""
-    groups = group_results(runs, lambda r: f"{r['model']} {bool(r['config'].get('pretrained'))}")
+    groups = group_results(runs, lambda r: f"{r['model']} {_init(r['config'])}")
     if not groups:
         _logger.warning("no finished runs under %s", runs)
         return None
     rows = [summarise(results) for results in groups.values()]
-    rows.sort(key=lambda r: (r["model"], r["init"] != "scratch"))
+    rows.sort(key=lambda r: (r["model"], r["init"] != "scratch", r["init"]))
     first = next(iter(groups.values()))[0]
     note = (
         f"MedPix 2.0 test split ({first['test_pairs']} images, {first['test_captions']} distinct "
@@ -206,6 +217,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="start hybridnets image towers from contrastive weights pretrained on the training "
         "images (pretrained first when missing)",
+    )
+    p.add_argument(
+        "--layer-decay",
+        type=float,
+        default=None,
+        help="layer-wise LR decay of the image backbone, e.g. 0.75 with --pretrain (default: off)",
     )
     p.add_argument(
         "--pretrain-epochs",

@@ -47,6 +47,9 @@ class AlignConfig:
         warmup_epochs: Linear warm-up length in epochs (may be fractional).
         min_lr_ratio: Final learning rate as a fraction of lr.
         clip_grad: Clip the global gradient norm to this value (None: no clipping).
+        layer_decay: Layer-wise LR decay of the image backbone through its group_matcher
+            (e.g. 0.75 with --pretrained weights, so the early stages keep what they learnt;
+            None: off); pooling, projections and temperature train at the full rate.
         ema_decay: Evaluate and save timm's EMA of the weights with this decay (None: off).
         augment: Small random rotations, zooms and shifts of training images (no flips:
             captions name sides).
@@ -91,6 +94,7 @@ class AlignConfig:
     warmup_epochs: float = 1.0
     min_lr_ratio: float = 0.01
     clip_grad: float | None = None
+    layer_decay: float | None = None
     ema_decay: float | None = None
     augment: bool = True
     normalize: bool = True

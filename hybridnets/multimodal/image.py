@@ -18,7 +18,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from hybridnets.engine.optim import no_weight_decay_of
+from hybridnets.engine.optim import group_matcher_of, no_weight_decay_of
 from hybridnets.layers.attention_pool import AttentionPool
 from hybridnets.resolve import create_model, model_source
 
@@ -100,3 +100,7 @@ class ImageTower(nn.Module):
     def no_weight_decay(self) -> set[str]:
         """The backbone's ``no_weight_decay()`` names, under this module's prefix."""
         return no_weight_decay_of(self.backbone, "backbone")
+
+    def group_matcher(self, coarse: bool = False) -> dict[str, Any]:
+        """The backbone's layer groups (layer-wise LR decay); pooling joins the last group."""
+        return group_matcher_of(self.backbone, "backbone", coarse)

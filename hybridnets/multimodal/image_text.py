@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from hybridnets.engine.optim import no_weight_decay_of
+from hybridnets.engine.optim import group_matcher_of, no_weight_decay_of
 from hybridnets.multimodal.image import ImageTower
 from hybridnets.multimodal.text import TextTower, default_text_model
 
@@ -104,6 +104,11 @@ class ImageTextModel(nn.Module):
     def no_weight_decay(self) -> set[str]:
         """The temperature and the image backbone's own exclusions."""
         return {"logit_scale"} | no_weight_decay_of(self.image, "image")
+
+    def group_matcher(self, coarse: bool = False) -> dict[str, Any]:
+        """The image backbone's layer groups (layer-wise LR decay); pooling, projections and
+        temperature join the last group (full learning rate)."""
+        return group_matcher_of(self.image, "image", coarse)
 
 
 def build_image_text_model(

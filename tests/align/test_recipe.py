@@ -164,7 +164,7 @@ def test_image_tower_starts_from_pretrained_weights(
         tower = dict(hybridnets.create(pretrained=align(config)["checkpoint"]).named_parameters())
         same = all(torch.equal(tower[k], w) for k, w in weights.items())
         assert same == (pretrained is not None)
-    with pytest.raises(ValueError, match="loads hybridnets weights.*timm"):
+    with pytest.raises(ValueError, match=r"loads hybridnets weights.*timm"):
         align(_config(data, tiny_text_model, tmp_path / "r", model="resnet18", pretrained="x"))
 
 

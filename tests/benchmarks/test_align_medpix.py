@@ -36,8 +36,14 @@ def test_summary_gives_mean_and_std_over_seeds(tmp_path: Path) -> None:
             folder.mkdir(parents=True)
             result = _result("convvit_n", seed, r1 + pretrain * 0.4, "w/" if pretrain else None)
             (folder / "result.json").write_text(json.dumps(result))
+    decayed = _result("convvit_n", 0, 0.5, "w/")
+    decayed["config"]["layer_decay"] = 0.75
+    folder = align_medpix.run_folder(runs, "convvit_n", 0, True, 0.75)
+    folder.mkdir()
+    (folder / "result.json").write_text(json.dumps(decayed))
     path = align_medpix.summary(runs, tmp_path)
-    scratch, pretrained = json.loads(path.read_text())
+    scratch, pretrained, with_decay = json.loads(path.read_text())
+    assert with_decay["init"] == "contrastive, layer decay 0.75" and with_decay["seeds"] == [0]
     assert scratch["i2t R@1"][0] == 0.2 and scratch["seeds"] == [0, 1]
     assert pretrained["init"] == "contrastive" and pretrained["i2t R@1"][0] == 0.6
     md = (tmp_path / "align_medpix.md").read_text()
@@ -63,7 +69,8 @@ def test_pretrain_runs_once_per_model_then_every_seed_starts_from_it(
             assert argv[argv.index("--pretrained") + 1] == str(
                 folder.parent / "pretrained" / "convvit_n_contrastive_64"
             )
-            assert folder.name.startswith("convvit_n+contrastive__s")
+            assert folder.name.startswith("convvit_n+contrastive")
+            folder.mkdir()
         return 0
 
     monkeypatch.setattr(align_medpix, "_logged", fake)
@@ -71,8 +78,9 @@ def test_pretrain_runs_once_per_model_then_every_seed_starts_from_it(
     assert align_medpix.main([*argv, "--pretrain", "--seeds", "0,1"]) == 0
     assert calls == ["hybridnets.pretrain", "hybridnets.align", "hybridnets.align"]
     calls.clear()
-    assert align_medpix.main([*argv, "--pretrain", "--seeds", "2"]) == 0
+    assert align_medpix.main([*argv, "--pretrain", "--seeds", "2", "--layer-decay", "0.75"]) == 0
     assert calls == ["hybridnets.align"]  # the weights exist: not pretrained again
+    assert (tmp_path / "runs" / "convvit_n+contrastive+ld0.75__s2").is_dir()
 
 
 def test_missing_data_is_skipped_with_where_it_looked(tmp_path: Path, monkeypatch, caplog) -> None:

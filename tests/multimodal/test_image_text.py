@@ -43,3 +43,30 @@ def test_text_statistics_centre_the_captions(tiny_text_model: Path) -> None:
     torch.testing.assert_close(feats.mean(0), torch.zeros(32), atol=1e-5, rtol=0)
     torch.testing.assert_close(feats.std(0), torch.ones(32), atol=1e-5, rtol=0)
     assert model.training
+
+
+def test_layer_decay_scales_the_image_backbone_and_keeps_the_head_at_full_rate(
+    tiny_text_model: Path,
+) -> None:
+    """Each backbone parameter keeps its own layer group under the wrapper; pooling,
+    projections and temperature are in the last group; the stem learns slowest."""
+    from timm.models._manipulate import group_with_matcher
+
+    from hybridnets.engine.optim import build_optimizer
+
+    model = build_image_text_model("convvit_test", 2, 1, text_model=tiny_text_model, embed_dim=8)
+    backbone = model.image.backbone
+    alone = group_with_matcher(backbone.named_parameters(), backbone.group_matcher(), reverse=True)
+    wrapped = group_with_matcher(model.named_parameters(), model.group_matcher(), reverse=True)
+    assert all(wrapped[f"image.backbone.{name}"] == layer for name, layer in alone.items())
+    top = max(alone.values())
+    for name in ("logit_scale", "image_proj.weight", "text_proj.weight", "image.pool.query"):
+        assert wrapped[name] == top, name
+    optimizer = build_optimizer(model, lr=1.0, weight_decay=0.05, layer_decay=0.5)
+    lr = {id(p): g["lr"] for g in optimizer.param_groups for p in g["params"]}
+    stem = next(p for n, p in model.named_parameters() if n.startswith("image.backbone.stem"))
+    assert lr[id(stem)] < lr[id(model.image_proj.weight)] == lr[id(model.logit_scale)]
+    assert all(id(p) not in lr for p in model.text.parameters())  # frozen text: not optimised
+    monai = build_image_text_model("monai_resnet10", 2, 1, text_model=tiny_text_model)
+    with pytest.raises(ValueError, match="group_matcher"):
+        build_optimizer(monai, lr=1.0, weight_decay=0.05, layer_decay=0.5)
