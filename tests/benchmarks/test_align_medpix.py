@@ -94,6 +94,7 @@ def test_missing_data_is_skipped_with_where_it_looked(tmp_path: Path, monkeypatc
         num_threads=1,
         extra=["--pool", "avg"],
         pretrain=False,
+        layer_decay=None,
     )
     argv = align_medpix.command("convvit_n", 0, args, tmp_path)
     assert argv[1:3] == ["-m", "hybridnets.align"] and argv[-2:] == ["--pool", "avg"]
