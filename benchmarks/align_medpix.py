@@ -199,7 +199,8 @@ def summary(runs: Path, out: Path = RESULTS) -> Path | None:
         f"captions; chance R@10 = 10/{first['test_captions']} image→text). LiT: text tower "
         f"{rows[0]['text_model']} frozen; image tower from scratch, or (init contrastive) from "
         "contrastive pretraining on the training split's images (`--pretrain`). Zero-shot prompts: "
-        "hybridnets/align/prompts.py. Commands: `python benchmarks/align_medpix.py run ...` "
+        "hybridnets/align/prompts.py (runs finished before a prompt change re-scored by `rescore`; "
+        "their original scores stay in result.json as test_at_finish). Commands: `python benchmarks/align_medpix.py run ...` "
         "(each run's command line is in its result.json config)."
     )
     return write_summary(out, "align_medpix", rows, note, table(rows))
