@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import platform
+import subprocess
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,8 @@ from torch import nn
 
 import hybridnets
 from hybridnets.resolve import create_model
+
+_logger = logging.getLogger("benchmarks")
 
 DEFAULT_PEERS_2D = (
     "convnext_tiny",
@@ -176,6 +179,17 @@ def text_table(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str]
         )
     out.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(out)
+
+
+def run_logged(argv: Sequence[str], log: Path, mode: str = "w") -> int:
+    """Run ``argv`` with its output in the file ``log`` (its folder made); the exit status,
+    logged with the command."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    _logger.info("running %s", " ".join(argv[1:]))
+    with open(log, mode) as f:
+        done = subprocess.run(list(argv), stdout=f, stderr=subprocess.STDOUT, check=False)
+    _logger.info("%s exited %d", log, done.returncode)
+    return done.returncode
 
 
 def sweep_parser(

@@ -29,13 +29,12 @@ import json
 import logging
 import os
 import statistics
-import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from _common import RESULTS, group_results, sweep_main, sweep_parser, write_summary
+from _common import RESULTS, group_results, run_logged, sweep_main, sweep_parser, write_summary
 
 _logger = logging.getLogger("align_medpix")
 METRICS = {  # column -> path in result["test"]
@@ -93,16 +92,6 @@ def command(model: str, seed: int, args: argparse.Namespace, data: Path) -> list
     return argv
 
 
-def _logged(argv: list[str], folder: Path, log_name: str) -> int:
-    """Run ``argv`` with its output in ``folder/log_name``; its exit status."""
-    folder.mkdir(parents=True, exist_ok=True)
-    _logger.info("running %s", " ".join(argv[1:]))
-    with open(folder / log_name, "w") as log:
-        done = subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT, check=False)
-    _logger.info("%s exited %d", folder.name, done.returncode)
-    return done.returncode
-
-
 def run(args: argparse.Namespace) -> int:
     data = data_dir()
     if not (data / "splits" / "descriptions_train.jsonl").is_file():
@@ -111,12 +100,12 @@ def run(args: argparse.Namespace) -> int:
     for model in args.models:
         weights = pretrained_folder(args.runs, model, args.input_size)
         missing = args.pretrain and not (weights / "model.safetensors").is_file()
-        if missing and _logged(pretrain_command(model, args, data), weights, "pretrain.log"):
+        if missing and run_logged(pretrain_command(model, args, data), weights / "pretrain.log"):
             continue  # pretraining failed: its log says why
         for seed in args.seeds:
             folder = run_folder(args.runs, model, seed, args.pretrain, args.layer_decay)
             if not (folder / "result.json").is_file():
-                _logged(command(model, seed, args, data), folder, "align.log")
+                run_logged(command(model, seed, args, data), folder / "align.log")
     return 0
 
 

@@ -30,14 +30,13 @@ import json
 import logging
 import os
 import statistics
-import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _common import RESULTS, sweep_main, sweep_parser, write_summary
+from _common import RESULTS, run_logged, sweep_main, sweep_parser, write_summary
 
 from hybridnets.atomic import atomic_path
 
@@ -126,13 +125,7 @@ def run(args: argparse.Namespace) -> int:
             if output.is_file():
                 continue
             log = output.with_suffix(".log")
-            if output.name == "result.json":
-                output.parent.mkdir(parents=True, exist_ok=True)
-                log = output.parent / "train.log"
-            _logger.info("running %s", " ".join(argv[1:]))
-            with open(log, "w") as f:
-                done = subprocess.run(argv, stdout=f, stderr=subprocess.STDOUT, check=False)
-            _logger.info("%s exited %d", output, done.returncode)
+            run_logged(argv, output.parent / "train.log" if output.name == "result.json" else log)
     return 0
 
 

@@ -28,7 +28,6 @@ import json
 import logging
 import os
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -36,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _common import RESULTS, group_results, sweep_main, sweep_parser, write_summary
+from _common import RESULTS, group_results, run_logged, sweep_main, sweep_parser, write_summary
 
 from hybridnets.atomic import atomic_write_text
 
@@ -151,10 +150,7 @@ def run(args: argparse.Namespace) -> int:
                 atomic_write_text(folder / "result.json", json.dumps(result, indent=2) + "\n")
                 continue
             argv = command(arm, seed, args, table)
-            _logger.info("running %s", " ".join(argv[1:]))
-            with open(folder / "train.log", "w") as log:
-                done = subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT, check=False)
-            _logger.info("%s exited %d", folder.name, done.returncode)
+            run_logged(argv, folder / "train.log")
     return 0
 
 

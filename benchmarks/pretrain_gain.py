@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import subprocess
 import sys
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -36,6 +35,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
+from _common import run_logged
 from linear_probe import extract_features, probe
 from small_data import data_dir
 
@@ -102,11 +102,7 @@ def scratch_result(runs: Path, reuse: Path | None, setting: str, seed: int) -> P
 def _launch(folder: Path, argv: list[str], marker: str) -> None:
     if (folder / marker).is_file():
         return
-    folder.mkdir(parents=True, exist_ok=True)
-    _logger.info("running %s", folder.name)
-    with open(folder / "run.log", "a") as log:
-        done = subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT, check=False)
-    _logger.info("%s exited %d", folder.name, done.returncode)
+    run_logged(argv, folder / "run.log", mode="a")
 
 
 def pretrain_jobs(

@@ -20,13 +20,13 @@ import argparse
 import json
 import logging
 import os
-import subprocess
 import sys
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
+from _common import run_logged
 from medmnist_summary import add
 
 from hybridnets.atomic import atomic_path, atomic_write_text
@@ -108,11 +108,7 @@ def commands(
 def _run(folder: Path, argv: list[str]) -> None:
     if (folder / "result.json").is_file():
         return
-    folder.mkdir(parents=True, exist_ok=True)
-    _logger.info("running %s", folder.name)
-    with open(folder / "train.log", "w") as log:
-        done = subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT, check=False)
-    _logger.info("%s exited %d", folder.name, done.returncode)
+    run_logged(argv, folder / "train.log")
 
 
 def summary(runs: Path, out: Path = RESULTS) -> Path:

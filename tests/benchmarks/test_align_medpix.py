@@ -59,8 +59,9 @@ def test_pretrain_runs_once_per_model_then_every_seed_starts_from_it(
     monkeypatch.setenv("MEDPIX2_DIR", str(tmp_path / "data"))
     calls = []
 
-    def fake(argv: list[str], folder: Path, log_name: str) -> int:
+    def fake(argv: list[str], log: Path) -> int:
         calls.append(argv[2])
+        folder = log.parent
         if argv[2] == "hybridnets.pretrain":
             folder.mkdir(parents=True)
             (folder / "model.safetensors").write_bytes(b"")
@@ -73,7 +74,7 @@ def test_pretrain_runs_once_per_model_then_every_seed_starts_from_it(
             folder.mkdir()
         return 0
 
-    monkeypatch.setattr(align_medpix, "_logged", fake)
+    monkeypatch.setattr(align_medpix, "run_logged", fake)
     argv = ["run", "--runs", str(tmp_path / "runs"), "--models", "convvit_n", "--input-size", "64"]
     assert align_medpix.main([*argv, "--pretrain", "--seeds", "0,1"]) == 0
     assert calls == ["hybridnets.pretrain", "hybridnets.align", "hybridnets.align"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import _common
 import pytest
 import torch
@@ -55,3 +57,11 @@ def test_markdown_table() -> None:
 def test_cpu_threads() -> None:
     assert _common.cpu_threads("3") == 3
     assert 1 <= _common.cpu_threads("auto") <= torch.get_num_threads()
+
+
+def test_run_logged_writes_the_output_and_returns_the_status(tmp_path) -> None:
+    log = tmp_path / "new" / "run.log"
+    code = "import sys; print('hello'); sys.exit(3)"
+    assert _common.run_logged([sys.executable, "-c", code], log) == 3
+    assert _common.run_logged([sys.executable, "-c", "print('again')"], log, mode="a") == 0
+    assert log.read_text().split() == ["hello", "again"]
