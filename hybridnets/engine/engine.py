@@ -161,6 +161,9 @@ class Engine:
                 get_optimizer_state_dict,
             )
 
+            # an evaluation forward leaves the root unsharded (FSDP2 reshards it after backward
+            # only), and the optimiser's state is keyed by the sharded parameters
+            self.model.reshard()
             options = StateDictOptions(full_state_dict=True, cpu_offload=True)
             optimizer = get_optimizer_state_dict(self.model, self.optimizer, options=options)
         else:

@@ -30,7 +30,17 @@ def _train_cli(out: Path, data: Path, nproc: int, extra: tuple[str, ...] = ()) -
     return json.loads((out / "result.json").read_text())
 
 
-@pytest.mark.parametrize("extra", [(), ("--fsdp", "--ema-decay", "none")], ids=["ddp_ema", "fsdp"])
+@pytest.mark.parametrize(
+    "extra",
+    [
+        (),
+        ("--fsdp", "--ema-decay", "none"),
+        # the state is saved straight after an evaluation forward (no best weights gathered in
+        # between), which leaves FSDP2's root unsharded: saving used to fail
+        ("--fsdp", "--ema-decay", "none", "--select", "last"),
+    ],
+    ids=["ddp_ema", "fsdp", "fsdp_select_last"],
+)
 def test_two_processes_take_the_same_steps_as_one(tmp_path: Path, extra: tuple, patch_toy) -> None:
     data = patch_toy(tmp_path / "toy.npz")  # 29 samples, global batch 8: last batch 5 → 3 + 2
     one = _train_cli(tmp_path / "one", data, nproc=1, extra=extra)  # --fsdp: no-op in 1 process
@@ -45,8 +55,11 @@ def test_two_processes_take_the_same_steps_as_one(tmp_path: Path, extra: tuple, 
     w1 = load_file(str(tmp_path / "one" / "best" / "model.safetensors"))
     w2 = load_file(str(tmp_path / "two" / "best" / "model.safetensors"))
     assert w1.keys() == w2.keys()
-    for key in w1:  # atol: the key bias gets ~0 gradients, which Adam scales up to ~lr-sized noise
-        torch.testing.assert_close(w2[key], w1[key], rtol=1e-4, atol=5e-5, msg=key)
+    for key in w1:
+        a, b = w1[key], w2[key]
+        if key.endswith("qkv.bias"):  # drop the key bias: its gradient is 0 but for rounding
+            a, b = (torch.cat([t[: len(t) // 3], t[2 * len(t) // 3 :]]) for t in (a, b))
+        torch.testing.assert_close(b, a, rtol=1e-4, atol=5e-5, msg=key)
     assert sorted(p.name for p in (tmp_path / "two").iterdir()) == ["best", "result.json"]
 
 
