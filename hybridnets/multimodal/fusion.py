@@ -200,6 +200,10 @@ class FusionClassifier(nn.Module):
             return self.image.forward_head(fmap)
         return self.head(self.forward_features(x, numeric, numeric_missing, categorical))
 
+    def get_classifier(self) -> nn.Module:
+        """The last layer: the backbone's classifier (``"cross"``) or the MLP head's."""
+        return self.image.get_classifier() if self.head is None else self.head[-1]
+
     def no_weight_decay(self) -> set[str]:
         """The backbone's ``no_weight_decay()`` names, plus the gates and the null token."""
         gates = {n for n, _ in self.named_parameters() if n.endswith(("gate", "gate_a", "gate_b"))}

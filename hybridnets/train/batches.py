@@ -36,6 +36,16 @@ def class_weights(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
     return torch.where(counts > 0, weights, torch.zeros_like(weights)).float()
 
 
+def prior_logits(labels: torch.Tensor, num_classes: int, label_smoothing: float) -> torch.Tensor:
+    """Log of the class frequencies of ``labels`` as label-smoothed targets see them,
+    ``log((1 - ε) n_k / N + ε / K)``, centred: the logits of the best input-blind predictor
+    under that loss (absent classes only get the ε share, or a floor without smoothing)."""
+    freq = torch.bincount(labels, minlength=num_classes).double() / len(labels)
+    target = (1 - label_smoothing) * freq + label_smoothing / num_classes
+    logits = target.clamp_min(1e-4).log()
+    return (logits - logits.mean()).float()
+
+
 def prepare(
     ds: ImageArray, index: torch.Tensor, size: int | None, device: torch.device
 ) -> torch.Tensor:

@@ -69,6 +69,10 @@ class TrainConfig:
             steps count less; None or 0: off).
         class_balance: none (plain loss), loss (class-weighted cross-entropy) or sampler (each
             epoch draws classes equally often).
+        prior_bias: Start the classifier's bias at the log class frequencies of the training
+            labels (as label smoothing sees them), so the model predicts the class prior from
+            the first step instead of learning it through a bias that AdamW moves by about the
+            learning rate per step; off with class_balance, whose prior is uniform.
         select: Weights reported and saved: last (the end of training), val_auc (epoch with the
             best validation AUC) or val_loss (lowest validation loss).
         patience: With select val_auc or val_loss, stop after this many epochs without a better
@@ -125,6 +129,7 @@ class TrainConfig:
     augment: bool = True
     ema_decay: float | None = 0.998
     class_balance: str = "none"
+    prior_bias: bool = True
     select: str = "val_loss"
     patience: int | None = None
     seed: int = 0

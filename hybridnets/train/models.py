@@ -23,6 +23,7 @@ from hybridnets.resolve import create_model, model_source
 
 __all__ = [
     "RECIPE_FILE",
+    "classifier_of",
     "feature_model",
     "load_trained",
     "pooled_features",
@@ -44,6 +45,15 @@ def feature_model(model: nn.Module) -> nn.Module:
         model.fc = nn.Identity()
         return model
     raise TypeError(f"don't know how to take pooled features from {type(model).__name__}")
+
+
+def classifier_of(model: nn.Module) -> nn.Linear | None:
+    """The final linear layer of a classifier (timm's ``get_classifier()``, MONAI's ``fc``), or
+    None when it is not one ``nn.Linear`` (no classifier, or another kind of head)."""
+    head = (
+        model.get_classifier() if hasattr(model, "get_classifier") else getattr(model, "fc", None)
+    )
+    return head if isinstance(head, nn.Linear) else None
 
 
 class _PreLogits(nn.Module):

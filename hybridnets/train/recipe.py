@@ -5,10 +5,10 @@ One recipe for every model (ours and the baselines), tuned once on PneumoniaMNIS
 RetinaMNIST and AdrenalMNIST3D (benchmarks/results/medmnist.md): inputs standardised with
 the training split's statistics, AdamW through timm's parameter groups (no decay on norms,
 biases and ``no_weight_decay()`` names; optional layer-wise LR decay), linear warm-up then
-cosine decay per step, label smoothing, batched random flips + small affine, bf16 autocast on
-CUDA, timm's EMA of the weights (with warm-up), optional class balancing, and a checkpoint
-selector. Metrics follow MedMNIST v2 (Yang et al., Scientific Data 2023): ACC of the argmax
-and one-vs-rest AUC.
+cosine decay per step, label smoothing, the classifier's bias started at the log class prior,
+batched random flips + small affine, bf16 autocast on CUDA, timm's EMA of the weights (with
+warm-up), optional class balancing, and a checkpoint selector. Metrics follow MedMNIST v2
+(Yang et al., Scientific Data 2023): ACC of the argmax and one-vs-rest AUC.
 
 The same code runs in one process or under ``torchrun --nproc_per_node N`` (DDP, or FSDP2 with
 ``fsdp``): ``batch_size`` is the global batch, split over the ranks (no gradient accumulation),
@@ -62,12 +62,18 @@ from hybridnets.multimodal.fusion import FusionClassifier
 from hybridnets.multimodal.lora import add_lora, save_adapters
 from hybridnets.multimodal.tabular import TabularPreprocessor
 from hybridnets.resolve import create_model, model_source, pretrained_kwargs
-from hybridnets.train.batches import class_weights, epoch_order, prepare, stratified_subset
+from hybridnets.train.batches import (
+    class_weights,
+    epoch_order,
+    prepare,
+    prior_logits,
+    stratified_subset,
+)
 from hybridnets.train.config import TrainConfig
 from hybridnets.train.data import load_splits
 from hybridnets.train.evaluate import is_better, predict, scores
 from hybridnets.train.metrics import best_threshold, classification_metrics
-from hybridnets.train.models import save_checkpoint
+from hybridnets.train.models import classifier_of, save_checkpoint
 
 __all__ = ["STATE_FILE", "train"]
 
@@ -188,6 +194,10 @@ def _setup(config: TrainConfig, generator: torch.Generator, runtime: Runtime) ->
     train_labels = train_ds.labels[train_index]
     weights = class_weights(train_labels, train_ds.num_classes)
     model, recipe = _build_model(config, train_ds, tabular)
+    if config.prior_bias and config.class_balance == "none":
+        _set_prior_bias(
+            model, prior_logits(train_labels, train_ds.num_classes, config.label_smoothing)
+        )
     params = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     steps = steps_per_epoch(len(train_index), config.batch_size, runtime.world_size)
@@ -213,6 +223,19 @@ def _setup(config: TrainConfig, generator: torch.Generator, runtime: Runtime) ->
         recipe=recipe | {"mean": mean, "std": std},
         tabular=tabular,
     )
+
+
+def _set_prior_bias(model: nn.Module, logits: torch.Tensor) -> None:
+    """Copy ``logits`` into the classifier's bias (a note in the log when it has none)."""
+    head = classifier_of(model)
+    if head is None or head.bias is None or head.out_features != len(logits):
+        _logger.info(
+            "prior_bias: %s has no linear classifier with a bias; left as built",
+            type(model).__name__,
+        )
+        return
+    with torch.no_grad():
+        head.bias.copy_(logits.to(head.bias))
 
 
 def _step(run: _Run, index: torch.Tensor, generator: torch.Generator) -> float:

@@ -10,12 +10,35 @@ import pytest
 import small_data
 
 
+def _binary_file(path: Path, positives: int, negatives: int) -> Path:
+    labels = np.array([1] * positives + [0] * negatives, dtype=np.uint8)[:, None]
+    images = np.arange(len(labels), dtype=np.uint8)[:, None, None] * np.ones((1, 4, 4), np.uint8)
+    splits = {f"{s}_images": images for s in ("train", "val", "test")}
+    np.savez(path, **splits, **{f"{s}_labels": labels for s in ("train", "val", "test")})
+    return path
+
+
 @pytest.fixture
 def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for name in ("pneumoniamnist.npz", "adrenalmnist3d.npz"):  # retinamnist.npz is absent
-        (tmp_path / name).write_bytes(b"")
+    (tmp_path / "pneumoniamnist.npz").write_bytes(b"")  # retinamnist.npz is absent
+    _binary_file(tmp_path / "adrenalmnist3d.npz", positives=20, negatives=80)
     monkeypatch.setenv("MEDMNIST_DIR", str(tmp_path))
     return tmp_path
+
+
+def test_with_prevalence_keeps_negatives_and_subsamples_positives(tmp_path: Path) -> None:
+    src = _binary_file(tmp_path / "a.npz", positives=30, negatives=89)
+    dst = small_data.with_prevalence(src, 0.11, tmp_path / "out" / "a11.npz")
+    with np.load(dst) as data:
+        for split in ("train", "val", "test"):
+            labels, images = data[f"{split}_labels"][:, 0], data[f"{split}_images"]
+            assert (labels == 0).sum() == 89 and (labels == 1).sum() == 11
+            assert (images[:, 0, 0] == np.sort(images[:, 0, 0])).all()  # order kept
+            assert set(images[labels == 1, 0, 0]) <= set(range(30))  # real positives
+    assert [p.name for p in dst.parent.iterdir()] == ["a11.npz"]  # no temporary left
+    np.savez(tmp_path / "m.npz", train_images=np.zeros((1, 2, 2)), train_labels=np.array([[2]]))
+    with pytest.raises(ValueError, match="binary labels"):
+        small_data.with_prevalence(tmp_path / "m.npz", 0.11, tmp_path / "m11.npz")
 
 
 def test_commands_match_dims_and_use_the_recipe_defaults(data_dir: Path, tmp_path: Path) -> None:
@@ -24,6 +47,8 @@ def test_commands_match_dims_and_use_the_recipe_defaults(data_dir: Path, tmp_pat
     )
     names = sorted(folder.name for folder, _ in jobs)
     assert "pneumonia_500__convvit_n__s1" in names and "adrenal3d__monai_resnet18__s0" in names
+    argv = dict(jobs)[tmp_path / "adrenal3d_11pct__convvit_n__s0"]  # on its derived copy
+    assert argv[argv.index("--data") + 1] == str(tmp_path / "data" / "adrenal3d_11pct.npz")
     assert not any(n.startswith("retina") for n in names)  # its file is missing: skipped
     assert not any("adrenal3d__resnet18" in n or "pneumonia__monai" in n for n in names)
     argv = dict(jobs)[tmp_path / "pneumonia_500__convvit_n__s1"]
