@@ -137,9 +137,11 @@ def _build_model(
     train_ds: ImageArray,
     tabular: TabularPreprocessor | None = None,
     load_weights: bool = True,
+    prior: torch.Tensor | None = None,
 ) -> tuple[nn.Module, dict[str, Any]]:
     """The model (from ``config.pretrained`` weights when given and ``load_weights``; a
-    :class:`FusionClassifier` when clinical columns are fused) and the recipe record saved beside
+    :class:`FusionClassifier` when clinical columns are fused; its classifier's bias set to
+    ``prior`` logits when given, before any LoRA wrapping) and the recipe record saved beside
     its checkpoint (enough to rebuild it)."""
     kwargs = dict(config.model_kwargs)
     if config.drop_path_rate is not None and model_source(config.model) != "monai":
@@ -153,6 +155,8 @@ def _build_model(
         model = FusionClassifier(
             config.model, *shape, tabular.spec, config.fusion, config.fusion_dim, **kwargs
         )
+    if prior is not None:
+        _set_prior_bias(model, prior)
     if config.lora_rank is not None:
         if model_source(config.model) != "hybridnets" or tabular is not None:
             raise ValueError(
@@ -193,11 +197,10 @@ def _setup(config: TrainConfig, generator: torch.Generator, runtime: Runtime) ->
     train_index = stratified_subset(train_ds.labels, n_train, generator)
     train_labels = train_ds.labels[train_index]
     weights = class_weights(train_labels, train_ds.num_classes)
-    model, recipe = _build_model(config, train_ds, tabular)
+    prior = None
     if config.prior_bias and config.class_balance == "none":
-        _set_prior_bias(
-            model, prior_logits(train_labels, train_ds.num_classes, config.label_smoothing)
-        )
+        prior = prior_logits(train_labels, train_ds.num_classes, config.label_smoothing)
+    model, recipe = _build_model(config, train_ds, tabular, prior=prior)
     params = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     steps = steps_per_epoch(len(train_index), config.batch_size, runtime.world_size)

@@ -39,11 +39,16 @@ def test_prior_logits_are_the_best_constant_prediction_under_label_smoothing() -
 
 
 @pytest.mark.parametrize(
-    ("prior_bias", "class_balance", "expect_prior"),
-    [(True, "none", True), (False, "none", False), (True, "loss", False)],
+    ("prior_bias", "class_balance", "lora_rank", "expect_prior"),
+    [
+        (True, "none", None, True),
+        (True, "none", 2, True),  # set before the LoRA wrapping copies the classifier
+        (False, "none", None, False),
+        (True, "loss", None, False),
+    ],
 )
 def test_recipe_sets_the_classifier_bias_from_the_training_labels(
-    tmp_path: Path, prior_bias: bool, class_balance: str, expect_prior: bool
+    tmp_path: Path, prior_bias: bool, class_balance: str, lora_rank: int | None, expect_prior: bool
 ) -> None:
     data = _imbalanced(tmp_path / "imbalanced.npz")
     config = TrainConfig(
@@ -55,6 +60,7 @@ def test_recipe_sets_the_classifier_bias_from_the_training_labels(
         lr=0.0,  # nothing moves: the saved bias is the starting one
         prior_bias=prior_bias,
         class_balance=class_balance,
+        lora_rank=lora_rank,
         progress=False,
     )
     model, _ = load_trained(train(config)["checkpoint"])
