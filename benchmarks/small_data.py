@@ -11,8 +11,9 @@ in data, epochs and the labelled subset:
 
 Data: MedMNIST files in ``$MEDMNIST_DIR`` or ``../shared/data`` (a missing file is skipped
 with its path named); ``adrenal3d_11pct`` is AdrenalMNIST3D with positives subsampled to 11 % of
-every split (written once under ``<runs>/data``), the stand-in for an imbalanced 3D set. Run folders go to ``--runs`` (default ``runs/small_data``); finished
-runs (``result.json`` present) are not run again, so an interrupted sweep resumes.
+every split (written once under ``<runs>/data``), the stand-in for an imbalanced 3D set. Run
+folders go to ``--runs`` (default ``runs/small_data``); finished runs (``result.json`` present)
+are not run again, so an interrupted sweep resumes.
 """
 
 from __future__ import annotations
