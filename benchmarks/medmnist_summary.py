@@ -19,15 +19,24 @@ from pathlib import Path
 from typing import Any
 
 from hybridnets.atomic import atomic_write_text
+from hybridnets.train.evaluate import selected_index
 
 RESULTS = Path(__file__).parent / "results" / "medmnist.json"
 SPLIT_METRICS = ("acc", "auc", "acc_threshold")
 PROBES = ("logreg", "linear_svc")
 
 
-def run_entry(folder: Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The per-run record kept in the JSON, and the run's config."""
+def run_entry(folder: Path, select: str | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The per-run record kept in the JSON, and the run's config.
+
+    With ``select`` naming a selector other than the run's, the record holds the val and test
+    metrics of the epoch ``select`` picks in the run's history (needs ``--log-test``; training
+    does not depend on the selector without early stopping, so this is what a run with
+    ``--select select`` reports, but for the threshold-tuned ACC, which is left out).
+    """
     result = json.loads((folder / "result.json").read_text())
+    if select is not None and select != result["config"]["select"]:
+        result = _reselected(result, select, folder)
     entry = {
         "run": folder.name,
         "test": result["test"],
@@ -37,6 +46,8 @@ def run_entry(folder: Path) -> tuple[dict[str, Any], dict[str, Any]]:
         "best_epoch": result["best_epoch"],
         "params": result["params"],
     }
+    if "reselected" in result:
+        entry["reselected"] = result["reselected"]
     probe = folder / "probe.json"
     if probe.is_file():
         entry["probe"] = {
@@ -44,6 +55,16 @@ def run_entry(folder: Path) -> tuple[dict[str, Any], dict[str, Any]]:
             for name, r in json.loads(probe.read_text())["results"].items()
         }
     return entry, result["config"] | {"data_name": result["data"]}
+
+
+def _reselected(result: dict[str, Any], select: str, folder: Path) -> dict[str, Any]:
+    history = result["history"]
+    if result["config"].get("patience") is not None or "test_auc" not in history[0]:
+        raise ValueError(f"{folder}: re-selecting needs --log-test and no --patience")
+    chosen = history[selected_index(select, history)]
+    split = {s: {m: chosen[f"{s}_{m}"] for m in ("acc", "auc")} for s in ("val", "test")}
+    reselected = {"best_epoch": chosen["epoch"], "threshold": None, "reselected": select}
+    return result | split | reselected
 
 
 def _mean_std(values: list[float]) -> list[float]:
@@ -66,10 +87,13 @@ def summarise(row: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def add(folders: Sequence[Path], label: str, path: Path = RESULTS) -> dict[str, Any]:
-    """Add runs (seeds of one setting) to the row with ``label``, data and epochs, or a new row."""
+def add(
+    folders: Sequence[Path], label: str, path: Path = RESULTS, select: str | None = None
+) -> dict[str, Any]:
+    """Add runs (seeds of one setting) to the row with ``label``, data and epochs, or a new row
+    (``select``: see :func:`run_entry`)."""
     rows = json.loads(path.read_text()) if path.is_file() else []
-    entries, configs = zip(*(run_entry(f) for f in folders))
+    entries, configs = zip(*(run_entry(f, select) for f in folders))
     data, epochs = configs[0]["data_name"], configs[0]["epochs"]
     if any((c["data_name"], c["epochs"]) != (data, epochs) for c in configs):
         raise ValueError("runs of one row must share data and epochs")

@@ -18,7 +18,7 @@ CLASS_BALANCE = ("none", "loss", "sampler")
 FUSION = FUSION_MODES
 TABLE_SIZE = 128
 """Side length a table's images are read at when ``resize`` is not given."""
-SELECT = ("last", "val_auc", "val_loss")
+SELECT = ("last", "val_auc", "val_loss", "val_loss_auc")
 
 
 @dataclass
@@ -74,8 +74,10 @@ class TrainConfig:
             the first step instead of learning it through a bias that AdamW moves by about the
             learning rate per step; off with class_balance, whose prior is uniform.
         select: Weights reported and saved: last (the end of training), val_auc (epoch with the
-            best validation AUC) or val_loss (lowest validation loss).
-        patience: With select val_auc or val_loss, stop after this many epochs without a better
+            best validation AUC), val_loss (lowest validation loss) or val_loss_auc (lowest
+            validation loss minus AUC averaged over the epoch and the two before it, which a
+            small validation split fools less than either alone).
+        patience: With a selector other than last, stop after this many epochs without a better
             validation score (None: never).
         seed: Seed for weights, subsets, shuffling and augmentation.
         resize: Train and evaluate at this edge length (bilinear/trilinear) instead of native
@@ -130,7 +132,7 @@ class TrainConfig:
     ema_decay: float | None = 0.998
     class_balance: str = "none"
     prior_bias: bool = True
-    select: str = "val_loss"
+    select: str = "val_loss_auc"
     patience: int | None = None
     seed: int = 0
     resize: int | None = None

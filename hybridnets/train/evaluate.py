@@ -6,6 +6,7 @@ metrics = evaluate(model, test_ds, device)              # {"acc": ..., "auc": ..
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -16,7 +17,17 @@ from hybridnets.data.arrays import ImageArray
 from hybridnets.train.batches import prepare
 from hybridnets.train.metrics import classification_metrics
 
-__all__ = ["evaluate", "is_better", "predict", "scores"]
+__all__ = [
+    "SMOOTH_EPOCHS",
+    "evaluate",
+    "is_better",
+    "loss_auc",
+    "predict",
+    "scores",
+    "selected_index",
+]
+
+SMOOTH_EPOCHS = 3  # the val_loss_auc selector's window
 
 
 @torch.no_grad()
@@ -58,12 +69,48 @@ def scores(labels: np.ndarray, probs: np.ndarray) -> dict[str, float]:
     return classification_metrics(labels, probs) | {"loss": float(loss)}
 
 
+def loss_auc(history: list[dict[str, Any]], window: int = SMOOTH_EPOCHS) -> float:
+    """The ``val_loss_auc`` selector's score of the latest epoch (lower is better): validation
+    loss minus validation AUC, averaged over the last ``window`` epochs of ``history``.
+
+    Each validation number alone is noisy on a split of a hundred images: the loss can dip
+    on an early, well-calibrated epoch whose ranking is still poor, and the AUC jumps with a
+    few samples. Their difference rewards both ranking and calibration, and the trailing mean
+    needs an epoch to be good with its neighbours. An AUC that is undefined (one class in the
+    split) counts as 0 in every epoch alike.
+    """
+    rows = history[-window:]
+    return sum(r["val_loss"] - _or_zero(r["val_auc"]) for r in rows) / len(rows)
+
+
+def _or_zero(value: float) -> float:
+    return 0.0 if math.isnan(value) else value
+
+
 def is_better(select: str, score: dict[str, float], best: dict[str, float] | None) -> bool:
-    """Whether validation ``score`` beats ``best`` under selector ``select`` (see SELECT)."""
+    """Whether validation ``score`` beats ``best`` under selector ``select`` (see SELECT;
+    ``val_loss_auc`` compares the ``loss_auc`` entry, see :func:`loss_auc`)."""
     if best is None or select == "last":
         return True
+    if select == "val_loss_auc":
+        return score["loss_auc"] < best["loss_auc"]
     if select == "val_auc":  # ties (a saturated AUC on a tiny split) go to the lower loss
         return score["auc"] > best["auc"] or (
             score["auc"] == best["auc"] and score["loss"] < best["loss"]
         )
     return score["loss"] < best["loss"]
+
+
+def selected_index(select: str, history: list[dict[str, Any]]) -> int:
+    """The index in a run's ``history`` of the epoch ``select`` keeps (what the recipe's loop
+    picks as the epochs arrive; for analysing selectors on ``--log-test`` histories)."""
+    best, chosen = None, len(history) - 1
+    for i, row in enumerate(history):
+        score = {
+            "loss": row["val_loss"],
+            "auc": row["val_auc"],
+            "loss_auc": loss_auc(history[: i + 1]),
+        }
+        if is_better(select, score, best):
+            best, chosen = score, i
+    return chosen

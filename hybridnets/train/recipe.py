@@ -71,7 +71,7 @@ from hybridnets.train.batches import (
 )
 from hybridnets.train.config import TrainConfig
 from hybridnets.train.data import load_splits
-from hybridnets.train.evaluate import is_better, predict, scores
+from hybridnets.train.evaluate import is_better, loss_auc, predict, scores
 from hybridnets.train.metrics import best_threshold, classification_metrics
 from hybridnets.train.models import classifier_of, save_checkpoint
 
@@ -388,6 +388,7 @@ def _train(config: TrainConfig, runtime: Runtime, stop: StopRequest, start: floa
         row["train_s"] = train_s  # the training pass alone (throughput)
         elapsed = progress.elapsed_s + time.perf_counter() - start
         progress.history.append(row | {"time_s": elapsed})
+        val["loss_auc"] = progress.history[-1]["val_loss_auc"] = loss_auc(progress.history)
         bar.set_postfix(loss=f"{row['train_loss']:.3f}", val_auc=f"{val['auc']:.3f}")
         if runtime.is_main:
             _logger.info("epoch %d/%d %s", epoch, config.epochs, progress.history[-1])

@@ -20,7 +20,7 @@ def _binary_file(path: Path, positives: int, negatives: int) -> Path:
 
 @pytest.fixture
 def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    (tmp_path / "pneumoniamnist.npz").write_bytes(b"")  # retinamnist.npz is absent
+    _binary_file(tmp_path / "pneumoniamnist.npz", positives=30, negatives=70)  # no retina file
     _binary_file(tmp_path / "adrenalmnist3d.npz", positives=20, negatives=80)
     monkeypatch.setenv("MEDMNIST_DIR", str(tmp_path))
     return tmp_path
@@ -28,7 +28,7 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def test_with_prevalence_keeps_negatives_and_subsamples_positives(tmp_path: Path) -> None:
     src = _binary_file(tmp_path / "a.npz", positives=30, negatives=89)
-    dst = small_data.with_prevalence(src, 0.11, tmp_path / "out" / "a11.npz")
+    dst = small_data.with_prevalence(src, tmp_path / "out" / "a11.npz", 0.11)
     with np.load(dst) as data:
         for split in ("train", "val", "test"):
             labels, images = data[f"{split}_labels"][:, 0], data[f"{split}_images"]
@@ -38,7 +38,21 @@ def test_with_prevalence_keeps_negatives_and_subsamples_positives(tmp_path: Path
     assert [p.name for p in dst.parent.iterdir()] == ["a11.npz"]  # no temporary left
     np.savez(tmp_path / "m.npz", train_images=np.zeros((1, 2, 2)), train_labels=np.array([[2]]))
     with pytest.raises(ValueError, match="binary labels"):
-        small_data.with_prevalence(tmp_path / "m.npz", 0.11, tmp_path / "m11.npz")
+        small_data.with_prevalence(tmp_path / "m.npz", tmp_path / "m11.npz", 0.11)
+
+
+def test_with_val_size_draws_a_stratified_validation_split(tmp_path: Path) -> None:
+    src = _binary_file(tmp_path / "p.npz", positives=30, negatives=70)
+    dst = small_data.with_val_size(src, tmp_path / "out" / "p78.npz", 20)
+    with np.load(src) as before, np.load(dst) as after:
+        labels = after["val_labels"][:, 0]
+        assert (labels == 1).sum() == 6 and (labels == 0).sum() == 14  # the 30 % kept
+        assert (after["val_images"][:, 0, 0] == np.sort(after["val_images"][:, 0, 0])).all()
+        for key in ("train_images", "train_labels", "test_images", "test_labels"):
+            assert np.array_equal(before[key], after[key])
+    assert [p.name for p in dst.parent.iterdir()] == ["p78.npz"]
+    with pytest.raises(ValueError, match="val size"):
+        small_data.with_val_size(src, tmp_path / "big.npz", 100)
 
 
 def test_commands_match_dims_and_use_the_recipe_defaults(data_dir: Path, tmp_path: Path) -> None:
@@ -51,6 +65,8 @@ def test_commands_match_dims_and_use_the_recipe_defaults(data_dir: Path, tmp_pat
     assert argv[argv.index("--data") + 1] == str(tmp_path / "data" / "adrenal3d_11pct.npz")
     assert not any(n.startswith("retina") for n in names)  # its file is missing: skipped
     assert not any("adrenal3d__resnet18" in n or "pneumonia__monai" in n for n in names)
+    argv = dict(jobs)[tmp_path / "pneumonia_500_val78__resnet18__s0"]
+    assert argv[argv.index("--data") + 1] == str(tmp_path / "data" / "pneumonia_500_val78.npz")
     argv = dict(jobs)[tmp_path / "pneumonia_500__convvit_n__s1"]
     assert argv[argv.index("--max-train-samples") + 1] == "500"
     assert argv[argv.index("--seed") + 1] == "1" and "--log-test" in argv
@@ -62,6 +78,7 @@ def _run(folder: Path, seed: int, auc: float, multiclass: bool = False) -> None:
     history = [
         {
             "epoch": e,
+            "val_acc": 0.8,
             "val_auc": 0.95 if e == 1 else 0.9,
             "val_loss": 1.0 - 0.1 * e,
             "test_acc": 0.7,
@@ -78,7 +95,7 @@ def _run(folder: Path, seed: int, auc: float, multiclass: bool = False) -> None:
         "val": split,
         "test": split,
         "wall_time_s": 60.0,
-        "config": {"seed": seed, "epochs": 30},
+        "config": {"seed": seed, "epochs": 30, "select": "val_loss", "patience": None},
         "history": history,
     }
     (folder / "result.json").write_text(json.dumps(result))
@@ -96,6 +113,21 @@ def test_summary_rows_table_selectors_and_plot(tmp_path: Path) -> None:
     assert row["seeds"] == [0, 1, 2] and np.isclose(row["test_auc"][0], 0.92)
     table = (out / "small_data_table.md").read_text()
     assert "| pneumonia_500 | convvit_n | 3.00M | 3 | 0.800 ± 0.000 | 0.920 ± 0.020 | 60 |" in table
-    assert "| pneumonia_500 | convvit_n | 0.700 / 0.920 | 0.700 / 0.820 | 0.700 / 0.920 |" in table
+    selectors = "| pneumonia_500 | convvit_n | 0.700 / 0.920 | 0.700 / 0.820 | 0.700 / 0.920 |"
+    assert selectors + " 0.700 / 0.920 |" in table  # last, val_auc, val_loss, val_loss_auc
     assert "| retina | resnet18 | 3.00M | 1 | 0.800 ± 0.000 | 0.700 ± 0.000 | 60 |" in table
     assert (out / "small_data_auc_vs_params.png").stat().st_size > 1000
+
+
+def test_summary_reselects_runs_made_with_another_selector(tmp_path: Path) -> None:
+    runs, out = tmp_path / "runs", tmp_path / "out"
+    out.mkdir()
+    for seed, auc in ((0, 0.9), (1, 0.94)):
+        _run(runs / small_data.run_name("pneumonia_500", "convvit_n", seed), seed, auc)
+    rows = json.loads(small_data.summary(runs, out, select="val_auc").read_text())
+    row = rows[0]  # val AUC peaks at epoch 1, where the test AUC was 0.1 lower
+    assert row["best_epoch"] == [1, 1] and np.isclose(row["test_auc"][0], 0.82)
+    assert "test_acc_threshold" not in row  # needs the probabilities, not in the history
+    assert all(r["reselected"] == "val_auc" for r in row["runs"])
+    rows = json.loads(small_data.summary(runs, out, select="val_loss").read_text())
+    assert rows[0]["best_epoch"] == [3, 3] and "test_acc_threshold" in rows[0]  # as run

@@ -34,11 +34,17 @@ def _toy_3d(path: Path, n: int = 24, size: int = 16) -> Path:
 
 def _check_result(result: dict, out: Path, data: Path) -> None:
     """The saved result is the one returned, its checkpoint reproduces its test metrics, and
-    the reported epoch is the one the default selector (lowest validation loss) picks."""
+    the reported epoch is the one the default selector (validation loss minus AUC, trailing
+    mean over 3 epochs) picks."""
     saved = json.loads((out / "result.json").read_text())
     assert saved["test"] == result["test"] and saved["epochs_run"] == len(saved["history"])
-    losses = [row["val_loss"] for row in saved["history"]]
-    assert saved["best_epoch"] == 1 + losses.index(min(losses))
+    history = saved["history"]
+    scores = [
+        np.mean([r["val_loss"] - r["val_auc"] for r in history[max(0, i - 2) : i + 1]])
+        for i in range(len(history))
+    ]
+    assert [r["val_loss_auc"] for r in history] == pytest.approx(scores)
+    assert saved["best_epoch"] == 1 + int(np.argmin(scores))
     assert not (out / STATE_FILE).exists()  # removed once the run is complete
     model, recipe = load_trained(result["checkpoint"])
     assert sum(p.numel() for p in model.parameters()) == result["params"]
@@ -67,7 +73,7 @@ def test_one_epoch_2d_real_data(tmp_path: Path, medmnist_file) -> None:
 def test_one_epoch_3d_hybridnets(tmp_path: Path) -> None:
     data = _toy_3d(tmp_path / "toy3d.npz")
     argv = ["--model", "convvit_test", "--data", str(data)]
-    argv += ["--out", str(tmp_path / "run"), "--epochs", "1", "--batch-size", "8"]
+    argv += ["--out", str(tmp_path / "run"), "--epochs", "4", "--batch-size", "8"]
     config = parse_args([*argv, "--no-progress", "--num-threads", "1"])
     result = train(config)
     _check_result(result, tmp_path / "run", data)
