@@ -59,10 +59,20 @@ def data_dir() -> Path:
 
 
 def run_folder(
-    runs: Path, model: str, seed: int, pretrain: bool = False, layer_decay: float | None = None
+    runs: Path,
+    model: str,
+    seed: int,
+    pretrain: bool = False,
+    layer_decay: float | None = None,
+    extra_text_prob: float = 0.0,
 ) -> Path:
     variant = ("+contrastive" if pretrain else "") + (f"+ld{layer_decay}" if layer_decay else "")
+    variant += f"+extra{extra_text_prob}" if extra_text_prob else ""
     return runs / f"{model}{variant}__s{seed}"
+
+
+def _folder(args: argparse.Namespace, model: str, seed: int) -> Path:
+    return run_folder(args.runs, model, seed, args.pretrain, args.layer_decay, args.extra_text_prob)
 
 
 def pretrained_folder(runs: Path, model: str, input_size: int) -> Path:
@@ -82,11 +92,12 @@ def command(model: str, seed: int, args: argparse.Namespace, data: Path) -> list
     """The recipe's command line of one run (LiT: the text tower is frozen by default)."""
     argv = [sys.executable, "-m", "hybridnets.align", "--model", model, "--data", str(data)]
     argv += ["--input-size", str(args.input_size), "--epochs", str(args.epochs)]
-    folder = run_folder(args.runs, model, seed, args.pretrain, args.layer_decay)
-    argv += ["--seed", str(seed), "--out", str(folder)]
+    argv += ["--seed", str(seed), "--out", str(_folder(args, model, seed))]
     argv += ["--num-threads", str(args.num_threads), "--no-progress", *args.extra]
     if args.layer_decay:
         argv += ["--layer-decay", str(args.layer_decay)]
+    if args.extra_text_prob:
+        argv += ["--extra-text-prob", str(args.extra_text_prob)]
     if args.pretrain:
         argv += ["--pretrained", str(pretrained_folder(args.runs, model, args.input_size))]
     return argv
@@ -103,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
         if missing and run_logged(pretrain_command(model, args, data), weights / "pretrain.log"):
             continue  # pretraining failed: its log says why
         for seed in args.seeds:
-            folder = run_folder(args.runs, model, seed, args.pretrain, args.layer_decay)
+            folder = _folder(args, model, seed)
             if not (folder / "result.json").is_file():
                 run_logged(command(model, seed, args, data), folder / "align.log")
     return 0
@@ -135,9 +146,11 @@ def _get(result: dict[str, Any], path: tuple[str, ...]) -> float:
 
 
 def _init(config: dict[str, Any]) -> str:
-    """How the image tower started: scratch or contrastive, and the layer decay if any."""
+    """How the image tower started (scratch or contrastive), and the layer decay and share of
+    extra (case report) texts if any."""
     init = "contrastive" if config.get("pretrained") else "scratch"
-    return init + (f", layer decay {config['layer_decay']}" if config.get("layer_decay") else "")
+    init += f", layer decay {config['layer_decay']}" if config.get("layer_decay") else ""
+    return init + (f", extra texts {p}" if (p := config.get("extra_text_prob")) else "")
 
 
 def summarise(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -213,6 +226,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         type=float,
         default=None,
         help="layer-wise LR decay of the image backbone, e.g. 0.75 with --pretrain (default: off)",
+    )
+    p.add_argument(
+        "--extra-text-prob",
+        type=float,
+        default=0.0,
+        help="pair training images with their case report's title and findings instead of "
+        "the caption this often (default: 0, captions only)",
     )
     p.add_argument(
         "--pretrain-epochs",

@@ -56,6 +56,10 @@ class AlignConfig:
         normalize: Standardise images with the training split's per-channel mean and std.
         seed: Seed for weights, shuffling and augmentation.
         max_train_samples: Train on a random subset of this many pairs (None: all).
+        extra_text_prob: Chance that a training image is paired with its extra text instead
+            of its caption, drawn per image and step (MedPix: its case report's title and
+            findings, from Case_topic.json; tables: the extra_text_column). More ways of
+            describing an image; evaluation always uses the captions. 0: captions only.
         model_kwargs: Extra image backbone constructor arguments as JSON.
         pretrained: Start a hybridnets image tower from these weights: a folder written by
             python -m hybridnets.pretrain (e.g. --objective contrastive on the same images) or
@@ -64,6 +68,8 @@ class AlignConfig:
         image_column: Table column with the image path.
         text_column: Table column with the caption.
         label_column: Table column with an optional class name (zero-shot task "label").
+        extra_text_column: Table column with an optional second text per image (see
+            extra_text_prob).
         device: auto (CUDA when available), cpu, cuda or cuda:N.
         amp: bf16 autocast on CUDA.
         progress: Show a tqdm progress bar.
@@ -100,11 +106,13 @@ class AlignConfig:
     normalize: bool = True
     seed: int = 0
     max_train_samples: int | None = None
+    extra_text_prob: float = 0.0
     model_kwargs: dict[str, Any] = field(default_factory=dict)
     pretrained: str | None = None
     image_column: str = "image"
     text_column: str = "text"
     label_column: str = "label"
+    extra_text_column: str = "extra_text"
     device: str = "auto"
     amp: bool = True
     progress: bool = True
@@ -121,6 +129,8 @@ class AlignConfig:
         for name in ("epochs", "batch_size", "input_size", "in_chans", "embed_dim"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if not 0.0 <= self.extra_text_prob <= 1.0:
+            raise ValueError(f"extra_text_prob must be in [0, 1], got {self.extra_text_prob}")
         if self.batch_size < 2:
             raise ValueError("batch_size must be at least 2: a contrastive batch needs negatives")
 

@@ -106,6 +106,7 @@ def _load_splits(
         "image_column": config.image_column,
         "text_column": config.text_column,
         "label_column": config.label_column,
+        "extra_text_column": config.extra_text_column,
     }
 
     def table(path: str, split: str | None) -> ImageTextPairs:
@@ -158,6 +159,12 @@ def _setup(config: AlignConfig, generator: torch.Generator, runtime: Runtime) ->
             f"number of processes ({runtime.world_size})"
         )
     train, val, test = _load_splits(config)
+    if config.extra_text_prob > 0 and not train.extra_texts:
+        raise ValueError(
+            f"extra_text_prob {config.extra_text_prob} needs extra texts, and {config.data} has "
+            f"none: give MedPix 2.0 with its Case_topic.json, or a table column "
+            f"'{config.extra_text_column}' (--extra-text-column); or leave it at 0"
+        )
     n = min(config.max_train_samples or len(train), len(train))
     train_index = torch.randperm(len(train), generator=generator)[:n].sort().values
     steps = n // config.batch_size
@@ -187,6 +194,8 @@ def _setup(config: AlignConfig, generator: torch.Generator, runtime: Runtime) ->
         model_kwargs=kwargs,
     )
     captions = [train.texts[i] for i in train_index.tolist()]
+    if config.extra_text_prob > 0:  # the texts training will see
+        captions += [t for i in train_index.tolist() if (t := train.extra_texts[i])]
     model.to(runtime.device).set_text_statistics(captions)  # LiT: encodes each caption once
     engine = engine_for(model, runtime, config, steps)
     augment = RandomFlipAffine(train.spatial_dims, flip_dims=()) if config.augment else None
@@ -213,7 +222,7 @@ def _step(run: _Run, index: torch.Tensor, generator: torch.Generator) -> float:
     x = run.prepare(run.train.batch(index, run.device))
     if run.augment is not None:
         x = run.augment(x, generator)
-    texts = [run.train.texts[i] for i in index.tolist()]
+    texts = _texts(run, index, generator)
     part = batch_part(len(index), run.runtime)
     x, texts = x[part], texts[part]
 
@@ -222,6 +231,18 @@ def _step(run: _Run, index: torch.Tensor, generator: torch.Generator) -> float:
         return clip_loss(image.float(), text.float(), scale.float())
 
     return mean_over_ranks(run.engine.step(loss_fn), run.runtime)
+
+
+def _texts(run: _Run, index: torch.Tensor, generator: torch.Generator) -> list[str]:
+    """The caption of each pair at ``index``, or with ``extra_text_prob`` its extra text
+    (where it has one)."""
+    texts = [run.train.texts[i] for i in index.tolist()]
+    p = run.config.extra_text_prob
+    if p == 0:
+        return texts
+    draws = (torch.rand(len(index), generator=generator) < p).tolist()
+    extra = [run.train.extra_texts[i] for i in index.tolist()]
+    return [e if use and e else t for t, e, use in zip(texts, extra, draws)]
 
 
 def _save_progress(path: Path, run: _Run, progress: Progress, generator: torch.Generator) -> None:

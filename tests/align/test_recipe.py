@@ -190,3 +190,42 @@ def test_help_describes_every_option_with_its_default(capsys) -> None:
     assert "(default: 128)" in text and "LiT" in text
     config = parse_args(["--model", "m", "--data", "d", "--text-lora-rank", "4", "--no-augment"])
     assert config.text_lora_rank == 4 and not config.augment and config.mode == "lora"
+
+
+def test_extra_texts_replace_captions_at_the_asked_rate(
+    tmp_path: Path, tiny_text_model: Path, medpix_like
+) -> None:
+    from types import SimpleNamespace
+
+    from hybridnets.align.recipe import _texts
+    from hybridnets.data.pairs import read_medpix
+
+    root = medpix_like(tmp_path / "medpix2", n=4)
+    with pytest.raises(ValueError, match=r"needs extra texts.*Case_topic.json"):
+        align(_config(root, tiny_text_model, tmp_path / "a", epochs=1, extra_text_prob=0.5))
+    with pytest.raises(ValueError, match=r"extra_text_prob must be in \[0, 1\]"):
+        _config(root, tiny_text_model, tmp_path / "b", extra_text_prob=1.5)
+    topics = [{"U_id": f"MPX{i}", "Case": {"Title": f"Case {i}"}} for i in range(3)]
+    (root / "Case_topic.json").write_text(json.dumps(topics))
+    for split in ("train", "dev", "test"):
+        path = root / "splits" / f"descriptions_{split}.jsonl"
+        records = [json.loads(line) for line in path.read_text().splitlines()]
+        path.write_text(
+            "\n".join(json.dumps(r | {"U_id": f"MPX{i}"}) for i, r in enumerate(records))
+        )
+    pairs = read_medpix(root, "train", size=8)  # image 3 has no case report
+    index = torch.arange(4).repeat(200)
+
+    def texts(p: float) -> list[str]:
+        run = SimpleNamespace(train=pairs, config=SimpleNamespace(extra_text_prob=p))
+        return _texts(run, index, torch.Generator().manual_seed(0))
+
+    assert texts(0.0) == [pairs.texts[i] for i in index.tolist()]
+    assert texts(1.0)[:4] == ["Case 0.", "Case 1.", "Case 2.", pairs.texts[3]]
+    share = sum(t.startswith("Case") for t in texts(0.3)) / 600  # of the images with a report
+    assert 0.25 < share < 0.35
+    result = align(
+        _config(root, tiny_text_model, tmp_path / "run", epochs=1, batch_size=4, in_chans=1,
+                extra_text_prob=0.5)
+    )  # fmt: skip
+    assert result["config"]["extra_text_prob"] == 0.5 and result["test"]["zero_shot"]

@@ -41,9 +41,16 @@ def test_summary_gives_mean_and_std_over_seeds(tmp_path: Path) -> None:
     folder = align_medpix.run_folder(runs, "convvit_n", 0, True, 0.75)
     folder.mkdir()
     (folder / "result.json").write_text(json.dumps(decayed))
+    extra = _result("convvit_n", 0, 0.5, "w/")
+    extra["config"]["extra_text_prob"] = 0.5
+    folder = align_medpix.run_folder(runs, "convvit_n", 0, True, extra_text_prob=0.5)
+    assert folder.name == "convvit_n+contrastive+extra0.5__s0"
+    folder.mkdir()
+    (folder / "result.json").write_text(json.dumps(extra))
     path = align_medpix.summary(runs, tmp_path)
-    scratch, pretrained, with_decay = json.loads(path.read_text())
+    scratch, pretrained, with_extra, with_decay = json.loads(path.read_text())
     assert with_decay["init"] == "contrastive, layer decay 0.75" and with_decay["seeds"] == [0]
+    assert with_extra["init"] == "contrastive, extra texts 0.5"
     assert scratch["i2t R@1"][0] == 0.2 and scratch["seeds"] == [0, 1]
     assert pretrained["init"] == "contrastive" and pretrained["i2t R@1"][0] == 0.6
     md = (tmp_path / "align_medpix.md").read_text()
@@ -96,9 +103,11 @@ def test_missing_data_is_skipped_with_where_it_looked(tmp_path: Path, monkeypatc
         extra=["--pool", "avg"],
         pretrain=False,
         layer_decay=None,
+        extra_text_prob=0.5,
     )
     argv = align_medpix.command("convvit_n", 0, args, tmp_path)
-    assert argv[1:3] == ["-m", "hybridnets.align"] and argv[-2:] == ["--pool", "avg"]
+    assert argv[1:3] == ["-m", "hybridnets.align"] and argv[-2:] == ["--extra-text-prob", "0.5"]
+    assert "--pool" in argv and argv[argv.index("--out") + 1].endswith("convvit_n+extra0.5__s0")
 
 
 def test_rescore_scores_the_saved_models_again(

@@ -104,3 +104,50 @@ def test_read_image_channels_and_volumes(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"\(D, H, W\)"):
         read_image(tmp_path / "flat.npy")
     assert torch.equal(read_image(tmp_path / "vol.npy")[0], torch.ones(4, 4, 4))
+
+
+def _case_topics(root: Path, cases: dict[str, dict]) -> None:
+    """Give the MedPix-like images cases (``U_id``) and write ``Case_topic.json``."""
+    for split in ("train", "dev", "test"):
+        path = root / "splits" / f"descriptions_{split}.jsonl"
+        records = [json.loads(line) for line in path.read_text().splitlines()]
+        for i, record in enumerate(records):
+            record["U_id"] = f"MPX{i}"
+        path.write_text("\n".join(json.dumps(r) for r in records) + "\n")
+    topics = [{"U_id": k, "Case": v} for k, v in cases.items()]
+    (root / "Case_topic.json").write_text(json.dumps(topics))
+
+
+def test_medpix_extra_texts_are_the_case_title_and_findings(tmp_path: Path, medpix_like) -> None:
+    root = medpix_like(tmp_path / "medpix2")
+    assert read_medpix(root, "train", size=8).extra_texts == []  # no Case_topic.json
+    _case_topics(
+        root,
+        {
+            "MPX0": {"Title": "Bladder Diverticulum", "Findings": "Thick  bladder\nwall."},
+            "MPX1": {"Title": "N/A", "Findings": "Enlarged prostate"},
+            "MPX2": {"Title": "", "Findings": "N/A"},
+        },
+    )
+    pairs = read_medpix(root, "train", size=8)
+    assert pairs.extra_texts == [
+        "Bladder Diverticulum. Thick bladder wall.",
+        "Enlarged prostate.",
+        "",
+    ]
+    assert pairs.subset(torch.tensor([1])).extra_texts == ["Enlarged prostate."]
+    assert pairs.texts[0] == "Axial CT of the train 0"  # captions unchanged
+    (root / "Case_topic.json").write_text("{not json")
+    with pytest.raises(PairsFormatError, match=r"Case_topic.json: not JSON"):
+        read_medpix(root, "train", size=8)
+
+
+def test_table_extra_text_column(tmp_path: Path) -> None:
+    Image.new("L", (8, 8), 90).save(tmp_path / "a.png")
+    rows = [
+        {"image": "a.png", "text": "a scan", "extra_text": "its  report"},
+        {"image": "a.png", "text": "b scan", "extra_text": ""},
+    ]
+    (tmp_path / "p.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    assert read_table(tmp_path / "p.jsonl", size=8).extra_texts == ["its report", ""]
+    assert read_table(tmp_path / "p.jsonl", size=8, extra_text_column="other").extra_texts == []
