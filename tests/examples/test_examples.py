@@ -96,3 +96,19 @@ def test_fusion_example_trains_both_arms_and_predicts_a_case(tmp_path, ham_like,
     assert set(summary["one_case"]) == {"bkl", "mel", "nv"}
     assert abs(sum(summary["one_case"].values()) - 1) < 0.01
     assert (tmp_path / "out" / "cross" / "best" / "recipe.json").is_file()
+
+
+def test_align_search_finds_the_queried_shape(tmp_path, shape_pairs, tiny_text_model, capsys):
+    pytest.importorskip("transformers")
+    data = shape_pairs(tmp_path, 2, n_train=96, size=32)
+    argv = ["--data", str(data), "--model", "convvit_test", "--text-model", str(tiny_text_model)]
+    argv += ["--input-size", "32", "--in-chans", "3", "--epochs", "20", "--batch-size", "16"]
+    argv += ["--lr", "2e-3", "--query", "a red square", "--classes", "square,circle,cross"]
+    out = _load("align_search").main([*argv, "--top", "2", "--out", str(tmp_path / "run")])
+    printed = capsys.readouterr().out
+    assert "query 'a red square':" in printed and "zero-shot over 24 test images" in printed
+    from hybridnets.data.pairs import load_pairs
+
+    test = load_pairs(data, "test", 3, 32)
+    assert [test.texts[i] for i in out["ranked"]] == ["a red square"] * 2  # both of them
+    assert sum(out["counts"].values()) == 24
