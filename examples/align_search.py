@@ -1,5 +1,6 @@
-"""Align images with their captions, then search the test images by text and classify them
-zero-shot with class names of your own.
+"""Align images with captions, then search the test images by text and classify them zero-shot.
+
+Zero-shot classes are names of your own, put into prompt templates.
 
     python examples/align_search.py --data /data/medpix2 --input-size 64 --epochs 12 \\
         --query "axial CT of the chest" --classes "head,chest,abdomen,spine,pelvis"
