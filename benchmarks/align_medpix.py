@@ -36,6 +36,8 @@ from typing import Any
 
 from _common import RESULTS, group_results, run_logged, sweep_main, sweep_parser, write_summary
 
+from hybridnets.align.config import EXTRA_TEXT_PROB
+
 _logger = logging.getLogger("align_medpix")
 METRICS = {  # column -> path in result["test"]
     "i2t R@1": ("image_to_text", "R@1"),
@@ -96,8 +98,7 @@ def command(model: str, seed: int, args: argparse.Namespace, data: Path) -> list
     argv += ["--num-threads", str(args.num_threads), "--no-progress", *args.extra]
     if args.layer_decay:
         argv += ["--layer-decay", str(args.layer_decay)]
-    if args.extra_text_prob:
-        argv += ["--extra-text-prob", str(args.extra_text_prob)]
+    argv += ["--extra-text-prob", str(args.extra_text_prob)]
     if args.pretrain:
         argv += ["--pretrained", str(pretrained_folder(args.runs, model, args.input_size))]
     return argv
@@ -145,19 +146,21 @@ def _get(result: dict[str, Any], path: tuple[str, ...]) -> float:
     return float(value)
 
 
-def _init(config: dict[str, Any]) -> str:
+def _init(result: dict[str, Any]) -> str:
     """How the image tower started (scratch or contrastive), and the layer decay and share of
     extra (case report) texts if any."""
+    config = result["config"]
     init = "contrastive" if config.get("pretrained") else "scratch"
     init += f", layer decay {config['layer_decay']}" if config.get("layer_decay") else ""
-    return init + (f", extra texts {p}" if (p := config.get("extra_text_prob")) else "")
+    p = result.get("extra_text_prob", config.get("extra_text_prob"))  # as used, else as asked
+    return init + (f", extra texts {p}" if p else "")
 
 
 def summarise(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Mean and std over seeds of every metric of one model's results."""
     row: dict[str, Any] = {
         "model": results[0]["model"],
-        "init": _init(results[0]["config"]),
+        "init": _init(results[0]),
         "text_model": "/".join(Path(results[0]["text_model"]).parts[-2:]),
         "mode": results[0]["mode"],
         "input_size": results[0]["config"]["input_size"],
@@ -189,7 +192,7 @@ def table(rows: Sequence[dict[str, Any]]) -> str:
 
 def summary(runs: Path, out: Path = RESULTS) -> Path | None:
     """``align_medpix.json`` and ``.md`` (mean ± std over seeds) from the finished runs."""
-    groups = group_results(runs, lambda r: f"{r['model']} {_init(r['config'])}")
+    groups = group_results(runs, lambda r: f"{r['model']} {_init(r)}")
     if not groups:
         _logger.warning("no finished runs under %s", runs)
         return None
@@ -230,9 +233,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument(
         "--extra-text-prob",
         type=float,
-        default=0.0,
+        default=EXTRA_TEXT_PROB,
         help="pair training images with their case report's title and findings instead of "
-        "the caption this often (default: 0, captions only)",
+        f"the caption this often (default: {EXTRA_TEXT_PROB}, the recipe's; 0: captions only)",
     )
     p.add_argument(
         "--pretrain-epochs",

@@ -7,7 +7,7 @@ Zero-shot classes are names of your own, put into prompt templates.
     python examples/align_search.py --data pairs.csv --text-model /models/BiomedBERT
 
 Step 1 is ``python -m hybridnets.align`` (LiT: the text tower frozen, each caption encoded once;
-with MedPix 2.0, ``--extra-text-prob 0.5`` also pairs images with their case reports). Step 2
+with MedPix 2.0 it also pairs each image with its case report half of the time). Step 2
 loads the aligned model (``aligned/``), embeds the test images once, ranks them against a text
 query and classifies them with prompts built from ``--classes``. The run's ``image_tower/`` is a
 backbone for ``python -m hybridnets.train --pretrained RUN/image_tower`` (``--lora-rank 8`` to
@@ -39,7 +39,12 @@ def main(argv: Sequence[str] | None = None) -> dict:
     p.add_argument("--epochs", type=int, default=12, help="alignment epochs")
     p.add_argument("--batch-size", type=int, default=64, help="pairs per contrastive batch")
     p.add_argument("--lr", type=float, default=5e-4, help="peak learning rate")
-    p.add_argument("--extra-text-prob", type=float, default=0.0, help="see hybridnets.align")
+    p.add_argument(
+        "--extra-text-prob",
+        type=float,
+        default=None,
+        help="share of steps an image is paired with its case report (default: the recipe's)",
+    )
     p.add_argument("--query", default="axial CT of the chest", help="text to search images by")
     p.add_argument("--classes", default="head,chest,abdomen", help="comma-separated names")
     p.add_argument("--top", type=int, default=5, help="images to list per query")

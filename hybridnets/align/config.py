@@ -11,7 +11,11 @@ from typing import Any
 from hybridnets.multimodal.image import IMAGE_POOLING
 from hybridnets.multimodal.text import TEXT_POOLING
 
-__all__ = ["AlignConfig"]
+__all__ = ["EXTRA_TEXT_PROB", "AlignConfig"]
+
+EXTRA_TEXT_PROB = 0.5
+"""``extra_text_prob`` when left at None and the training pairs have extra texts (measured on
+MedPix 2.0: benchmarks/results/align_medpix.md)."""
 
 
 @dataclass
@@ -59,7 +63,8 @@ class AlignConfig:
         extra_text_prob: Chance that a training image is paired with its extra text instead
             of its caption, drawn per image and step (MedPix: its case report's title and
             findings, from Case_topic.json; tables: the extra_text_column). More ways of
-            describing an image; evaluation always uses the captions. 0: captions only.
+            describing an image; evaluation always uses the captions. None: 0.5 when the
+            training pairs have extra texts, else 0; 0: captions only.
         model_kwargs: Extra image backbone constructor arguments as JSON.
         pretrained: Start a hybridnets image tower from these weights: a folder written by
             python -m hybridnets.pretrain (e.g. --objective contrastive on the same images) or
@@ -106,7 +111,7 @@ class AlignConfig:
     normalize: bool = True
     seed: int = 0
     max_train_samples: int | None = None
-    extra_text_prob: float = 0.0
+    extra_text_prob: float | None = None
     model_kwargs: dict[str, Any] = field(default_factory=dict)
     pretrained: str | None = None
     image_column: str = "image"
@@ -129,7 +134,7 @@ class AlignConfig:
         for name in ("epochs", "batch_size", "input_size", "in_chans", "embed_dim"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if not 0.0 <= self.extra_text_prob <= 1.0:
+        if self.extra_text_prob is not None and not 0.0 <= self.extra_text_prob <= 1.0:
             raise ValueError(f"extra_text_prob must be in [0, 1], got {self.extra_text_prob}")
         if self.batch_size < 2:
             raise ValueError("batch_size must be at least 2: a contrastive batch needs negatives")

@@ -29,7 +29,7 @@ import torch
 from tqdm.auto import tqdm
 
 from hybridnets.align.checkpoint import save_aligned, save_image_tower
-from hybridnets.align.config import AlignConfig
+from hybridnets.align.config import EXTRA_TEXT_PROB, AlignConfig
 from hybridnets.align.evaluate import evaluate_pairs, zero_shot_classes
 from hybridnets.atomic import atomic_write_text
 from hybridnets.data import RandomFlipAffine
@@ -79,6 +79,7 @@ class _Run:
     mean: torch.Tensor
     std: torch.Tensor
     steps_per_epoch: int
+    extra_text_prob: float
     recipe: dict[str, Any]
 
     @property
@@ -159,12 +160,7 @@ def _setup(config: AlignConfig, generator: torch.Generator, runtime: Runtime) ->
             f"number of processes ({runtime.world_size})"
         )
     train, val, test = _load_splits(config)
-    if config.extra_text_prob > 0 and not train.extra_texts:
-        raise ValueError(
-            f"extra_text_prob {config.extra_text_prob} needs extra texts, and {config.data} has "
-            f"none: give MedPix 2.0 with its Case_topic.json, or a table column "
-            f"'{config.extra_text_column}' (--extra-text-column); or leave it at 0"
-        )
+    extra_text_prob = _extra_text_prob(config, train)
     n = min(config.max_train_samples or len(train), len(train))
     train_index = torch.randperm(len(train), generator=generator)[:n].sort().values
     steps = n // config.batch_size
@@ -194,7 +190,7 @@ def _setup(config: AlignConfig, generator: torch.Generator, runtime: Runtime) ->
         model_kwargs=kwargs,
     )
     captions = [train.texts[i] for i in train_index.tolist()]
-    if config.extra_text_prob > 0:  # the texts training will see
+    if extra_text_prob > 0:  # the texts training will see
         captions += [t for i in train_index.tolist() if (t := train.extra_texts[i])]
     model.to(runtime.device).set_text_statistics(captions)  # LiT: encodes each caption once
     engine = engine_for(model, runtime, config, steps)
@@ -212,6 +208,7 @@ def _setup(config: AlignConfig, generator: torch.Generator, runtime: Runtime) ->
         mean=mean.to(runtime.device),
         std=std.to(runtime.device),
         steps_per_epoch=steps,
+        extra_text_prob=extra_text_prob,
         recipe=_recipe(config, train, model) | {"mean": mean.tolist(), "std": std.tolist()},
     )
 
@@ -233,11 +230,25 @@ def _step(run: _Run, index: torch.Tensor, generator: torch.Generator) -> float:
     return mean_over_ranks(run.engine.step(loss_fn), run.runtime)
 
 
+def _extra_text_prob(config: AlignConfig, train: ImageTextPairs) -> float:
+    """``config.extra_text_prob``, or by default :data:`EXTRA_TEXT_PROB` where the training
+    pairs have extra texts; an explicit share without extra texts is an error."""
+    if config.extra_text_prob is None:
+        return EXTRA_TEXT_PROB if train.extra_texts else 0.0
+    if config.extra_text_prob > 0 and not train.extra_texts:
+        raise ValueError(
+            f"extra_text_prob {config.extra_text_prob} needs extra texts, and {config.data} has "
+            f"none: give MedPix 2.0 with its Case_topic.json, or a table column "
+            f"'{config.extra_text_column}' (--extra-text-column); or leave it unset"
+        )
+    return config.extra_text_prob
+
+
 def _texts(run: _Run, index: torch.Tensor, generator: torch.Generator) -> list[str]:
     """The caption of each pair at ``index``, or with ``extra_text_prob`` its extra text
     (where it has one)."""
     texts = [run.train.texts[i] for i in index.tolist()]
-    p = run.config.extra_text_prob
+    p = run.extra_text_prob
     if p == 0:
         return texts
     draws = (torch.rand(len(index), generator=generator) < p).tolist()
@@ -295,6 +306,7 @@ def _finish(run: _Run, progress: Progress, wall_s: float) -> dict[str, Any]:
         "image_params": sum(p.numel() for p in model.image.parameters()),
         "trainable_params": trainable,
         "train_pairs": len(run.train_index),
+        "extra_text_prob": run.extra_text_prob,  # as used (the default depends on the data)
         "test_pairs": len(run.test),
         "test_captions": len(set(run.test.texts)),
         "epochs_run": len(progress.history),

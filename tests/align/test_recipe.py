@@ -217,7 +217,7 @@ def test_extra_texts_replace_captions_at_the_asked_rate(
     index = torch.arange(4).repeat(200)
 
     def texts(p: float) -> list[str]:
-        run = SimpleNamespace(train=pairs, config=SimpleNamespace(extra_text_prob=p))
+        run = SimpleNamespace(train=pairs, extra_text_prob=p)
         return _texts(run, index, torch.Generator().manual_seed(0))
 
     assert texts(0.0) == [pairs.texts[i] for i in index.tolist()]
@@ -228,4 +228,13 @@ def test_extra_texts_replace_captions_at_the_asked_rate(
         _config(root, tiny_text_model, tmp_path / "run", epochs=1, batch_size=4, in_chans=1,
                 extra_text_prob=0.5)
     )  # fmt: skip
-    assert result["config"]["extra_text_prob"] == 0.5 and result["test"]["zero_shot"]
+    assert result["extra_text_prob"] == 0.5 and result["test"]["zero_shot"]
+    default = align(
+        _config(root, tiny_text_model, tmp_path / "d", epochs=1, batch_size=4, in_chans=1)
+    )
+    assert default["config"]["extra_text_prob"] is None and default["extra_text_prob"] == 0.5
+    (root / "Case_topic.json").unlink()  # no extra texts: the default trains on captions only
+    plain = align(
+        _config(root, tiny_text_model, tmp_path / "e", epochs=1, batch_size=4, in_chans=1)
+    )
+    assert plain["extra_text_prob"] == 0.0

@@ -88,7 +88,7 @@ def test_pretrain_runs_once_per_model_then_every_seed_starts_from_it(
     calls.clear()
     assert align_medpix.main([*argv, "--pretrain", "--seeds", "2", "--layer-decay", "0.75"]) == 0
     assert calls == ["hybridnets.align"]  # the weights exist: not pretrained again
-    assert (tmp_path / "runs" / "convvit_n+contrastive+ld0.75__s2").is_dir()
+    assert (tmp_path / "runs" / "convvit_n+contrastive+ld0.75+extra0.5__s2").is_dir()
 
 
 def test_missing_data_is_skipped_with_where_it_looked(tmp_path: Path, monkeypatch, caplog) -> None:
