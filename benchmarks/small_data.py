@@ -42,6 +42,15 @@ _logger = logging.getLogger("small_data")
 RESULTS = Path(__file__).parent / "results"
 
 
+def _write_npz(dst: Path, arrays: dict) -> Path:
+    """Write ``arrays`` to ``dst`` as a compressed ``.npz``, atomically."""
+    import numpy as np
+
+    with atomic_path(dst) as tmp, open(tmp, "wb") as f:
+        np.savez_compressed(f, **arrays)
+    return dst
+
+
 def with_prevalence(src: Path, dst: Path, fraction: float, seed: int = 0) -> Path:
     """``dst``: a copy of binary MedMNIST file ``src`` in which positives (label 1) make up
     ``fraction`` of every split; all negatives kept, positives drawn with ``seed``. Written
@@ -60,9 +69,7 @@ def with_prevalence(src: Path, dst: Path, fraction: float, seed: int = 0) -> Pat
             count = min(len(pos), round(len(neg) * fraction / (1 - fraction)))
             keep = np.sort(np.concatenate([neg, rng.choice(pos, count, replace=False)]))
             out[f"{split}_images"], out[f"{split}_labels"] = images[keep], labels[keep]
-    with atomic_path(dst) as tmp, open(tmp, "wb") as f:
-        np.savez_compressed(f, **out)
-    return dst
+    return _write_npz(dst, out)
 
 
 def with_val_size(src: Path, dst: Path, size: int, seed: int = 0) -> Path:
@@ -84,9 +91,7 @@ def with_val_size(src: Path, dst: Path, size: int, seed: int = 0) -> Path:
     )
     keep = np.sort(keep)
     out["val_images"], out["val_labels"] = out["val_images"][keep], out["val_labels"][keep]
-    with atomic_path(dst) as tmp, open(tmp, "wb") as f:
-        np.savez_compressed(f, **out)
-    return dst
+    return _write_npz(dst, out)
 
 
 # setting -> (file, spatial dims, recipe arguments besides the defaults)
