@@ -67,26 +67,45 @@ def run_folder(
     pretrain: bool = False,
     layer_decay: float | None = None,
     extra_text_prob: float = 0.0,
+    input_size: int = 64,
+    pretrain_size: int | None = None,
 ) -> Path:
-    variant = ("+contrastive" if pretrain else "") + (f"+ld{layer_decay}" if layer_decay else "")
+    """``<model>[+contrastive[<pretrain size>]][+ld<decay>][+extra<share>]@<size>__s<seed>``."""
+    variant = ""
+    if pretrain:
+        variant += "+contrastive" + (
+            "" if pretrain_size in (None, input_size) else f"{pretrain_size}"
+        )
+    variant += f"+ld{layer_decay}" if layer_decay else ""
     variant += f"+extra{extra_text_prob}" if extra_text_prob else ""
-    return runs / f"{model}{variant}__s{seed}"
+    return runs / f"{model}{variant}@{input_size}__s{seed}"
 
 
 def _folder(args: argparse.Namespace, model: str, seed: int) -> Path:
-    return run_folder(args.runs, model, seed, args.pretrain, args.layer_decay, args.extra_text_prob)
+    return run_folder(args.runs, model, seed, args.pretrain, args.layer_decay,
+                      args.extra_text_prob, args.input_size, _pretrain_size(args))  # fmt: skip
+
+
+def _pretrain_size(args: argparse.Namespace) -> int:
+    return args.pretrain_size or args.input_size
 
 
 def pretrained_folder(runs: Path, model: str, input_size: int) -> Path:
     return runs / "pretrained" / f"{model}_contrastive_{input_size}"
 
 
+def pretrained_size(folder: str) -> int:
+    """The input size a :func:`pretrained_folder` was pretrained at."""
+    return int(Path(folder).name.rsplit("_", 1)[-1])
+
+
 def pretrain_command(model: str, args: argparse.Namespace, data: Path) -> list[str]:
     """Contrastive pretraining of ``model`` on the training split's images (seed 0)."""
     argv = [sys.executable, "-m", "hybridnets.pretrain", "--model", model, "--data", str(data)]
-    argv += ["--objective", "contrastive", "--input-size", str(args.input_size), "--in-chans", "1"]
+    size = _pretrain_size(args)
+    argv += ["--objective", "contrastive", "--input-size", str(size), "--in-chans", "1"]
     argv += ["--epochs", str(args.pretrain_epochs), "--num-threads", str(args.num_threads)]
-    argv += ["--out", str(pretrained_folder(args.runs, model, args.input_size)), "--no-progress"]
+    argv += ["--out", str(pretrained_folder(args.runs, model, size)), "--no-progress"]
     return argv
 
 
@@ -100,7 +119,7 @@ def command(model: str, seed: int, args: argparse.Namespace, data: Path) -> list
         argv += ["--layer-decay", str(args.layer_decay)]
     argv += ["--extra-text-prob", str(args.extra_text_prob)]
     if args.pretrain:
-        argv += ["--pretrained", str(pretrained_folder(args.runs, model, args.input_size))]
+        argv += ["--pretrained", str(pretrained_folder(args.runs, model, _pretrain_size(args)))]
     return argv
 
 
@@ -110,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
         _logger.warning("skipping: no MedPix 2.0 at %s (set MEDPIX2_DIR)", data)
         return 0
     for model in args.models:
-        weights = pretrained_folder(args.runs, model, args.input_size)
+        weights = pretrained_folder(args.runs, model, _pretrain_size(args))
         missing = args.pretrain and not (weights / "model.safetensors").is_file()
         if missing and run_logged(pretrain_command(model, args, data), weights / "pretrain.log"):
             continue  # pretraining failed: its log says why
@@ -147,10 +166,12 @@ def _get(result: dict[str, Any], path: tuple[str, ...]) -> float:
 
 
 def _init(result: dict[str, Any]) -> str:
-    """How the image tower started (scratch or contrastive), and the layer decay and share of
-    extra (case report) texts if any."""
+    """How the image tower started (scratch or contrastive, with the pretraining input size
+    when it differs), and the layer decay and share of extra (case report) texts if any."""
     config = result["config"]
     init = "contrastive" if config.get("pretrained") else "scratch"
+    if config.get("pretrained") and pretrained_size(config["pretrained"]) != config["input_size"]:
+        init += f" at {pretrained_size(config['pretrained'])}²"
     init += f", layer decay {config['layer_decay']}" if config.get("layer_decay") else ""
     p = result.get("extra_text_prob", config.get("extra_text_prob"))  # as used, else as asked
     return init + (f", extra texts {p}" if p else "")
@@ -192,12 +213,12 @@ def table(rows: Sequence[dict[str, Any]]) -> str:
 
 def summary(runs: Path, out: Path = RESULTS) -> Path | None:
     """``align_medpix.json`` and ``.md`` (mean ± std over seeds) from the finished runs."""
-    groups = group_results(runs, lambda r: f"{r['model']} {_init(r)}")
+    groups = group_results(runs, lambda r: f"{r['model']} {r['config']['input_size']} {_init(r)}")
     if not groups:
         _logger.warning("no finished runs under %s", runs)
         return None
     rows = [summarise(results) for results in groups.values()]
-    rows.sort(key=lambda r: (r["model"], r["init"] != "scratch", r["init"]))
+    rows.sort(key=lambda r: (r["model"], r["input_size"], r["init"] != "scratch", r["init"]))
     first = next(iter(groups.values()))[0]
     note = (
         f"MedPix 2.0 test split ({first['test_pairs']} images, {first['test_captions']} distinct "
@@ -236,6 +257,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=EXTRA_TEXT_PROB,
         help="pair training images with their case report's title and findings instead of "
         f"the caption this often (default: {EXTRA_TEXT_PROB}, the recipe's; 0: captions only)",
+    )
+    p.add_argument(
+        "--pretrain-size",
+        type=int,
+        default=None,
+        help="input side of the contrastive pretraining (default: --input-size); e.g. 64 to "
+        "pretrain cheaply and align at 128 (the stages' windowed attention takes any size)",
     )
     p.add_argument(
         "--pretrain-epochs",

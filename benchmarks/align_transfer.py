@@ -74,10 +74,15 @@ def region_npz(medpix: Path, out: Path, size: int = 64) -> Path:
     return out
 
 
+def tower_folder(args: argparse.Namespace, seed: int) -> Path:
+    """Seed ``seed``'s aligned image tower: ``<align runs>/<align run>__s<seed>/image_tower``."""
+    return args.align_runs / f"{args.align_run}__s{seed}" / "image_tower"
+
+
 def jobs(seed: int, args: argparse.Namespace, region: Path) -> list[tuple[Path, list[str]]]:
     """``(output, argv)`` of every step of one seed, in order (an output that exists is done)."""
     runs, py = args.runs, sys.executable
-    tower = args.align_runs / f"convvit_n__s{seed}" / "image_tower"
+    tower = tower_folder(args, seed)
     pneumonia = pneumonia_file()
     probe = [py, str(HERE / "linear_probe.py"), "--seeds", "1"]
     train = [py, "-m", "hybridnets.train", "--model", "convvit_n", "--seed", str(seed)]
@@ -117,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
     if not region.is_file():
         region_npz(medpix_dir(), region)
     for seed in args.seeds:
-        tower = args.align_runs / f"convvit_n__s{seed}" / "image_tower"
+        tower = tower_folder(args, seed)
         if not (tower / "config.json").is_file():
             _logger.warning("seed %d: no aligned tower at %s yet; skipped", seed, tower)
             continue
@@ -199,8 +204,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--align-runs",
         type=Path,
         default=Path("runs/align_medpix"),
-        help="the align_medpix.py run folders holding convvit_n__sS/image_tower (seed S's tower "
-        "for seed S)",
+        help="the align_medpix.py run folders (default: runs/align_medpix)",
+    )
+    p.add_argument(
+        "--align-run",
+        default="convvit_n@64",
+        help="which align_medpix.py run's towers, its folder name without __sS (seed S's tower "
+        "for seed S; default: convvit_n@64, scratch, captions only, 64²)",
     )
     return sweep_main(p, argv, run, summary)
 

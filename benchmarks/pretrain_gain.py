@@ -187,8 +187,9 @@ def _masked_bn_encoder(folder: Path, images: torch.Tensor) -> torch.nn.Module:
 
 
 def run_probes(runs: Path, datasets: Sequence[str], objectives: Sequence[str]) -> None:
-    """Linear probes of each objective's pretrained encoder (``<folder>/probe.json``); the MIM
-    folder's also holds the random-init and masked-BN encoders."""
+    """Linear probes of each objective's pretrained encoder and of the random-init one it is
+    compared with (``<folder>/probe.json``; every folder's random init is the same encoder);
+    the MIM folder's also holds the masked-BN encoder."""
     import hybridnets
     from hybridnets.data import MedMNIST
 
@@ -205,21 +206,19 @@ def run_probes(runs: Path, datasets: Sequence[str], objectives: Sequence[str]) -
             for ds in splits.values():
                 ds.set_normalization(mean, std)
             train = splits["train"]
-            torch.manual_seed(0)
-            encoders = {f"{objective}-pretrained": hybridnets.create(pretrained=str(folder))}
+            torch.manual_seed(0)  # the random init is drawn after the pretrained model's
+            pretrained = hybridnets.create(pretrained=str(folder))
+            encoders = {
+                "random init": hybridnets.create(
+                    MODEL, spatial_dims=train.spatial_dims, in_chans=train.in_chans, num_classes=0
+                ),
+                f"{objective}-pretrained": pretrained,
+            }
             if objective == "mim":
-                encoders = {
-                    "random init": hybridnets.create(
-                        MODEL,
-                        spatial_dims=train.spatial_dims,
-                        in_chans=train.in_chans,
-                        num_classes=0,
-                    ),
-                    "pretrained (BN re-estimated)": encoders["mim-pretrained"],
-                    "pretrained (BN from masked inputs)": _masked_bn_encoder(
-                        folder, train.normalize(train.images)
-                    ),
-                }
+                encoders["pretrained (BN re-estimated)"] = encoders.pop("mim-pretrained")
+                encoders["pretrained (BN from masked inputs)"] = _masked_bn_encoder(
+                    folder, train.normalize(train.images)
+                )
             results = {}
             for label, encoder in encoders.items():
                 features = {s: extract_features(encoder.eval(), ds) for s, ds in splits.items()}

@@ -20,3 +20,25 @@ def _restore_threads() -> Iterator[None]:
     threads = torch.get_num_threads()
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def finished_align_run(tmp_path: Path, monkeypatch, medpix_like, tiny_text_model):
+    """``finished_align_run(n)``: a one-epoch ``convvit_test`` alignment at 32² on a MedPix-like
+    folder of ``n`` images per split (``$MEDPIX2_DIR`` points at it), in ``align_medpix.py``'s
+    run layout under ``tmp_path / "runs"``; returns ``(run folder, result)``."""
+
+    def make(n: int = 4) -> tuple[Path, dict]:
+        import align_medpix
+
+        from hybridnets.align import AlignConfig, align
+
+        root = medpix_like(tmp_path / "medpix2", n=n)
+        monkeypatch.setenv("MEDPIX2_DIR", str(root))
+        folder = align_medpix.run_folder(tmp_path / "runs", "convvit_test", 0, input_size=32)
+        config = AlignConfig(model="convvit_test", data=str(root), text_model=str(tiny_text_model),
+                             out_dir=str(folder), input_size=32, epochs=1, batch_size=4,
+                             embed_dim=16, progress=False)  # fmt: skip
+        return folder, align(config)
+
+    return make

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import align_medpix
 
+W64 = "runs/pretrained/convvit_n_contrastive_64"
+
 
 def _result(model: str, seed: int, r1: float, pretrained: str | None = None) -> dict:
     direction = {"R@1": r1, "R@5": 0.5, "R@10": 0.6, "median_rank": 9.0}
@@ -34,21 +36,28 @@ def test_summary_gives_mean_and_std_over_seeds(tmp_path: Path) -> None:
         for pretrain in (False, True):
             folder = align_medpix.run_folder(runs, "convvit_n", seed, pretrain)
             folder.mkdir(parents=True)
-            result = _result("convvit_n", seed, r1 + pretrain * 0.4, "w/" if pretrain else None)
+            result = _result("convvit_n", seed, r1 + pretrain * 0.4, W64 if pretrain else None)
             (folder / "result.json").write_text(json.dumps(result))
-    decayed = _result("convvit_n", 0, 0.5, "w/")
+    decayed = _result("convvit_n", 0, 0.5, W64)
     decayed["config"]["layer_decay"] = 0.75
     folder = align_medpix.run_folder(runs, "convvit_n", 0, True, 0.75)
     folder.mkdir()
     (folder / "result.json").write_text(json.dumps(decayed))
-    extra = _result("convvit_n", 0, 0.5, "w/")
+    extra = _result("convvit_n", 0, 0.5, W64)
     extra["config"]["extra_text_prob"] = 0.5
     folder = align_medpix.run_folder(runs, "convvit_n", 0, True, extra_text_prob=0.5)
-    assert folder.name == "convvit_n+contrastive+extra0.5__s0"
+    assert folder.name == "convvit_n+contrastive+extra0.5@64__s0"
     folder.mkdir()
     (folder / "result.json").write_text(json.dumps(extra))
+    larger = _result("convvit_n", 0, 0.5, W64)
+    larger["config"]["input_size"] = 128
+    folder = align_medpix.run_folder(runs, "convvit_n", 0, True, input_size=128, pretrain_size=64)
+    assert folder.name == "convvit_n+contrastive64@128__s0"
+    folder.mkdir()
+    (folder / "result.json").write_text(json.dumps(larger))
     path = align_medpix.summary(runs, tmp_path)
-    scratch, pretrained, with_extra, with_decay = json.loads(path.read_text())
+    scratch, pretrained, with_extra, with_decay, at_128 = json.loads(path.read_text())
+    assert at_128["init"] == "contrastive at 64²" and at_128["input_size"] == 128
     assert with_decay["init"] == "contrastive, layer decay 0.75" and with_decay["seeds"] == [0]
     assert with_extra["init"] == "contrastive, extra texts 0.5"
     assert scratch["i2t R@1"][0] == 0.2 and scratch["seeds"] == [0, 1]
@@ -88,7 +97,12 @@ def test_pretrain_runs_once_per_model_then_every_seed_starts_from_it(
     calls.clear()
     assert align_medpix.main([*argv, "--pretrain", "--seeds", "2", "--layer-decay", "0.75"]) == 0
     assert calls == ["hybridnets.align"]  # the weights exist: not pretrained again
-    assert (tmp_path / "runs" / "convvit_n+contrastive+ld0.75+extra0.5__s2").is_dir()
+    assert (tmp_path / "runs" / "convvit_n+contrastive+ld0.75+extra0.5@64__s2").is_dir()
+    calls.clear()  # aligning at 128 from the weights pretrained at 64: not pretrained again
+    argv[-1] = "128"
+    assert align_medpix.main([*argv, "--pretrain", "--pretrain-size", "64", "--seeds", "0"]) == 0
+    assert calls == ["hybridnets.align"]
+    assert (tmp_path / "runs" / "convvit_n+contrastive64+extra0.5@128__s0").is_dir()
 
 
 def test_missing_data_is_skipped_with_where_it_looked(tmp_path: Path, monkeypatch, caplog) -> None:
@@ -104,26 +118,18 @@ def test_missing_data_is_skipped_with_where_it_looked(tmp_path: Path, monkeypatc
         pretrain=False,
         layer_decay=None,
         extra_text_prob=0.5,
+        pretrain_size=None,
     )
     argv = align_medpix.command("convvit_n", 0, args, tmp_path)
     assert argv[1:3] == ["-m", "hybridnets.align"] and argv[-2:] == ["--extra-text-prob", "0.5"]
-    assert "--pool" in argv and argv[argv.index("--out") + 1].endswith("convvit_n+extra0.5__s0")
+    assert "--pool" in argv and argv[argv.index("--out") + 1].endswith("convvit_n+extra0.5@64__s0")
 
 
-def test_rescore_scores_the_saved_models_again(
-    tmp_path: Path, monkeypatch, medpix_like, tiny_text_model
-) -> None:
+def test_rescore_scores_the_saved_models_again(tmp_path: Path, finished_align_run) -> None:
     """``rescore`` reproduces a finished run's test scores from its saved model (and would
     give new ones after a prompt change), keeping what the run finished with."""
-    from hybridnets.align import AlignConfig, align
-
-    root = medpix_like(tmp_path / "medpix2", n=4)
-    monkeypatch.setenv("MEDPIX2_DIR", str(root))
-    folder = align_medpix.run_folder(tmp_path / "runs", "convvit_test", 0)
-    config = AlignConfig(model="convvit_test", data=str(root), text_model=str(tiny_text_model),
-                         out_dir=str(folder), input_size=32, epochs=1, batch_size=4,
-                         embed_dim=16, progress=False)  # fmt: skip
-    finished = align(config)["test"]
+    folder, result = finished_align_run(4)
+    finished = result["test"]
     path = folder / "result.json"
     stale = json.loads(path.read_text()) | {"test": {"zero_shot": "old prompts"}}
     path.write_text(json.dumps(stale))

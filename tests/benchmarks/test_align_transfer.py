@@ -23,12 +23,14 @@ def test_region_file_is_a_medmnist_file_of_body_regions(tmp_path: Path, medpix_l
 
 
 def test_steps_of_one_seed(tmp_path: Path) -> None:
-    args = argparse.Namespace(runs=tmp_path / "out", align_runs=tmp_path / "align")
+    args = argparse.Namespace(
+        runs=tmp_path / "out", align_runs=tmp_path / "align", align_run="convvit_n+extra0.5@64"
+    )
     steps = dict(
         (path.relative_to(args.runs).as_posix(), argv)
         for path, argv in align_transfer.jobs(2, args, tmp_path / "r.npz")
     )
-    tower = str(args.align_runs / "convvit_n__s2" / "image_tower")
+    tower = str(args.align_runs / "convvit_n+extra0.5@64__s2" / "image_tower")
     lora = steps["lora__s2/result.json"]
     assert lora[lora.index("--pretrained") + 1] == tower and "--lora-rank" in lora
     assert "--lora-rank" not in steps["full__s2/result.json"]

@@ -77,3 +77,27 @@ def test_pretrain_jobs_one_folder_per_objective(data_dir: Path, tmp_path: Path) 
     assert contrastive[contrastive.index("--objective") + 1] == "contrastive"
     assert contrastive[contrastive.index("--epochs", 8) + 1] == "5"  # the override comes last
     assert "--objective" not in argv["mim_pneumonia"]
+
+
+def test_probe_compares_with_the_same_random_init_in_every_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, patch_toy
+) -> None:
+    """Each objective's probe.json holds the random-init encoder beside the pretrained one,
+    drawn from seed 0 after the pretrained model: here the 'pretrained' weights are that very
+    draw, so both probe exactly alike."""
+    import torch
+
+    import hybridnets
+
+    patch_toy(tmp_path / "pneumoniamnist.npz")
+    monkeypatch.setenv("MEDMNIST_DIR", str(tmp_path))
+    kwargs = {"spatial_dims": 2, "in_chans": 1, "num_classes": 0}
+    torch.manual_seed(0)
+    hybridnets.create(pretrain_gain.MODEL, **kwargs)
+    second_draw = hybridnets.create(pretrain_gain.MODEL, **kwargs)
+    folder = pretrain_gain.pretrained_folder(tmp_path / "runs", "pneumonia", "contrastive")
+    hybridnets.save_pretrained(second_draw, folder)
+    pretrain_gain.run_probes(tmp_path / "runs", ["pneumonia"], ["contrastive"])
+    probes = json.loads((folder / "probe.json").read_text())
+    assert list(probes) == ["random init", "contrastive-pretrained"]
+    assert probes["random init"] == probes["contrastive-pretrained"]
