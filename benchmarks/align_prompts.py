@@ -1,8 +1,8 @@
 """Choose zero-shot class names on MedPix 2.0's dev split, never the test split.
 
 Loads every finished alignment run under ``--runs`` (their ``aligned/`` folders), embeds the
-dev images once per run, and scores class-name lists for one task (``region`` or
-``modality``) by the mean dev accuracy over the runs:
+dev images once per run, and scores class-name lists for one zero-shot task (those with a
+candidate pool below: ``region``) by the mean dev accuracy over the runs:
 
 - ``current``: the names in ``hybridnets/align/prompts.py``;
 - ``pool``: every name of the candidate pool below (what each category holds: the MedPix
@@ -32,11 +32,9 @@ import torch
 from _common import RESULTS
 from align_medpix import data_dir
 
-from hybridnets.align.checkpoint import load_aligned
-from hybridnets.align.evaluate import embed_images, embed_texts
+from hybridnets.align.evaluate import embed_images, embed_texts, load_for_scoring
 from hybridnets.align.prompts import TASKS
 from hybridnets.atomic import atomic_write_text
-from hybridnets.data.pairs import load_pairs
 from hybridnets.multimodal.zero_shot import zero_shot_accuracy, zero_shot_predict, zero_shot_weights
 
 _logger = logging.getLogger("align_prompts")
@@ -113,14 +111,8 @@ class Run:
 
     def __init__(self, folder: Path, data: Path, split: str) -> None:
         self.name = folder.parent.name
-        self.model, recipe = load_aligned(folder)
-        pairs = load_pairs(data, split, recipe["in_chans"], recipe["input_size"])
-        shape = (1, -1) + (1,) * pairs.spatial_dims
-        mean = torch.tensor(recipe["mean"]).view(shape)
-        std = torch.tensor(recipe["std"]).view(shape)
-        device = torch.device("cpu")
-        self.images = embed_images(self.model, pairs, lambda x: (x - mean) / std, device)
-        self.pairs = pairs
+        self.model, self.pairs, prepare = load_for_scoring(folder, data, split)
+        self.images = embed_images(self.model, self.pairs, prepare, torch.device("cpu"))
         self._texts: dict[str, torch.Tensor] = {}
 
     def encode(self, texts: list[str]) -> torch.Tensor:

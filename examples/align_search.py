@@ -23,9 +23,8 @@ from pathlib import Path
 
 import torch
 
-from hybridnets.align import AlignConfig, align, load_aligned
-from hybridnets.align.evaluate import embed_images, embed_texts
-from hybridnets.data.pairs import load_pairs
+from hybridnets.align import AlignConfig, align
+from hybridnets.align.evaluate import embed_images, embed_texts, load_for_scoring
 from hybridnets.multimodal.zero_shot import zero_shot_predict, zero_shot_weights
 
 
@@ -69,12 +68,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
     result = align(config)  # step 1: resumes if interrupted, skips nothing
     print(f"test retrieval: {json.dumps(result['test']['text_to_image'])}")
 
-    model, recipe = load_aligned(Path(args.out) / "aligned")  # step 2
-    test = load_pairs(args.data, "test", recipe["in_chans"], recipe["input_size"])
-    shape = (1, -1) + (1,) * test.spatial_dims
-    mean = torch.tensor(recipe["mean"]).view(shape)
-    std = torch.tensor(recipe["std"]).view(shape)
-    images = embed_images(model, test, lambda x: (x - mean) / std, torch.device("cpu"))
+    model, test, prepare = load_for_scoring(Path(args.out) / "aligned", args.data)  # step 2
+    images = embed_images(model, test, prepare, torch.device("cpu"))
     query = embed_texts(model, [args.query])[0]
     ranked = (images @ query).argsort(descending=True)[: args.top].tolist()
     print(f"query {args.query!r}:")

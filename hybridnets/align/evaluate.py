@@ -29,7 +29,14 @@ from hybridnets.multimodal import (
     zero_shot_weights,
 )
 
-__all__ = ["embed_images", "embed_texts", "evaluate_pairs", "score_aligned", "zero_shot_classes"]
+__all__ = [
+    "embed_images",
+    "embed_texts",
+    "evaluate_pairs",
+    "load_for_scoring",
+    "score_aligned",
+    "zero_shot_classes",
+]
 
 _CHUNK = 64
 
@@ -115,6 +122,20 @@ def score_aligned(
     ``columns``: ``image_column``, ``text_column``, ``label_column``), with the recipe's input
     size and standardisation and the current prompts: what :func:`evaluate_pairs` returns.
     """
+    model, pairs, prepare = load_for_scoring(folder, data, split, device, **columns)
+    classes = zero_shot_classes(pairs)
+    return evaluate_pairs(model, pairs, prepare, torch.device(device), classes)
+
+
+def load_for_scoring(
+    folder: str | Path,
+    data: str | Path,
+    split: str | None = "test",
+    device: str | torch.device = "cpu",
+    **columns: str,
+) -> tuple[ImageTextModel, ImageTextPairs, Callable[[Tensor], Tensor]]:
+    """A saved aligned model (on ``device``), the pairs of ``split`` read at its recipe's input
+    size, and the recipe's standardisation: what scoring them needs (see :func:`score_aligned`)."""
     from hybridnets.align.checkpoint import load_aligned
 
     model, recipe = load_aligned(folder)
@@ -123,5 +144,4 @@ def score_aligned(
     shape = (1, -1) + (1,) * pairs.spatial_dims
     mean = torch.tensor(recipe["mean"], device=device).view(shape)
     std = torch.tensor(recipe["std"], device=device).view(shape)
-    classes = zero_shot_classes(pairs)
-    return evaluate_pairs(model, pairs, lambda x: (x - mean) / std, torch.device(device), classes)
+    return model, pairs, lambda x: (x - mean) / std
