@@ -10,6 +10,8 @@ image→text over the 128 distinct test captions and text→image) and zero-shot
     python benchmarks/align_medpix.py run --models convvit_n,resnet18 --seeds 0,1,2 \\
         --input-size 128 --epochs 30
     python benchmarks/align_medpix.py run --models convvit_n --pretrain --input-size 128 ...
+    python benchmarks/align_medpix.py run --models convvit_n --pretrain --pretrain-size 64 \
+        --input-size 96 ...                     # pretrain at 64², align at 96²
     python benchmarks/align_medpix.py rescore     # finished runs, scored with today's prompts
     python benchmarks/align_medpix.py summary     # benchmarks/results/align_medpix.{json,md}
 
@@ -94,9 +96,10 @@ def pretrained_folder(runs: Path, model: str, input_size: int) -> Path:
     return runs / "pretrained" / f"{model}_contrastive_{input_size}"
 
 
-def pretrained_size(folder: str) -> int:
-    """The input size a :func:`pretrained_folder` was pretrained at."""
-    return int(Path(folder).name.rsplit("_", 1)[-1])
+def pretrained_size(folder: str) -> int | None:
+    """The input size a :func:`pretrained_folder` was pretrained at (None: another folder)."""
+    tail = Path(folder).name.rsplit("_", 1)[-1]
+    return int(tail) if tail.isdigit() else None
 
 
 def pretrain_command(model: str, args: argparse.Namespace, data: Path) -> list[str]:
@@ -170,8 +173,9 @@ def _init(result: dict[str, Any]) -> str:
     when it differs), and the layer decay and share of extra (case report) texts if any."""
     config = result["config"]
     init = "contrastive" if config.get("pretrained") else "scratch"
-    if config.get("pretrained") and pretrained_size(config["pretrained"]) != config["input_size"]:
-        init += f" at {pretrained_size(config['pretrained'])}²"
+    size = pretrained_size(config["pretrained"]) if config.get("pretrained") else None
+    if size not in (None, config["input_size"]):
+        init += f" at {size}²"
     init += f", layer decay {config['layer_decay']}" if config.get("layer_decay") else ""
     p = result.get("extra_text_prob", config.get("extra_text_prob"))  # as used, else as asked
     return init + (f", extra texts {p}" if p else "")

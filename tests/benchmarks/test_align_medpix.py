@@ -58,6 +58,7 @@ def test_summary_gives_mean_and_std_over_seeds(tmp_path: Path) -> None:
     path = align_medpix.summary(runs, tmp_path)
     scratch, pretrained, with_extra, with_decay, at_128 = json.loads(path.read_text())
     assert at_128["init"] == "contrastive at 64²" and at_128["input_size"] == 128
+    assert align_medpix.pretrained_size("/weights/my_simclr") is None  # not this script's folder
     assert with_decay["init"] == "contrastive, layer decay 0.75" and with_decay["seeds"] == [0]
     assert with_extra["init"] == "contrastive, extra texts 0.5"
     assert scratch["i2t R@1"][0] == 0.2 and scratch["seeds"] == [0, 1]
