@@ -32,10 +32,14 @@ import torch
 from _common import RESULTS
 from align_medpix import data_dir
 
-from hybridnets.align.evaluate import embed_images, embed_texts, load_for_scoring
-from hybridnets.align.prompts import TASKS
+from hybridnets.align.evaluate import (
+    embed_images,
+    embed_texts,
+    load_for_scoring,
+    zero_shot_scores,
+)
+from hybridnets.align.prompts import TASKS, ZeroShotTask
 from hybridnets.atomic import atomic_write_text
-from hybridnets.multimodal.zero_shot import zero_shot_accuracy, zero_shot_predict, zero_shot_weights
 
 _logger = logging.getLogger("align_prompts")
 POOL: dict[str, dict[str, list[str]]] = {
@@ -122,11 +126,8 @@ class Run:
         return torch.stack([self._texts[t] for t in texts])
 
     def score(self, task: str, names: dict[str, list[str]]) -> dict[str, float]:
-        classes = list(names)
-        templates = TASKS[task].templates
-        weights = zero_shot_weights(self.encode, [names[c] for c in classes], templates)
-        predicted = zero_shot_predict(self.images, weights)
-        return zero_shot_accuracy(predicted, self.pairs.label_index(task, classes))
+        prompts = ZeroShotTask(TASKS[task].templates, names)
+        return zero_shot_scores(self.images, self.pairs, task, list(names), self.encode, prompts)
 
 
 def mean_score(runs: Sequence[Run], task: str, names: dict[str, list[str]]) -> dict[str, Any]:

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from hybridnets.align.prompts import task_for
+from hybridnets.align.prompts import ZeroShotTask, task_for
 from hybridnets.data.pairs import ImageTextPairs, load_pairs
 from hybridnets.multimodal import (
     ImageTextModel,
@@ -36,6 +37,7 @@ __all__ = [
     "load_for_scoring",
     "score_aligned",
     "zero_shot_classes",
+    "zero_shot_scores",
 ]
 
 _CHUNK = 64
@@ -98,16 +100,29 @@ def evaluate_pairs(
         with torch.no_grad():
             scale, ids = model.scale.float(), index.to(images.device)
             result["loss"] = clip_loss(images, captions[ids], scale, gather=False).item()
-        zero_shot = {}
-        for task, names in classes.items():
-            prompts = task_for(task)
-            weights = zero_shot_weights(
-                lambda t: embed_texts(model, t), prompts.classnames(names), prompts.templates
-            )
-            predicted = zero_shot_predict(images, weights)
-            zero_shot[task] = zero_shot_accuracy(predicted, pairs.label_index(task, names))
+        encode = partial(embed_texts, model)
+        zero_shot = {
+            task: zero_shot_scores(images, pairs, task, names, encode, task_for(task))
+            for task, names in classes.items()
+        }
     result["zero_shot"] = zero_shot
     return result
+
+
+def zero_shot_scores(
+    images: Tensor,
+    pairs: ImageTextPairs,
+    task: str,
+    classes: Sequence[str],
+    encode_text: Callable[[list[str]], Tensor],
+    prompts: ZeroShotTask,
+) -> dict[str, float]:
+    """Zero-shot accuracy and balanced accuracy on ``task`` of the image embeddings ``images``
+    of ``pairs``: one class vector per name of ``classes`` from ``prompts``' names and
+    templates, each text embedded by ``encode_text``."""
+    weights = zero_shot_weights(encode_text, prompts.classnames(list(classes)), prompts.templates)
+    predicted = zero_shot_predict(images, weights)
+    return zero_shot_accuracy(predicted, pairs.label_index(task, classes))
 
 
 def score_aligned(
