@@ -27,6 +27,7 @@ only: never copied into the repository). Without it the script says where it loo
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -137,10 +138,40 @@ def run(args: argparse.Namespace) -> int:
         if missing and run_logged(pretrain_command(model, args, data), weights / "pretrain.log"):
             continue  # pretraining failed: its log says why
         for seed in args.seeds:
-            folder = _folder(args, model, seed)
+            folder, argv = _folder(args, model, seed), command(model, seed, args, data)
             if not (folder / "result.json").is_file():
-                run_logged(command(model, seed, args, data), folder / "align.log")
+                run_logged(argv, folder / "align.log")
+            elif changed := changed_settings(folder / "result.json", argv):
+                asked = ", ".join(
+                    f"{k} {new} (finished with {old})" for k, (old, new) in changed.items()
+                )
+                _logger.error(
+                    "%s finished with other settings than this sweep asks: %s; give this sweep "
+                    "another --runs folder (the folder name holds only the model, start, extra "
+                    "texts, size and seed)",
+                    folder,
+                    asked,
+                )
+                return 2
     return 0
+
+
+_RUNTIME = frozenset({"data", "out_dir", "num_threads", "progress", "device", "resume"})
+"""Settings that do not change what a run computes (or that name where it is)."""
+
+
+def changed_settings(result: Path, argv: Sequence[str]) -> dict[str, tuple[Any, Any]]:
+    """The recipe settings in which the finished run ``result`` (its ``result.json``) differs
+    from the ``python -m hybridnets.align`` command line ``argv``: ``{name: (finished, asked)}``;
+    pretrained weights compare by folder name (runs folders may be linked or moved)."""
+    from hybridnets.align.__main__ import parse_args
+
+    asked = dataclasses.asdict(parse_args(argv[3:]))
+    done = json.loads(result.read_text())["config"]
+    for config in (asked, done):
+        if config.get("pretrained"):
+            config["pretrained"] = Path(config["pretrained"]).name
+    return {k: (done.get(k), v) for k, v in asked.items() if k not in _RUNTIME and done.get(k) != v}
 
 
 def rescore(args: argparse.Namespace) -> int:
@@ -217,12 +248,17 @@ def table(rows: Sequence[dict[str, Any]]) -> str:
 
 def summary(runs: Path, out: Path = RESULTS) -> Path | None:
     """``align_medpix.json`` and ``.md`` (mean ± std over seeds) from the finished runs."""
-    groups = group_results(runs, lambda r: f"{r['model']} {r['config']['input_size']} {_init(r)}")
+    groups = group_results(
+        runs,
+        lambda r: f"{r['model']} {r['config']['input_size']} {r['config']['epochs']} {_init(r)}",
+    )
     if not groups:
         _logger.warning("no finished runs under %s", runs)
         return None
     rows = [summarise(results) for results in groups.values()]
-    rows.sort(key=lambda r: (r["model"], r["input_size"], r["init"] != "scratch", r["init"]))
+    rows.sort(
+        key=lambda r: (r["model"], r["input_size"], r["init"] != "scratch", r["init"], r["epochs"])
+    )
     first = next(iter(groups.values()))[0]
     note = (
         f"MedPix 2.0 test split ({first['test_pairs']} images, {first['test_captions']} distinct "

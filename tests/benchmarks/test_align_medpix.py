@@ -139,3 +139,47 @@ def test_rescore_scores_the_saved_models_again(tmp_path: Path, finished_align_ru
     assert result["test_at_finish"] == {"zero_shot": "old prompts"}
     assert result["test"]["zero_shot"] == finished["zero_shot"]
     assert result["test"]["image_to_text"] == finished["image_to_text"]
+
+
+def test_a_finished_run_with_other_settings_is_refused(tmp_path: Path, monkeypatch, caplog) -> None:
+    """The folder name holds only some settings: a sweep asking for other epochs or recipe
+    options where a run already finished stops with what differs, instead of skipping it."""
+    import dataclasses
+
+    from hybridnets.align.__main__ import parse_args
+
+    (tmp_path / "data" / "splits").mkdir(parents=True)
+    (tmp_path / "data" / "splits" / "descriptions_train.jsonl").write_text("")
+    monkeypatch.setenv("MEDPIX2_DIR", str(tmp_path / "data"))
+    calls = []
+
+    def fake(argv: list[str], log: Path) -> int:
+        calls.append(argv)
+        log.parent.mkdir(parents=True)
+        config = dataclasses.asdict(parse_args(argv[3:]))
+        (log.parent / "result.json").write_text(json.dumps({"config": config}))
+        return 0
+
+    monkeypatch.setattr(align_medpix, "run_logged", fake)
+    argv = ["run", "--runs", str(tmp_path / "runs"), "--models", "convvit_n", "--seeds", "0"]
+    argv += ["--input-size", "64", "--num-threads", "1"]
+    assert align_medpix.main([*argv, "--epochs", "12"]) == 0 and len(calls) == 1
+    assert align_medpix.main([*argv, "--epochs", "12", "--num-threads", "2"]) == 0
+    assert len(calls) == 1  # finished with the same recipe: not run again
+    assert align_medpix.main([*argv, "--epochs", "24"]) == 2
+    assert "epochs 24 (finished with 12)" in caplog.text and "--runs" in caplog.text
+    assert align_medpix.main([*argv, "--epochs", "12", "--extra", "--ema-decay 0.998"]) == 2
+    assert "ema_decay 0.998 (finished with None)" in caplog.text and len(calls) == 1
+
+
+def test_runs_of_other_lengths_are_separate_rows(tmp_path: Path) -> None:
+    for name, epochs, r1 in (("a", 12, 0.1), ("b", 24, 0.2)):
+        folder = tmp_path / "runs" / name / "convvit_n+extra0.5@64__s0"
+        folder.mkdir(parents=True)
+        result = _result("convvit_n", 0, r1)
+        result["config"]["epochs"] = epochs
+        (folder / "result.json").write_text(json.dumps(result))
+        (tmp_path / "runs" / "all").mkdir(exist_ok=True)
+        folder.rename(tmp_path / "runs" / "all" / f"{name}__s0")
+    rows = json.loads(align_medpix.summary(tmp_path / "runs" / "all", tmp_path).read_text())
+    assert [(r["epochs"], r["i2t R@1"][0]) for r in rows] == [(12, 0.1), (24, 0.2)]
