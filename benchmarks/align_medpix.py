@@ -257,7 +257,13 @@ def summary(runs: Path, out: Path = RESULTS) -> Path | None:
         return None
     rows = [summarise(results) for results in groups.values()]
     rows.sort(
-        key=lambda r: (r["model"], r["input_size"], r["init"] != "scratch", r["init"], r["epochs"])
+        key=lambda r: (
+            r["model"],
+            r["input_size"],
+            not r["init"].startswith("scratch"),
+            r["init"],
+            r["epochs"],
+        )
     )
     first = next(iter(groups.values()))[0]
     note = (
