@@ -232,10 +232,11 @@ def summarise(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 
 def table(rows: Sequence[dict[str, Any]]) -> str:
-    head = ["model", "init", "input", "epochs", "image params", "seeds", *METRICS, "wall s / run"]
+    head = ["model", "init", "text", "input", "epochs", "image params", "seeds", *METRICS]
+    head.append("wall s / run")
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
-        cells = [r["model"], r["init"], str(r["input_size"]), str(r["epochs"])]
+        cells = [r["model"], r["init"], r["mode"], str(r["input_size"]), str(r["epochs"])]
         cells.append(f"{r['params_M']:.2f}M")
         cells.append(str(len(r["seeds"])))
         for name in METRICS:
@@ -250,7 +251,10 @@ def summary(runs: Path, out: Path = RESULTS) -> Path | None:
     """``align_medpix.json`` and ``.md`` (mean ± std over seeds) from the finished runs."""
     groups = group_results(
         runs,
-        lambda r: f"{r['model']} {r['config']['input_size']} {r['config']['epochs']} {_init(r)}",
+        lambda r: (
+            f"{r['model']} {r['mode']} {r['config']['input_size']} {r['config']['epochs']} "
+            f"{_init(r)}"
+        ),
     )
     if not groups:
         _logger.warning("no finished runs under %s", runs)
@@ -268,8 +272,8 @@ def summary(runs: Path, out: Path = RESULTS) -> Path | None:
     first = next(iter(groups.values()))[0]
     note = (
         f"MedPix 2.0 test split ({first['test_pairs']} images, {first['test_captions']} distinct "
-        f"captions; chance R@10 = 10/{first['test_captions']} image→text). LiT: text tower "
-        f"{rows[0]['text_model']} frozen; image tower from scratch, or (init contrastive) from "
+        f"captions; chance R@10 = 10/{first['test_captions']} image→text). Text tower "
+        f"{rows[0]['text_model']}: frozen (lit), or with LoRA adapters (lora); image tower from scratch, or (init contrastive) from "
         "contrastive pretraining on the training split's images (`--pretrain`). Zero-shot prompts: "
         "hybridnets/align/prompts.py (runs finished before a prompt change re-scored by `rescore`; "
         "their original scores stay in result.json as test_at_finish). Commands: `python benchmarks/align_medpix.py run ...` "

@@ -64,7 +64,7 @@ def test_summary_gives_mean_and_std_over_seeds(tmp_path: Path) -> None:
     assert scratch["i2t R@1"][0] == 0.2 and scratch["seeds"] == [0, 1]
     assert pretrained["init"] == "contrastive" and pretrained["i2t R@1"][0] == 0.6
     md = (tmp_path / "align_medpix.md").read_text()
-    assert "| convvit_n | scratch | 64 | 5 |" in md and "| convvit_n | contrastive |" in md
+    assert "| convvit_n | scratch | lit | 64 | 5 |" in md and "| convvit_n | contrastive |" in md
     assert "0.200 ± 0.141" in md and "128 distinct captions" in md
 
 
@@ -172,14 +172,22 @@ def test_a_finished_run_with_other_settings_is_refused(tmp_path: Path, monkeypat
     assert "ema_decay 0.998 (finished with None)" in caplog.text and len(calls) == 1
 
 
-def test_runs_of_other_lengths_are_separate_rows(tmp_path: Path) -> None:
-    for name, epochs, r1 in (("a", 12, 0.1), ("b", 24, 0.2)):
+def test_runs_of_other_lengths_or_text_modes_are_separate_rows(tmp_path: Path) -> None:
+    for name, epochs, r1, mode in (
+        ("a", 12, 0.1, "lit"),
+        ("b", 24, 0.2, "lit"),
+        ("c", 12, 0.3, "lora"),
+    ):
         folder = tmp_path / "runs" / name / "convvit_n+extra0.5@64__s0"
         folder.mkdir(parents=True)
-        result = _result("convvit_n", 0, r1)
+        result = _result("convvit_n", 0, r1) | {"mode": mode}
         result["config"]["epochs"] = epochs
         (folder / "result.json").write_text(json.dumps(result))
         (tmp_path / "runs" / "all").mkdir(exist_ok=True)
         folder.rename(tmp_path / "runs" / "all" / f"{name}__s0")
     rows = json.loads(align_medpix.summary(tmp_path / "runs" / "all", tmp_path).read_text())
-    assert [(r["epochs"], r["i2t R@1"][0]) for r in rows] == [(12, 0.1), (24, 0.2)]
+    assert [(r["epochs"], r["mode"], r["i2t R@1"][0]) for r in rows] == [
+        (12, "lit", 0.1),
+        (12, "lora", 0.3),
+        (24, "lit", 0.2),
+    ]
