@@ -2,7 +2,8 @@
 
 Every run is ``python -m hybridnets.align`` on the dataset's own case-disjoint split (1,653
 train / 197 dev / 200 test images), one process per run, its log beside its result; finished
-runs (``result.json`` present) are not run again, so an interrupted sweep resumes. The
+runs (``result.json`` present) are not run again, so an interrupted sweep resumes (one that
+finished with other settings, e.g. ``--epochs``, stops the sweep: use another ``--runs``). The
 summary is mean ± std over seeds of the test split's retrieval (R@1/5/10 and median rank,
 image→text over the 128 distinct test captions and text→image) and zero-shot accuracy on the
 5 body regions and CT vs MR:
