@@ -166,13 +166,14 @@ def changed_settings(result: Path, argv: Sequence[str]) -> dict[str, tuple[Any, 
     from the ``python -m hybridnets.align`` command line ``argv``: ``{name: (finished, asked)}``;
     pretrained weights compare by folder name (runs folders may be linked or moved)."""
     from hybridnets.align.__main__ import parse_args
+    from hybridnets.engine.loop import changed_settings as differ
 
     asked = dataclasses.asdict(parse_args(argv[3:]))
     done = json.loads(result.read_text())["config"]
     for config in (asked, done):
         if config.get("pretrained"):
             config["pretrained"] = Path(config["pretrained"]).name
-    return {k: (done.get(k), v) for k, v in asked.items() if k not in _RUNTIME and done.get(k) != v}
+    return differ(done, asked, _RUNTIME)
 
 
 def rescore(args: argparse.Namespace) -> int:
@@ -274,10 +275,11 @@ def summary(runs: Path, out: Path = RESULTS) -> Path | None:
     note = (
         f"MedPix 2.0 test split ({first['test_pairs']} images, {first['test_captions']} distinct "
         f"captions; chance R@10 = 10/{first['test_captions']} image→text). Text tower "
-        f"{rows[0]['text_model']}: frozen (lit), or with LoRA adapters (lora); image tower from scratch, or (init contrastive) from "
-        "contrastive pretraining on the training split's images (`--pretrain`). Zero-shot prompts: "
-        "hybridnets/align/prompts.py (runs finished before a prompt change re-scored by `rescore`; "
-        "their original scores stay in result.json as test_at_finish). Commands: `python benchmarks/align_medpix.py run ...` "
+        f"{rows[0]['text_model']}: frozen (lit), or with LoRA adapters (lora); image tower from "
+        "scratch, or (init contrastive) from contrastive pretraining on the training split's "
+        "images (`--pretrain`). Zero-shot prompts: hybridnets/align/prompts.py (runs finished "
+        "before a prompt change re-scored by `rescore`; their original scores stay in "
+        "result.json as test_at_finish). Commands: `python benchmarks/align_medpix.py run ...` "
         "(each run's command line is in its result.json config)."
     )
     return write_summary(out, "align_medpix", rows, note, table(rows))

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
@@ -32,6 +32,7 @@ from hybridnets.engine.state import load_state, save_state
 
 __all__ = [
     "Progress",
+    "changed_settings",
     "engine_for",
     "launch_run",
     "load_run_state",
@@ -95,6 +96,14 @@ def save_run_state(
     barrier(runtime)
 
 
+def changed_settings(
+    saved: Mapping[str, Any], current: Mapping[str, Any], free: Collection[str] = ()
+) -> dict[str, tuple[Any, Any]]:
+    """The settings of ``current`` (a config as a dict) that ``saved`` holds otherwise, as
+    ``{name: (saved, current)}``; names in ``free`` may differ."""
+    return {k: (saved.get(k), v) for k, v in current.items() if k not in free and saved.get(k) != v}
+
+
 def load_run_state(
     path: Path,
     config: Any,
@@ -107,7 +116,7 @@ def load_run_state(
     saved with other settings than ``config`` (fields in ``resume_free`` may differ)."""
     state = load_state(path)
     saved, current = json.loads(state["config"]), asdict(config)
-    differ = sorted(k for k in current if k not in resume_free and saved.get(k) != current[k])
+    differ = sorted(changed_settings(saved, current, resume_free))
     if differ:
         raise ValueError(
             f"{path} holds an interrupted run with other settings ({', '.join(differ)}); "
