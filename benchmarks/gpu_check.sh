@@ -2,7 +2,7 @@
 # GPU readiness check, one call of under 10 minutes on a CUDA machine (`make gpu-check`):
 #   1. the gpu-marked tests (Triton kernels at Swin-T / 3D / cross-attention shapes, autotuned),
 #   2. model-level Triton-vs-reference parity and the first-use self-check, natively on CUDA,
-#   3. benchmarks/kernels.py at the Swin-T and 3D shapes, bf16, triton vs sdpa (vs flex with
+#   3. benchmarks/attention_backends.py at the Swin-T and 3D shapes, bf16, triton vs sdpa (vs flex with
 #      GPU_CHECK_FLEX=1),
 #   4. benchmarks/latency.py: convvit_t vs convnext_tiny and swin_tiny_patch4_window7_224, bf16.
 # Writes logs and JSON to $GPU_CHECK_OUT (default benchmarks/results/gpu_check) and a
@@ -54,14 +54,14 @@ step gpu_tests 200 yes "$PYTHON" -m pytest -q -p no:cacheprovider -m gpu \
     tests/kernels tests/ops tests/layers tests/models
 step parity_tests 90 yes env HYBRIDNETS_TRITON_AUTOTUNE=0 "$PYTHON" -m pytest -q \
     -p no:cacheprovider tests/ops/test_triton_models.py tests/ops/test_selfcheck.py
-step kernels 120 yes "$PYTHON" benchmarks/kernels.py --device cuda \
+step kernels 120 yes "$PYTHON" benchmarks/attention_backends.py --device cuda \
     --shapes swin_t_stage1,swin_t_stage3,swin3d_w7_96 --dtypes bf16 --backends triton,sdpa \
     --warmup 5 --iters 20 --json "$OUT/kernels.json"
 step latency 100 yes "$PYTHON" benchmarks/latency.py --device cuda --dtype bf16 \
     --models convvit_t,convnext_tiny,swin_tiny_patch4_window7_224 --input-size 224 \
     --batch-size 1,64 --mode both --warmup 5 --iters 20 --json "$OUT/latency_bf16.json"
 if [ "${GPU_CHECK_FLEX:-0}" = 1 ]; then
-    step kernels_flex 120 no "$PYTHON" benchmarks/kernels.py --device cuda \
+    step kernels_flex 120 no "$PYTHON" benchmarks/attention_backends.py --device cuda \
         --shapes swin_t_stage1,swin3d_w7_96 --dtypes bf16 --backends flex \
         --warmup 5 --iters 20 --json "$OUT/kernels_flex.json"
 fi

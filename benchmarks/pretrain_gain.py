@@ -33,8 +33,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
-sys.path.insert(0, str(Path(__file__).parent))
 from _common import run_logged
 from linear_probe import extract_features, probe
 from small_data import data_dir

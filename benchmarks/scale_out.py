@@ -27,7 +27,6 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
 from _common import env_info, markdown_table, split_names
 from small_data import data_dir
 

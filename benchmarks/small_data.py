@@ -30,7 +30,6 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
 from _common import run_logged
 from medmnist_summary import add
 

@@ -5,7 +5,7 @@ its own library functions (``tl.sum``, ``tl.max``, ``tl.zeros`` …) are defined
 first imported — which ``import torch``-based code often does before a test can set
 ``TRITON_INTERPRET``. :func:`cpu_interpreter` sets the variable and swaps those library functions
 for interpreted ones while it is active, so kernel modules first imported inside it run on CPU
-tensors. Used by the tests and by ``benchmarks/kernels.py --interpret``.
+tensors. Used by the tests and by ``benchmarks/attention_backends.py --interpret``.
 
     with cpu_interpreter():
         out, lse = window_attention_fwd(q, k, v, table, rel_index, None, scale)

@@ -1,4 +1,6 @@
-"""The benchmark scripts are not a package: put ``benchmarks/`` on the path to import them."""
+"""The benchmark scripts are not a package: ``benchmarks/`` goes on the *end* of the path to import
+them, so an installed distribution always wins over a script of the same name (and
+tests/test_packaging.py checks that none shares a name)."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import torch
 
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 if str(BENCHMARKS) not in sys.path:
-    sys.path.insert(0, str(BENCHMARKS))
+    sys.path.append(str(BENCHMARKS))
 
 
 @pytest.fixture(autouse=True)

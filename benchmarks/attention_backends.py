@@ -1,8 +1,8 @@
 """Attention backends side by side: fused Triton kernels, SDPA, FlexAttention and the reference.
 
-    python benchmarks/kernels.py --device cuda --dtypes bf16,fp16,fp32 --json results/kernels.json
-    python benchmarks/kernels.py --device cuda --shapes swin_t_stage1 --backends triton,sdpa
-    python benchmarks/kernels.py --device cpu --iters 3 --interpret   # tiny shapes, for testing
+    python benchmarks/attention_backends.py --device cuda --dtypes bf16,fp16,fp32 --json results/kernels.json
+    python benchmarks/attention_backends.py --device cuda --shapes swin_t_stage1 --backends triton,sdpa
+    python benchmarks/attention_backends.py --device cpu --iters 3 --interpret   # tiny shapes, for testing
 
 Backends: ``triton`` (the ``hybridnets::*`` custom ops; the bias is gathered and the mask built
 inside the kernel), ``sdpa`` (``F.scaled_dot_product_attention`` with the bias and shift mask
