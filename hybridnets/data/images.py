@@ -56,9 +56,9 @@ def _to_unit_range(array: np.ndarray) -> torch.Tensor:
     if array.dtype == np.uint8:
         return torch.from_numpy(array.astype(np.float32) / 255.0)
     x = array.astype(np.float32)
-    low, high = np.percentile(x, (0.5, 99.5))
+    low, high = (float(v) for v in np.percentile(x, (0.5, 99.5)))  # Python floats keep float32
     scale = high - low if high > low else 1.0
-    return torch.from_numpy(np.clip((x - low) / scale, 0.0, 1.0))
+    return torch.from_numpy(np.clip((x - low) / scale, 0.0, 1.0).astype(np.float32, copy=False))
 
 
 def read_image(
@@ -67,7 +67,7 @@ def read_image(
     size: int | None = None,
     spatial_dims: int | None = None,
 ) -> torch.Tensor:
-    """``path`` → float ``(in_chans, *S)`` in [0, 1], resized to ``size`` per side if given.
+    """``path`` → float32 ``(in_chans, *S)`` in [0, 1], resized to ``size`` per side if given.
 
     Grey files give 1 channel (repeated to ``in_chans``); RGB files 3 (averaged to grey when
     ``in_chans`` is 1); ``in_chans=None`` keeps the file's own. ``spatial_dims`` (2 or 3) checks the file's rank.

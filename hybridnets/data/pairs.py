@@ -21,7 +21,6 @@ name the file, the row and the fix.
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 from collections.abc import Sequence
@@ -33,6 +32,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from hybridnets.data.table import TableFormatError, read_rows
 
 __all__ = [
     "MEDPIX_MODALITIES",
@@ -65,7 +66,7 @@ _SPLIT_NAMES = {
 }
 
 
-class PairsFormatError(ValueError):
+class PairsFormatError(TableFormatError):
     """An image–caption source is malformed; the message names the row and the fix."""
 
 
@@ -234,7 +235,7 @@ def read_medpix(
         )
     reports = _case_reports(root / "Case_topic.json")
     rows = []
-    for n, record in enumerate(_jsonl(source), 1):
+    for n, record in enumerate(read_rows(source), 1):
         caption = (record.get("Description") or {}).get("Caption")
         missing = [k for k, v in (("image", record.get("image")), ("Caption", caption)) if not v]
         if missing:
@@ -285,30 +286,6 @@ def _case_reports(path: Path) -> dict[str, str]:
     return reports
 
 
-def _jsonl(path: Path) -> list[dict[str, Any]]:
-    records = []
-    with path.open(encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError as err:
-                raise PairsFormatError(
-                    f"{path} row {n}: not JSON ({err.msg}); fix the line"
-                ) from err
-    return records
-
-
-def _table_rows(path: Path) -> list[dict[str, Any]]:
-    if path.suffix.lower() == ".csv":
-        with path.open(encoding="utf-8", newline="") as f:
-            return list(csv.DictReader(f))
-    if path.suffix.lower() in (".jsonl", ".ndjson"):
-        return _jsonl(path)
-    raise PairsFormatError(f"{path}: pairs tables are .csv or .jsonl files")
-
-
 def read_table(
     path: str | Path,
     split: str | None = None,
@@ -340,7 +317,7 @@ def read_table(
     path = Path(path)
     if not path.is_file():
         raise PairsFormatError(f"pairs table {path} not found")
-    records = _table_rows(path)
+    records = read_rows(path)
     if not records:
         raise PairsFormatError(f"{path} has no rows")
     columns = list(records[0])
@@ -408,7 +385,7 @@ def has_split(source: str | Path, split: str) -> bool:
             source / "splits" / f"descriptions_{'dev' if 'dev' in names else split}.jsonl"
         ).is_file()
     try:
-        rows = _table_rows(source)
-    except PairsFormatError:
+        rows = read_rows(source)
+    except TableFormatError:
         return False
     return any(str(r.get("split", "")).strip().lower() in names for r in rows)

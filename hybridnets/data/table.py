@@ -15,6 +15,7 @@ checkpoint. Tabular cells stay as read: fit a
 from __future__ import annotations
 
 import csv
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -37,11 +38,20 @@ class TableFormatError(ValueError):
 
 
 def read_rows(path: str | Path) -> list[dict[str, Any]]:
-    """All rows of a ``.csv`` (or ``.parquet``, with pandas and pyarrow) as dicts."""
+    """All rows of a table as dicts: ``.csv`` (a UTF-8 byte-order mark is skipped),
+    ``.jsonl`` / ``.ndjson`` (one JSON object a line) or ``.parquet`` (with pandas + pyarrow).
+
+    The one record reader of the library: image tables, image–text pairs and MedPix records.
+
+    Raises:
+        FileNotFoundError: No such file.
+        TableFormatError: Another suffix, or a line that is not JSON (named by its number).
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"table {path} does not exist")
-    if path.suffix.lower() == ".parquet":
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
         try:
             import pandas as pd
         except ImportError as err:
@@ -54,10 +64,25 @@ def read_rows(path: str | Path) -> list[dict[str, Any]]:
             {k: (None if pd.isna(v) else v) for k, v in row.items()}
             for row in frame.to_dict("records")
         ]
-    if path.suffix.lower() != ".csv":
-        raise TableFormatError(f"{path}: tables must be .csv or .parquet")
+    if suffix in (".jsonl", ".ndjson"):
+        return _read_jsonl(path)
+    if suffix != ".csv":
+        raise TableFormatError(f"{path}: tables must be .csv, .jsonl or .parquet files")
     with path.open(newline="", encoding="utf-8-sig") as f:
         return list(csv.DictReader(f))
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    records = []
+    with path.open(encoding="utf-8-sig") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError as err:
+                raise TableFormatError(f"{path} row {n}: not JSON ({err.msg}); fix the line") from None
+    return records
 
 
 def _check_columns(path: Path, rows: list[dict[str, Any]], columns: Sequence[str]) -> None:

@@ -19,6 +19,7 @@ from hybridnets.data.pairs import (
     read_medpix,
     read_table,
 )
+from hybridnets.data.table import TableFormatError
 
 
 def test_medpix_layout(tmp_path: Path, medpix_like) -> None:
@@ -88,7 +89,7 @@ def test_table_errors_name_the_row_and_the_fix(tmp_path: Path, shape_pairs) -> N
     with pytest.raises(PairsFormatError, match=r"row 2: .* pass size="):
         read_table(tmp_path / "mixed.csv", size=None)
     (tmp_path / "pairs.txt").write_text("image,text\n")
-    with pytest.raises(PairsFormatError, match=r"\.csv or \.jsonl"):
+    with pytest.raises(TableFormatError, match=r"\.csv, \.jsonl or \.parquet"):
         read_table(tmp_path / "pairs.txt")
 
 
