@@ -81,7 +81,9 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
             try:
                 records.append(json.loads(line))
             except json.JSONDecodeError as err:
-                raise TableFormatError(f"{path} row {n}: not JSON ({err.msg}); fix the line") from None
+                raise TableFormatError(
+                    f"{path} row {n}: not JSON ({err.msg}); fix the line"
+                ) from None
     return records
 
 
