@@ -25,7 +25,7 @@ from hybridnets.data.images import VOLUME_SUFFIXES, read_image
 from hybridnets.data.table import ImageTable, TableFormatError, grouped_split, load_table
 from hybridnets.multimodal.tabular import TabularBatch, TabularPreprocessor
 
-__all__ = ["SPLIT_NAMES", "TableSplit", "table_splits"]
+__all__ = ["SPLIT_NAMES", "TableSplit", "read_table_images", "split_from_column", "table_splits"]
 
 _logger = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ class TableSplit(ImageArray):
         )
 
 
-def _split_from_column(table: ImageTable, column: str) -> tuple[np.ndarray, ...]:
+def split_from_column(table: ImageTable, column: str) -> tuple[np.ndarray, ...]:
     sides: dict[str, list[int]] = {"train": [], "val": [], "test": []}
     for i, row in enumerate(table.rows):
         cell = str(row[column] or "").strip().lower()
@@ -94,7 +94,7 @@ def _split_from_column(table: ImageTable, column: str) -> tuple[np.ndarray, ...]
     return tuple(np.asarray(sides[s], dtype=int) for s in ("train", "val", "test"))
 
 
-def _read_images(table: ImageTable, index: np.ndarray) -> Tensor:
+def read_table_images(table: ImageTable, index: np.ndarray) -> Tensor:
     """The images of rows ``index`` as uint8 ``(n, C, *S)``, read one at a time."""
     shape = (table.in_chans, *(table.size,) * table.spatial_dims)
     out = torch.empty((len(index), *shape), dtype=torch.uint8)
@@ -152,7 +152,7 @@ def table_splits(
             raise TableFormatError(
                 f"{table.path} has no column {split_col!r}; available: {', '.join(table.rows[0])}"
             )
-        index = _split_from_column(table, split_col)
+        index = split_from_column(table, split_col)
     else:
         groups = table.groups if group_col else None
         index = grouped_split(groups, table.labels, fractions, seed)
@@ -171,7 +171,9 @@ def table_splits(
     for rows in index:
         batch = pre.transform(table.tabular_rows(rows)) if pre is not None else None
         splits.append(
-            TableSplit(name, _read_images(table, rows), table.labels[rows], table.classes, batch)
+            TableSplit(
+                name, read_table_images(table, rows), table.labels[rows], table.classes, batch
+            )
         )
     _logger.info(
         "%s: %d train, %d val, %d test rows; %d channel(s) at %d per side; tabular %s",

@@ -158,8 +158,17 @@ def read_saved_config(folder: str | Path) -> dict:
     else:
         path = Path(text).expanduser() / CONFIG_FILE
         if not path.is_file():
+            other = "recipe.json" if (path.parent / "recipe.json").is_file() else None
+            other = other or ("align.json" if (path.parent / "align.json").is_file() else None)
+            hint = (
+                f"; it holds a trained model of another kind ({other}): load it with "
+                f"hybridnets.load({str(path.parent)!r}) and use its .model"
+                if other
+                else ""
+            )
             raise FileNotFoundError(
                 f"{path} not found: pretrained folders are written by hybridnets.save_pretrained"
+                + hint
             )
     config = json.loads(path.read_text())
     if "architecture" not in config:

@@ -84,6 +84,14 @@ _RESUME_FREE = ("out_dir", "progress", "num_threads", "resume", "fsdp", "grad_ch
 
 _logger = logging.getLogger(__name__)
 
+INTENSITY_NPZ = "uint8 / 255"
+INTENSITY_FILES = (
+    "uint8 files / 255, other files rescaled from their 0.5th-99.5th percentile to [0, 1]; "
+    "then quantised to uint8 at the input size"
+)
+"""The ``intensity`` rule a checkpoint records; standardisation by ``mean`` / ``std`` follows."""
+TABLE_FIELDS = ("image_col", "label_col", "group_col", "split_col", "seed")
+
 
 @dataclass
 class _Run:
@@ -174,8 +182,13 @@ def _build_model(
         "resize": config.resize,
         "data": train_ds.name,
         "pretrained": config.pretrained,
-        "classes": getattr(train_ds, "classes", None),
+        "kind": "classifier" if tabular is None else "fusion",
+        "classes": getattr(train_ds, "classes", None)
+        or [str(k) for k in range(train_ds.num_classes)],
+        "intensity": INTENSITY_NPZ if not config.is_table else INTENSITY_FILES,
     }
+    if config.is_table:  # how hybridnets.predict reads a table and finds this run's split
+        recipe |= {k: getattr(config, k) for k in TABLE_FIELDS}
     if tabular is not None:
         fused = {"fusion": config.fusion, "fusion_dim": config.fusion_dim}
         recipe |= fused | {"tabular": tabular.to_dict()}
@@ -333,7 +346,7 @@ def _finish(run: _Run, progress: _Progress, wall_s: float) -> dict:
         if config.lora_rank is not None:  # the adapters alone, then a plain merged model
             save_adapters(model, out_dir / "lora")
             model = model.merge_and_unload()
-        save_checkpoint(model, out_dir / "best", run.recipe)
+        save_checkpoint(model, out_dir / "best", run.recipe | {"threshold": threshold})
         atomic_write_text(out_dir / "result.json", json.dumps(result, indent=2))
         _logger.info("test %s", result["test"])
     barrier(run.runtime)

@@ -1,0 +1,176 @@
+"""``hybridnets.load(folder)``: any folder a recipe saved, as one :class:`Checkpoint`.
+
+    ckpt = hybridnets.load("runs/x/best")           # kind "classifier" or "fusion"
+    preds = ckpt.predict("new_scans/")             # probabilities with the run's preprocessing
+    ckpt = hybridnets.load("runs/a/aligned")        # kind "aligned": an ImageTextModel
+    ckpt = hybridnets.load("runs/p")                # kind "backbone": pretrained encoder
+    ckpt = hybridnets.load("runs/x/lora")           # kind "lora": peft adapters on their base
+
+Which kind a folder holds is read from the file that describes it (``recipe.json`` of a
+trained classifier, ``align.json`` of an aligned model, ``adapter_config.json`` of LoRA
+adapters, ``config.json`` of a backbone saved by ``save_pretrained`` or pretraining).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from torch import nn
+
+if TYPE_CHECKING:
+    from hybridnets.data.inputs import InputSpec
+    from hybridnets.predict.predictions import Predictions
+
+__all__ = ["KINDS", "Checkpoint", "CheckpointKindError", "load"]
+
+KINDS = ("classifier", "fusion", "aligned", "backbone", "lora")
+_RECIPE, _ALIGN, _ADAPTERS, _CONFIG = (
+    "recipe.json",
+    "align.json",
+    "adapter_config.json",
+    "config.json",
+)
+
+
+class CheckpointKindError(ValueError):
+    """A folder holds no checkpoint this library wrote, or not the kind an operation needs."""
+
+
+@dataclass
+class Checkpoint:
+    """A loaded checkpoint folder.
+
+    Attributes:
+        kind: One of :data:`KINDS`.
+        model: The rebuilt model in eval mode (an ``ImageTextModel`` when aligned, a peft
+            model when LoRA).
+        recipe: What the folder records: architecture and its arguments, preprocessing
+            (``intensity``, ``mean``, ``std``, ``input_size``, ``in_chans``), ``classes``,
+            ``threshold``, the tabular preprocessor or text tower.
+        folder: Where it was read from.
+    """
+
+    kind: str
+    model: nn.Module
+    recipe: dict[str, Any]
+    folder: Path
+
+    def input_spec(self) -> InputSpec:
+        """How this classifier reads new data (see :func:`hybridnets.data.inputs.read_inputs`)."""
+        from hybridnets.data.inputs import InputSpec
+        from hybridnets.multimodal.tabular import TabularPreprocessor
+
+        self._require_classifier("read inputs")
+        r = self.recipe
+        tabular = TabularPreprocessor.from_dict(r["tabular"]) if "tabular" in r else None
+        return InputSpec(
+            in_chans=r["in_chans"], size=r["input_size"], spatial_dims=r["spatial_dims"],
+            classes=r.get("classes") or [str(k) for k in range(r["num_classes"])],
+            image_col=r.get("image_col") or "image", label_col=r.get("label_col") or "label",
+            split_col=r.get("split_col"), group_col=r.get("group_col"), seed=r.get("seed", 0),
+            tabular=tabular,
+        )  # fmt: skip
+
+    def predict(
+        self,
+        data: str | Path,
+        split: str | None = None,
+        device: str = "auto",
+        batch_size: int = 256,
+    ) -> Predictions:
+        """Class probabilities of a classifier on ``data`` (a ``.npz`` split, a table, a folder
+        of images or volumes, or one file), read with the checkpoint's own preprocessing.
+
+        ``split``: for a ``.npz`` the split (default test); for a table the rows of that
+        split as the training run drew them (default: every row).
+        """
+        from hybridnets.predict.predictions import predict_checkpoint
+
+        self._require_classifier("predict")
+        return predict_checkpoint(self, data, split, device, batch_size)
+
+    def _require_classifier(self, what: str) -> None:
+        if self.kind not in ("classifier", "fusion"):
+            raise CheckpointKindError(
+                f"{self.folder} holds a {self.kind} checkpoint; only classifiers trained with "
+                f"python -m hybridnets.train (their best/ folder) can {what}"
+            )
+
+
+def _kind(folder: Path) -> str:
+    if (folder / _RECIPE).is_file():
+        recipe = json.loads((folder / _RECIPE).read_text())
+        if recipe.get("kind"):
+            return recipe["kind"]
+        if "fusion" in recipe:
+            return "fusion"
+        return "classifier" if recipe.get("num_classes") else "backbone"  # align's image_tower/
+    if (folder / _ALIGN).is_file():
+        return "aligned"
+    if (folder / _ADAPTERS).is_file():
+        return "lora"
+    if (folder / _CONFIG).is_file():
+        return "backbone"
+    if (folder / "aligned" / _ALIGN).is_file() or (folder / "best" / _RECIPE).is_file():
+        sub = "aligned" if (folder / "aligned").is_dir() else "best"
+        raise CheckpointKindError(f"{folder} is a run folder; load its checkpoint {folder / sub}")
+    raise CheckpointKindError(
+        f"{folder} holds none of {_RECIPE}, {_ALIGN}, {_ADAPTERS} or {_CONFIG}: not a folder "
+        "written by hybridnets (train's best/, align's aligned/ or image_tower/, pretrain's "
+        "output, a LoRA lora/ folder or save_pretrained)"
+    )
+
+
+def _lora_base(folder: Path) -> tuple[nn.Module, dict[str, Any]]:
+    """The model LoRA adapters were trained on: rebuilt from the run's ``best/`` recipe with
+    the run's starting weights."""
+    from hybridnets.resolve import create_model, pretrained_kwargs
+
+    best = folder.parent / "best" / _RECIPE
+    if not best.is_file():
+        raise CheckpointKindError(f"{folder}: LoRA adapters are read with their run's {best}")
+    recipe = json.loads(best.read_text())
+    if not recipe.get("pretrained"):
+        raise CheckpointKindError(
+            f"{folder}: these adapters were trained on a randomly initialised model, which "
+            f"cannot be rebuilt; load the merged model {best.parent} instead"
+        )
+    kwargs = dict(recipe.get("model_kwargs", {}))
+    kwargs |= pretrained_kwargs(recipe["model"], recipe.get("pretrained"))
+    shape = (recipe["spatial_dims"], recipe["in_chans"], recipe["num_classes"])
+    return create_model(recipe["model"], *shape, **kwargs), recipe
+
+
+def load(folder: str | Path) -> Checkpoint:
+    """Load any checkpoint folder a hybridnets recipe (or ``save_pretrained``) wrote.
+
+    Raises:
+        FileNotFoundError: ``folder`` does not exist.
+        CheckpointKindError: It holds no checkpoint of this library (the message says which
+            files it looked for and where a run keeps its checkpoint).
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"checkpoint folder {folder} does not exist")
+    kind = _kind(folder)
+    if (folder / _RECIPE).is_file():
+        from hybridnets.train.models import load_trained
+
+        model, recipe = load_trained(folder)
+    elif kind == "aligned":
+        from hybridnets.align.checkpoint import load_aligned
+
+        model, recipe = load_aligned(folder)
+    elif kind == "lora":
+        from hybridnets.multimodal.lora import load_adapters
+
+        base, recipe = _lora_base(folder)
+        model = load_adapters(base, folder)
+    else:
+        from hybridnets.factory import create
+
+        model, recipe = create(pretrained=str(folder)), json.loads((folder / _CONFIG).read_text())
+    return Checkpoint(kind, model.eval(), recipe, folder)
