@@ -93,8 +93,8 @@ def logistic_regression(table: Path, seed: int) -> dict[str, Any]:
     from sklearn.linear_model import LogisticRegression
 
     from hybridnets.data.table import grouped_split, load_table
-    from hybridnets.multimodal.tabular import TabularPreprocessor
-    from hybridnets.train.metrics import classification_metrics
+    from hybridnets.data.tabular import TabularPreprocessor
+    from hybridnets.metrics import classification_metrics
 
     tic = time.perf_counter()
     t = load_table(table, "image_path", "dx", CLINICAL, "lesion_id", cache=False)

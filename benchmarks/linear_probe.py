@@ -37,9 +37,10 @@ from sklearn.svm import SVC, LinearSVC
 from torch import nn
 
 from hybridnets.atomic import atomic_write_text
+from hybridnets.checkpoint import RECIPE_FILE, load_trained
 from hybridnets.data import MedMNIST
 from hybridnets.resolve import create_model
-from hybridnets.train.models import RECIPE_FILE, feature_model, load_trained
+from hybridnets.train.models import feature_model
 
 _logger = logging.getLogger("linear_probe")
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from hybridnets.atomic import atomic_write_text
-from hybridnets.train.evaluate import selected_index
+from hybridnets.engine.selection import selected_index
 
 RESULTS = Path(__file__).parent / "results" / "medmnist.json"
 SPLIT_METRICS = ("acc", "auc", "acc_threshold")

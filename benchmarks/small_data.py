@@ -34,8 +34,7 @@ from _common import run_logged
 from medmnist_summary import add
 
 from hybridnets.atomic import atomic_path, atomic_write_text
-from hybridnets.train.config import SELECT
-from hybridnets.train.evaluate import selected_index
+from hybridnets.engine.selection import SELECT, selected_index
 
 _logger = logging.getLogger("small_data")
 RESULTS = Path(__file__).parent / "results"

@@ -31,10 +31,10 @@ from pathlib import Path
 import torch
 
 from hybridnets.atomic import atomic_write_text
+from hybridnets.checkpoint import load_trained
 from hybridnets.data.images import read_image
-from hybridnets.multimodal import TabularPreprocessor
+from hybridnets.data.tabular import TabularPreprocessor
 from hybridnets.train import TrainConfig, train
-from hybridnets.train.models import load_trained
 
 CLINICAL = ("age", "sex", "localization")
 

@@ -35,7 +35,8 @@ from sklearn.metrics import roc_auc_score
 from torch import nn
 
 import hybridnets
-from hybridnets.pretrained import convvit_from_timm, load_pretrained, write_state_dict
+from hybridnets.models import convvit_from_timm
+from hybridnets.pretrained import load_pretrained, write_state_dict
 
 REPO = Path(__file__).resolve().parents[1]
 WHERE_FROM = (

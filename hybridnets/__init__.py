@@ -8,9 +8,12 @@ probs = hybridnets.load("runs/x/best").predict("new_scans/")   # a trained run's
 from hybridnets import models as models  # registers the model families
 from hybridnets import pretrained as pretrained
 from hybridnets.checkpoint import Checkpoint, load
-from hybridnets.factory import create
 from hybridnets.pretrained import list_pretrained, load_pretrained, save_pretrained
 from hybridnets.registry import is_model, list_models, register_model
+from hybridnets.resolve import create_model
+
+create = create_model
+"""``hybridnets.create`` is :func:`hybridnets.resolve.create_model` (hybridnets, MONAI, timm)."""
 
 __version__ = "0.1.0"
 
@@ -18,6 +21,7 @@ __all__ = [
     "Checkpoint",
     "__version__",
     "create",
+    "create_model",
     "is_model",
     "list_models",
     "list_pretrained",

@@ -1,4 +1,5 @@
-"""The one model resolver: any name (hybridnets, a MONAI alias, timm) → a module, 2D or 3D.
+"""The one model factory: any name (hybridnets, a MONAI alias, timm) → a module, 2D or 3D,
+with weights and as a feature extractor where its library offers them (``hybridnets.create``).
 
 The recipe, the benchmarks and the examples all build models here, so ``convvit_n``,
 ``monai_resnet18`` and ``resnet18`` can sit side by side in one command or one ``--models`` list.
@@ -7,15 +8,20 @@ The hybridnets registry wins (its models are also registered in timm), then the 
 
     model = create_model("monai_resnet18", spatial_dims=3, in_chans=1, num_classes=2)
     model = create_model("swin_unetr", spatial_dims=3, in_chans=1, input_size=(96, 96, 96))
+    feats = create_model("convvit_t", features_only=True, out_indices=(1, 2, 3))(x)
+    model = create_model(pretrained="runs/pretrained")    # a folder from save_pretrained
 """
 
 from __future__ import annotations
 
 import difflib
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from torch import nn
+
+from hybridnets.registry import is_model, list_models, model_entrypoint
 
 __all__ = ["MONAI_MODELS", "create_model", "model_source", "pretrained_kwargs"]
 
@@ -83,15 +89,13 @@ def model_source(name: str) -> str:
     """
     import timm
 
-    import hybridnets
-
-    if hybridnets.is_model(name):
+    if is_model(name):
         return "hybridnets"
     if name in MONAI_MODELS:
         return "monai"
     if timm.is_model(name):
         return "timm"
-    known = [*hybridnets.list_models(), *MONAI_MODELS, *timm.list_models()]
+    known = list(dict.fromkeys([*list_models(), *MONAI_MODELS, *timm.list_models()]))
     close = difflib.get_close_matches(name, known, n=5, cutoff=0.6)
     hint = f"; did you mean {', '.join(close)}?" if close else ""
     raise ValueError(
@@ -119,50 +123,80 @@ def pretrained_kwargs(name: str, pretrained: str | None) -> dict[str, str]:
 
 
 def create_model(
-    name: str,
-    spatial_dims: int = 2,
-    in_chans: int = 3,
+    name: str | None = None,
+    spatial_dims: int | None = None,
+    in_chans: int | None = None,
     num_classes: int | None = None,
+    *,
+    pretrained: bool | str | Path = False,
+    features_only: bool = False,
+    out_indices: Sequence[int] | None = None,
     input_size: Sequence[int] | None = None,
     **kwargs: Any,
 ) -> nn.Module:
-    """Build ``name`` from hybridnets, MONAI or timm (in train mode, like every constructor).
+    """Build ``name`` from hybridnets, MONAI or timm (in train mode, like every constructor);
+    ``hybridnets.create`` is this function.
 
     Args:
         name: A hybridnets model (``convvit_n``), a MONAI alias (``monai_resnet18``,
-            ``swin_unetr``, ...) or a timm model (``resnet18``; 2D only).
-        spatial_dims: 2 or 3.
-        in_chans: Input channels.
+            ``swin_unetr``, ...) or a timm model (``resnet18``; 2D only). May be omitted when
+            ``pretrained`` is a folder written by :func:`hybridnets.save_pretrained`.
+        spatial_dims: 2 or 3 (None: the model's default, 2; a saved folder's own).
+        in_chans: Input channels (None: the model's default, 3; a saved folder's own).
         num_classes: Output classes (segmentation: output channels); None keeps each library's
             default (hybridnets/timm 1000, MONAI ResNet 400, MONAI segmentation nets 14).
+        pretrained: hybridnets: False, True (the model's default weights), a weight tag, a
+            local file or folder, a URL or ``hf-hub:org/repo`` (see :mod:`hybridnets.pretrained`).
+            timm: False or True (timm's own weights). MONAI: False.
+        features_only: Return a module whose forward gives the list of per-stage maps
+            (hybridnets and timm).
+        out_indices: Stages to return with ``features_only`` (default: all).
         input_size: Spatial input size, needed by models with a fixed token grid (``unetr``;
             timm ViT/Swin/MaxViT get ``img_size`` when it differs from their default).
-        **kwargs: Extra constructor arguments (``stem_stride=1``, ``conv1_t_stride=2``, ...).
+        **kwargs: Extra constructor arguments (``stem_stride=1``, ``conv1_t_stride=2``, ...);
+            for hybridnets weights also ``sha256``, the expected digest of the weight file.
 
     Raises:
-        ValueError: unknown name (with close matches), a 2D-only timm model asked for 3D, or
-            ``input_size`` of the wrong rank.
+        ValueError: unknown name (with close matches), a 2D-only timm model asked for 3D,
+            ``input_size`` of the wrong rank, or an option the model's library does not offer.
     """
-    if spatial_dims not in (2, 3):
-        raise ValueError(f"spatial_dims must be 2 or 3, got {spatial_dims}")
-    if input_size is not None and len(input_size) != spatial_dims:
-        raise ValueError(f"input_size {tuple(input_size)} has not {spatial_dims} dims")
-    source = model_source(name)
-    classes = {} if num_classes is None else {"num_classes": num_classes}
-    if source == "hybridnets":
-        import hybridnets
+    if name is None:
+        if not pretrained or isinstance(pretrained, bool):
+            raise ValueError("create_model needs a model name unless pretrained is a saved folder")
+        from hybridnets.pretrained import read_saved_config
 
-        return hybridnets.create(
-            name, spatial_dims=spatial_dims, in_chans=in_chans, **classes, **kwargs
-        )
+        config = read_saved_config(pretrained)
+        name, kwargs = config["architecture"], {**config["kwargs"], **kwargs}
+    if spatial_dims not in (None, 2, 3):
+        raise ValueError(f"spatial_dims must be 2 or 3, got {spatial_dims}")
+    dims = spatial_dims or kwargs.get("spatial_dims", 2)
+    if input_size is not None and len(input_size) != dims:
+        raise ValueError(f"input_size {tuple(input_size)} has not {dims} dims")
+    source = model_source(name)
+    given = {k: v for k, v in (("spatial_dims", spatial_dims), ("in_chans", in_chans),
+                               ("num_classes", num_classes)) if v is not None}  # fmt: skip
+    if source == "hybridnets":
+        return model_entrypoint(name)(
+            pretrained=pretrained, features_only=features_only, out_indices=out_indices,
+            **kwargs | given,
+        )  # fmt: skip
     if source == "monai":
-        return MONAI_MODELS[name](spatial_dims, in_chans, num_classes, input_size, **kwargs)
-    if spatial_dims != 2:
+        if pretrained or features_only:
+            raise ValueError(
+                f"MONAI alias {name!r} takes no pretrained or features_only; load weights "
+                "with hybridnets.pretrained.load_pretrained(model, file)"
+            )
+        return MONAI_MODELS[name](dims, in_chans or 3, num_classes, input_size, **kwargs)
+    if dims != 2:
         raise ValueError(
             f"timm model {name!r} is 2D only; for 3D use a hybridnets model "
             f"(hybridnets.list_models()) or a MONAI alias ({', '.join(MONAI_MODELS)})"
         )
-    return _create_timm(name, in_chans, input_size, **classes, **kwargs)
+    if not isinstance(pretrained, bool):
+        raise ValueError(f"timm model {name!r} takes pretrained=True or False, not {pretrained!r}")
+    extra = {"features_only": True, "out_indices": out_indices} if features_only else {}
+    extra |= {"num_classes": num_classes} if num_classes is not None else {}
+    return _create_timm(name, in_chans or 3, input_size, pretrained=pretrained, **extra, **kwargs)
 
 
 def _create_timm(

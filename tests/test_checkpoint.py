@@ -61,7 +61,8 @@ def test_pretrained_encoder(tmp_path: Path) -> None:
 
 
 def test_aligned_model_and_its_image_tower(tmp_path: Path, tiny_text_model, shape_pairs) -> None:
-    from hybridnets.align import AlignConfig, align, load_aligned
+    from hybridnets.align import AlignConfig, align
+    from hybridnets.checkpoint import load_aligned
     from hybridnets.multimodal import ImageTextModel
 
     (tmp_path / "pairs").mkdir()

@@ -62,3 +62,18 @@ def test_timm_fixed_grid_gets_img_size() -> None:
 
 def test_monai_aliases_listed() -> None:
     assert {"monai_resnet18", "swin_unetr", "swin_unetr_encoder", "unetr"} <= set(MONAI_MODELS)
+
+
+def test_one_factory_for_every_library(tmp_path):
+    import hybridnets
+
+    assert hybridnets.create is hybridnets.create_model is create_model
+    feats = create_model("resnet18", features_only=True, out_indices=(1, 2), in_chans=1)
+    assert [f.shape[1] for f in feats(torch.randn(1, 1, 64, 64))] == [64, 128]
+    saved = hybridnets.save_pretrained(create_model("convvit_test", 3, 1, 2), tmp_path / "m")
+    again = create_model(pretrained=str(saved))
+    assert (again.spatial_dims, again.num_classes) == (3, 2)
+    with pytest.raises(ValueError, match="takes no pretrained or features_only"):
+        create_model("monai_resnet18", 3, 1, 2, features_only=True)
+    with pytest.raises(ValueError, match="pretrained=True or False"):
+        create_model("resnet18", pretrained="in1k")

@@ -5,7 +5,6 @@ from hybridnets.align import AlignConfig, align
 result = align(AlignConfig(model="convvit_n", data="/data/medpix2", input_size=64))
 """
 
-from hybridnets.align.checkpoint import load_aligned, save_aligned, save_image_tower
 from hybridnets.align.config import AlignConfig
 from hybridnets.align.evaluate import embed_images, embed_texts, evaluate_pairs, score_aligned
 from hybridnets.align.prompts import TASKS, ZeroShotTask
@@ -19,8 +18,5 @@ __all__ = [
     "embed_images",
     "embed_texts",
     "evaluate_pairs",
-    "load_aligned",
-    "save_aligned",
-    "save_image_tower",
     "score_aligned",
 ]

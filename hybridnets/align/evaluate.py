@@ -151,7 +151,7 @@ def load_for_scoring(
 ) -> tuple[ImageTextModel, ImageTextPairs, Callable[[Tensor], Tensor]]:
     """A saved aligned model (on ``device``), the pairs of ``split`` read at its recipe's input
     size, and the recipe's standardisation: what scoring them needs (see :func:`score_aligned`)."""
-    from hybridnets.align.checkpoint import load_aligned
+    from hybridnets.checkpoint.aligned import load_aligned
 
     model, recipe = load_aligned(folder)
     model.to(device)

@@ -28,10 +28,10 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from hybridnets.align.checkpoint import save_aligned, save_image_tower
 from hybridnets.align.config import EXTRA_TEXT_PROB, AlignConfig
 from hybridnets.align.evaluate import evaluate_pairs, zero_shot_classes
 from hybridnets.atomic import atomic_write_text
+from hybridnets.checkpoint.aligned import save_aligned, save_image_tower
 from hybridnets.data import RandomFlipAffine
 from hybridnets.data.pairs import ImageTextPairs, has_split, read_medpix, read_table
 from hybridnets.engine import (

@@ -3,6 +3,7 @@ extra per-sample inputs (clinical tokens), shared by MedMNIST files and image ta
 
     ds.set_normalization(*train_ds.channel_stats())
     x = ds.normalize(ds.images[index])          # float (B, C, *S)
+    x = ds.batch(index, size=64, device="cuda")  # the same, resized, where the model runs
     extra = ds.extra_inputs(index)              # () for images alone
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 __all__ = ["ImageArray"]
@@ -79,4 +81,15 @@ class ImageArray:
             x = x - self.mean
         if self.std is not None:
             x = x / self.std
+        return x
+
+    def batch(
+        self, index: Tensor, size: int | None = None, device: torch.device | str = "cpu"
+    ) -> Tensor:
+        """uint8 images at ``index`` → standardised float batch ``(B, C, *S)`` on ``device``,
+        resized (bi/trilinear) to ``size`` per side when given and different."""
+        x = self.normalize(self.images[index].to(device))
+        if size is not None and tuple(x.shape[2:]) != (size,) * self.spatial_dims:
+            mode = "bilinear" if self.spatial_dims == 2 else "trilinear"
+            x = F.interpolate(x, size=(size,) * self.spatial_dims, mode=mode, align_corners=False)
         return x

@@ -26,7 +26,7 @@ from hybridnets.data.images import is_image_file, read_image
 from hybridnets.data.medmnist import MedMNIST
 from hybridnets.data.table import ImageTable, TableFormatError, grouped_split, load_table, read_rows
 from hybridnets.data.table_splits import read_table_images, split_from_column
-from hybridnets.multimodal.tabular import TabularPreprocessor
+from hybridnets.data.tabular import TabularPreprocessor
 
 __all__ = ["TABLE_SUFFIXES", "InputSpec", "Inputs", "read_inputs"]
 

@@ -23,7 +23,7 @@ from torch import Tensor
 from hybridnets.data.arrays import ImageArray
 from hybridnets.data.images import VOLUME_SUFFIXES, read_image
 from hybridnets.data.table import ImageTable, TableFormatError, grouped_split, load_table
-from hybridnets.multimodal.tabular import TabularBatch, TabularPreprocessor
+from hybridnets.data.tabular import TabularBatch, TabularPreprocessor
 
 __all__ = ["SPLIT_NAMES", "TableSplit", "read_table_images", "split_from_column", "table_splits"]
 

@@ -7,7 +7,6 @@ scheduler = warmup_cosine(optimizer, warmup_steps=60, total_steps=900)
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -15,50 +14,13 @@ import torch
 from timm.optim import param_groups_layer_decay, param_groups_weight_decay
 from torch import nn
 
+from hybridnets.models.delegate import require_group_matcher
+
 __all__ = [
     "build_optimizer",
-    "group_matcher_of",
-    "no_weight_decay_of",
     "param_groups",
     "warmup_cosine",
 ]
-
-
-def no_weight_decay_of(module: nn.Module, prefix: str) -> set[str]:
-    """``module.no_weight_decay()`` (empty when it has none) named as a wrapper that holds it
-    under ``prefix`` sees them: what a wrapper's own ``no_weight_decay`` passes on."""
-    names = module.no_weight_decay() if hasattr(module, "no_weight_decay") else set()
-    return {f"{prefix}.{name}" for name in names}
-
-
-def _require_group_matcher(module: nn.Module) -> None:
-    if not hasattr(module, "group_matcher"):
-        raise ValueError(
-            f"layer_decay needs a model with group_matcher(); {type(module).__name__} has none"
-        )
-
-
-def group_matcher_of(module: nn.Module, prefix: str, coarse: bool = False) -> dict[str, Any]:
-    """``module.group_matcher(coarse)`` with every pattern moved under ``prefix``: what a
-    wrapper that holds ``module`` there passes on for layer-wise LR decay. The wrapper's own
-    parameters match no pattern, so timm puts them in the last (full learning rate) group.
-
-    Raises:
-        ValueError: ``module`` has no ``group_matcher`` (e.g. a MONAI ResNet).
-    """
-    _require_group_matcher(module)
-    head = re.escape(f"{prefix}.")
-
-    def move(pattern: str) -> str:
-        return head + (pattern[1:] if pattern.startswith("^") else pattern)  # re.match anchors
-
-    moved: dict[str, Any] = {}
-    for name, spec in module.group_matcher(coarse=coarse).items():
-        if isinstance(spec, str):
-            moved[name] = move(spec)
-        elif spec is not None:
-            moved[name] = [(move(pattern), suffix) for pattern, suffix in spec]
-    return moved
 
 
 def param_groups(
@@ -70,7 +32,7 @@ def param_groups(
     into the group's learning rate)."""
     skip = model.no_weight_decay() if hasattr(model, "no_weight_decay") else set()
     if layer_decay is not None:
-        _require_group_matcher(model)
+        require_group_matcher(model)
         return param_groups_layer_decay(
             model, weight_decay, no_weight_decay_list=skip, layer_decay=layer_decay
         )

@@ -11,15 +11,23 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from torch import Tensor
+from torch import Tensor, nn
 
 from hybridnets.pretrained.adapt import DERIVED_SUFFIXES
 from hybridnets.pretrained.registry import TIMM_SOURCE_PREFIX, PretrainedCfg
 
-if TYPE_CHECKING:  # convvit.py imports this module: the classes only annotate here
-    from hybridnets.models.convvit import ConvViT, ConvViTCfg
+PARENT_LAYOUT = ("C", "C", "W", "G")
+"""convvit_{t,s,b}'s block types per stage, the layout a transplant assumes by default."""
+
+
+class Layout(Protocol):
+    """What a transplant reads of a target config (a ``ConvViTCfg``)."""
+
+    block_types: tuple[str, ...]
+    depths: tuple[int, ...]
+
 
 __all__ = ["checkpoint_filter_fn", "convvit_from_timm", "timm_weights"]
 
@@ -40,7 +48,7 @@ def _block_slot(pattern: str, kinds: str, k: int, depth: int | None) -> int | No
 def convvit_from_timm(
     convnext: Mapping[str, Tensor],
     swin: Mapping[str, Tensor] | None = None,
-    cfg: ConvViTCfg | None = None,
+    cfg: Layout | None = None,
 ) -> dict[str, Tensor]:
     """A hybrid state dict assembled from timm ``convnext_*`` and ``swin_*`` state dicts.
 
@@ -58,9 +66,7 @@ def convvit_from_timm(
 
     ``sd = convvit_from_timm(convnext.state_dict(), swin.state_dict())``
     """
-    from hybridnets.models.convvit import ConvViTCfg
-
-    patterns = cfg.block_types if cfg else ConvViTCfg().block_types
+    patterns = cfg.block_types if cfg else PARENT_LAYOUT
     depths = cfg.depths if cfg else (None,) * len(patterns)
     last = patterns[-1][((depths[-1] or len(patterns[-1])) - 1) % len(patterns[-1])]
     head_from_swin = swin is not None and last in "WG"
@@ -95,7 +101,7 @@ def convvit_from_timm(
 
 
 def checkpoint_filter_fn(
-    parents: Mapping[str, Mapping[str, Tensor]], model: ConvViT
+    parents: Mapping[str, Mapping[str, Tensor]], model: nn.Module
 ) -> dict[str, Tensor]:
     """timm checkpoints, keyed by timm name (``{"convnext_tiny.fb_in1k": sd, ...}``), → ``model``'s
     keys: :func:`convvit_from_timm` at the model's layout. CBAM gates have no parent and keep the

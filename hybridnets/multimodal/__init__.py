@@ -25,14 +25,7 @@ from hybridnets.multimodal.retrieval import (
     retrieval_metrics,
     unique_texts,
 )
-from hybridnets.multimodal.tabular import (
-    TabularBatch,
-    TabularClassifier,
-    TabularFormatError,
-    TabularPreprocessor,
-    TabularSpec,
-    TabularTokenizer,
-)
+from hybridnets.multimodal.tabular import TabularClassifier, TabularTokenizer
 from hybridnets.multimodal.text import (
     TEXT_LORA_TARGETS,
     TEXT_POOLING,
@@ -57,11 +50,7 @@ __all__ = [
     "FusionClassifier",
     "ImageTextModel",
     "ImageTower",
-    "TabularBatch",
     "TabularClassifier",
-    "TabularFormatError",
-    "TabularPreprocessor",
-    "TabularSpec",
     "TabularTokenizer",
     "TextTower",
     "TwoViewClassifier",

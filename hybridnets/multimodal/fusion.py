@@ -30,9 +30,10 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from hybridnets.engine.optim import no_weight_decay_of
+from hybridnets.data.tabular import TabularPreprocessor, TabularSpec
 from hybridnets.layers.cross_attention import CoAttention, CrossAttentionFusion
-from hybridnets.multimodal.tabular import TabularPreprocessor, TabularSpec, TabularTokenizer
+from hybridnets.models.delegate import no_weight_decay_of
+from hybridnets.multimodal.tabular import TabularTokenizer
 from hybridnets.resolve import create_model
 
 __all__ = ["FUSION_MODES", "FusionClassifier", "TwoViewClassifier"]
@@ -50,7 +51,9 @@ def _backbone(
 ) -> nn.Module:
     """A module with ``forward_features`` / ``forward_head``: ``image`` itself or built by name."""
     if isinstance(image, str):
-        net = create_model(image, spatial_dims, in_chans, num_classes, input_size, **model_kwargs)
+        net = create_model(
+            image, spatial_dims, in_chans, num_classes, input_size=input_size, **model_kwargs
+        )
     else:
         net = image
         if num_classes == 0 and hasattr(net, "reset_classifier"):

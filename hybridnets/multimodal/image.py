@@ -18,8 +18,8 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from hybridnets.engine.optim import group_matcher_of, no_weight_decay_of
 from hybridnets.layers.attention_pool import AttentionPool
+from hybridnets.models.delegate import group_matcher_of, no_weight_decay_of
 from hybridnets.resolve import create_model, model_source
 
 __all__ = ["IMAGE_POOLING", "ImageTower"]

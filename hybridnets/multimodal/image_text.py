@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from hybridnets.engine.optim import group_matcher_of, no_weight_decay_of
+from hybridnets.models.delegate import group_matcher_of, no_weight_decay_of
 from hybridnets.multimodal.image import ImageTower
 from hybridnets.multimodal.text import TextTower, default_text_model
 

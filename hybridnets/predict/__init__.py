@@ -5,6 +5,6 @@
     preds.to_csv("predictions.csv")
 """
 
-from hybridnets.predict.predictions import Predictions, predict_checkpoint
+from hybridnets.checkpoint.predictions import Predictions
 
-__all__ = ["Predictions", "predict_checkpoint"]
+__all__ = ["Predictions"]

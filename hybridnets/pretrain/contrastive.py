@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from hybridnets.engine.optim import no_weight_decay_of
+from hybridnets.models.delegate import no_weight_decay_of
 from hybridnets.multimodal.loss import clip_loss
 
 __all__ = ["ContrastiveModel"]

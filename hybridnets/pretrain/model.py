@@ -28,8 +28,8 @@ import torch
 from timm.layers import trunc_normal_
 from torch import Tensor, nn
 
-from hybridnets.engine.optim import no_weight_decay_of
 from hybridnets.layers import TransformerBlock
+from hybridnets.models.delegate import no_weight_decay_of
 from hybridnets.pretrain.decoder import MaskedDecoder
 from hybridnets.pretrain.masking import patchify, pool_visible, random_visible, visible_at
 

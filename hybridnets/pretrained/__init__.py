@@ -64,12 +64,3 @@ __all__ = [
     "save_pretrained",
     "write_state_dict",
 ]
-
-
-def __getattr__(name: str):
-    """``convvit_from_timm`` moved beside its model (:mod:`hybridnets.models.convvit`)."""
-    if name == "convvit_from_timm":
-        from hybridnets.models.convvit import convvit_from_timm
-
-        return convvit_from_timm
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -15,7 +15,8 @@ import argparse
 from collections.abc import Sequence
 
 from hybridnets import cli
-from hybridnets.train.config import CLASS_BALANCE, FUSION, SELECT, TrainConfig
+from hybridnets.engine.selection import SELECT
+from hybridnets.train.config import CLASS_BALANCE, FUSION, TrainConfig
 from hybridnets.train.recipe import train
 
 _CHOICES = {"class_balance": CLASS_BALANCE, "fusion": FUSION, "select": SELECT}

@@ -1,17 +1,13 @@
-"""Which samples a run trains on and in what order, and how a batch reaches the model.
+"""Which samples a run trains on, in what order, and with which class weights.
 
 index = stratified_subset(labels, 500, generator)      # the small-data regime
-x = prepare(ds, index[:32], size=None, device=device)   # (B, C, *S), standardised
 """
 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
-from hybridnets.data.arrays import ImageArray
-
-__all__ = ["class_weights", "epoch_order", "prepare", "stratified_subset"]
+__all__ = ["class_weights", "epoch_order", "prior_logits", "stratified_subset"]
 
 
 def stratified_subset(labels: torch.Tensor, n: int, generator: torch.Generator) -> torch.Tensor:
@@ -44,17 +40,6 @@ def prior_logits(labels: torch.Tensor, num_classes: int, label_smoothing: float)
     target = (1 - label_smoothing) * freq + label_smoothing / num_classes
     logits = target.clamp_min(1e-4).log()
     return (logits - logits.mean()).float()
-
-
-def prepare(
-    ds: ImageArray, index: torch.Tensor, size: int | None, device: torch.device
-) -> torch.Tensor:
-    """uint8 images at ``index`` -> float batch ``(B, C, *S)`` on ``device``, resized if asked."""
-    x = ds.normalize(ds.images[index].to(device))
-    if size is not None and tuple(x.shape[2:]) != (size,) * ds.spatial_dims:
-        mode = "bilinear" if ds.spatial_dims == 2 else "trilinear"
-        x = F.interpolate(x, size=(size,) * ds.spatial_dims, mode=mode, align_corners=False)
-    return x
 
 
 def epoch_order(

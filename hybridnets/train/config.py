@@ -10,15 +10,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from hybridnets.engine.selection import SELECT
 from hybridnets.multimodal.fusion import FUSION_MODES
 
-__all__ = ["CLASS_BALANCE", "FUSION", "SELECT", "TABLE_SIZE", "TrainConfig"]
+__all__ = ["CLASS_BALANCE", "FUSION", "TABLE_SIZE", "TrainConfig"]
 
 CLASS_BALANCE = ("none", "loss", "sampler")
 FUSION = FUSION_MODES
 TABLE_SIZE = 128
 """Side length a table's images are read at when ``resize`` is not given."""
-SELECT = ("last", "val_auc", "val_loss", "val_loss_auc")
 
 
 @dataclass

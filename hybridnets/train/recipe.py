@@ -36,8 +36,10 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from hybridnets.atomic import atomic_write_text
+from hybridnets.checkpoint.classifier import save_checkpoint
 from hybridnets.data import RandomFlipAffine
 from hybridnets.data.arrays import ImageArray
+from hybridnets.data.tabular import TabularPreprocessor
 from hybridnets.engine import (
     Engine,
     Runtime,
@@ -57,23 +59,22 @@ from hybridnets.engine.loop import (
     start_progress,
     steps_per_epoch,
 )
+from hybridnets.engine.selection import is_better, loss_auc
 from hybridnets.engine.signals import StopRequest
+from hybridnets.inference import predict, scores
+from hybridnets.metrics import best_threshold, classification_metrics
 from hybridnets.multimodal.fusion import FusionClassifier
 from hybridnets.multimodal.lora import add_lora, save_adapters
-from hybridnets.multimodal.tabular import TabularPreprocessor
 from hybridnets.resolve import create_model, model_source, pretrained_kwargs
 from hybridnets.train.batches import (
     class_weights,
     epoch_order,
-    prepare,
     prior_logits,
     stratified_subset,
 )
 from hybridnets.train.config import TrainConfig
 from hybridnets.train.data import load_splits
-from hybridnets.train.evaluate import is_better, loss_auc, predict, scores
-from hybridnets.train.metrics import best_threshold, classification_metrics
-from hybridnets.train.models import classifier_of, save_checkpoint
+from hybridnets.train.models import classifier_of
 
 __all__ = ["STATE_FILE", "train"]
 
@@ -258,7 +259,7 @@ def _step(run: _Run, index: torch.Tensor, generator: torch.Generator) -> float:
     """One step on the global batch ``index``. Every rank prepares and augments the whole batch
     (the same random draws as one process would make), then trains on its part, its loss
     weighted by its share of the batch so that DDP's gradient average is the global mean."""
-    x = prepare(run.train_ds, index, run.config.resize, run.device)
+    x = run.train_ds.batch(index, run.config.resize, run.device)
     if run.augment is not None:
         x = run.augment(x, generator)
     y = run.train_ds.labels[index].to(run.device)

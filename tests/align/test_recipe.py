@@ -13,12 +13,12 @@ import torch
 pytest.importorskip("transformers")
 
 import hybridnets
-from hybridnets.align import AlignConfig, align, load_aligned, score_aligned
+from hybridnets.align import AlignConfig, align, score_aligned
 from hybridnets.align.__main__ import parse_args
 from hybridnets.align.recipe import STATE_FILE
+from hybridnets.checkpoint import load_aligned, load_trained
 from hybridnets.engine import StopRequest, TrainingStopped
 from hybridnets.multimodal import TextTower
-from hybridnets.train import load_trained
 
 
 def _config(data: Path, text: Path, out: Path, spatial_dims: int = 2, **kw) -> AlignConfig:

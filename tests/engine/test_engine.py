@@ -64,7 +64,7 @@ def test_fsdp_refuses_ema_with_the_fix() -> None:
 def test_no_weight_decay_of_prefixes_a_child_and_tolerates_none() -> None:
     from torch import nn
 
-    from hybridnets.engine.optim import no_weight_decay_of
+    from hybridnets.models.delegate import no_weight_decay_of
 
     class WithTokens(nn.Module):
         def no_weight_decay(self) -> set[str]:

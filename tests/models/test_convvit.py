@@ -250,3 +250,10 @@ def test_group_matcher_covers_every_parameter_once(name):
 def test_bad_layouts_say_what_is_allowed(kwargs, message):
     with pytest.raises(ValueError, match=message):
         hybridnets.create("convvit_test", **kwargs)
+
+
+def test_transplant_default_layout_is_the_models_default():
+    from hybridnets.models.convvit import ConvViTCfg
+    from hybridnets.models.convvit_timm import PARENT_LAYOUT
+
+    assert ConvViTCfg().block_types == PARENT_LAYOUT

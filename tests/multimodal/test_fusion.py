@@ -10,12 +10,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from hybridnets.data.tabular import TabularBatch, TabularPreprocessor
 from hybridnets.multimodal import (
     FUSION_MODES,
     FusionClassifier,
-    TabularBatch,
     TabularClassifier,
-    TabularPreprocessor,
     TwoViewClassifier,
 )
 from hybridnets.resolve import create_model

@@ -8,13 +8,13 @@ import json
 import pytest
 import torch
 
-from hybridnets.multimodal import (
-    TabularClassifier,
+from hybridnets.data.tabular import (
+    MISSING_INDEX,
+    UNKNOWN_INDEX,
     TabularFormatError,
     TabularPreprocessor,
-    TabularTokenizer,
 )
-from hybridnets.multimodal.tabular import MISSING_INDEX, UNKNOWN_INDEX
+from hybridnets.multimodal import TabularClassifier, TabularTokenizer
 
 TRAIN = [
     {"age": "40", "sex": "male", "site": "back"},

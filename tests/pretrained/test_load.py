@@ -148,7 +148,7 @@ def test_unknown_sources_explain_themselves(tmp_path):
         load_pretrained(model, True)
     with pytest.raises(FileNotFoundError, match=r"holds none of model.safetensors"):
         load_pretrained(model, tmp_path)
-    with pytest.raises(ValueError, match=r"create\(\) needs a model name"):
+    with pytest.raises(ValueError, match=r"create_model needs a model name"):
         hybridnets.create(pretrained=True)
 
 

@@ -129,12 +129,6 @@ def test_larger_sizes_are_covered_key_for_key(size, convnext, swin, fast_init):
     assert all(state_dict[k].shape == target[k].shape for k in target)
 
 
-def test_old_import_path_still_works():
-    from hybridnets.pretrained import convvit_from_timm as old
-
-    assert old is convvit_from_timm
-
-
 def test_convswin_interleaves_both_parents(timm_parents, fast_init):
     """convswin_t stage 3 is ``CCW`` × 3: its conv blocks are ConvNeXt's blocks in order, its
     window blocks Swin's in order (Swin's second block is the shifted one, as ours)."""

@@ -7,8 +7,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from hybridnets.checkpoint import load_trained
 from hybridnets.data import MedMNIST
-from hybridnets.train import TrainConfig, evaluate, load_trained, train
+from hybridnets.inference import evaluate
+from hybridnets.train import TrainConfig, train
 
 _TOY = {2: dict(size=24, n_train=256, epochs=12), 3: dict(size=16, n_train=160, epochs=12)}
 

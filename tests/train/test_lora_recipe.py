@@ -10,11 +10,11 @@ import pytest
 import torch
 
 import hybridnets
+from hybridnets.checkpoint import load_trained
 from hybridnets.data import MedMNIST
+from hybridnets.inference import evaluate
 from hybridnets.multimodal import load_adapters
 from hybridnets.train import TrainConfig, train
-from hybridnets.train.evaluate import evaluate
-from hybridnets.train.models import load_trained
 
 peft = pytest.importorskip("peft")
 

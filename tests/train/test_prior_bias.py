@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import torch
 
+from hybridnets.checkpoint import load_trained
 from hybridnets.resolve import create_model
-from hybridnets.train import TrainConfig, load_trained, train
+from hybridnets.train import TrainConfig, train
 from hybridnets.train.batches import prior_logits
 from hybridnets.train.models import classifier_of
 
@@ -86,7 +87,8 @@ def test_every_family_exposes_its_linear_classifier(name: str, dims: int) -> Non
 
 @pytest.mark.parametrize("fusion", ["late", "cross", "coattn"])
 def test_fusion_classifiers_expose_their_last_layer(fusion: str) -> None:
-    from hybridnets.multimodal import FusionClassifier, TabularPreprocessor
+    from hybridnets.data.tabular import TabularPreprocessor
+    from hybridnets.multimodal import FusionClassifier
 
     pre = TabularPreprocessor(["age"], ["sex"]).fit([{"age": "41", "sex": "male"}])
     model = FusionClassifier("convvit_test", 2, 1, 3, pre, fusion=fusion, dim=16)

@@ -11,9 +11,11 @@ import pytest
 import torch
 
 import hybridnets
+from hybridnets.checkpoint import load_trained
 from hybridnets.data import MedMNIST, MedMNISTFormatError
 from hybridnets.engine import StopRequest, TrainingStopped, param_groups
-from hybridnets.train import TrainConfig, evaluate, load_trained, train
+from hybridnets.inference import evaluate
+from hybridnets.train import TrainConfig, train
 from hybridnets.train import recipe as recipe_module
 from hybridnets.train.__main__ import parse_args
 from hybridnets.train.batches import stratified_subset

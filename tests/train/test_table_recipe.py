@@ -11,11 +11,12 @@ import pytest
 import torch
 from PIL import Image
 
-from hybridnets.multimodal import FusionClassifier, TabularPreprocessor
+from hybridnets.checkpoint import load_trained
+from hybridnets.data.tabular import TabularPreprocessor
+from hybridnets.multimodal import FusionClassifier
 from hybridnets.train import TrainConfig, train
 from hybridnets.train.__main__ import parse_args
 from hybridnets.train.data import load_splits
-from hybridnets.train.models import load_trained
 
 
 def write_xor_table(folder: Path, copies: int = 3) -> Path:

@@ -1,7 +1,7 @@
-"""Predictions, metrics and the checkpoint selector of the supervised recipe.
+"""Checkpoint selection: which epoch's weights a run keeps, from its validation scores.
 
-probs = predict(model, test_ds, device)                 # (N, K) softmax
-metrics = evaluate(model, test_ds, device)              # {"acc": ..., "auc": ...}
+is_better("val_loss_auc", score, best)     # does this epoch beat the best so far?
+selected_index("val_auc", history)         # which epoch a selector keeps, after the fact
 """
 
 from __future__ import annotations
@@ -9,64 +9,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numpy as np
-import torch
-from torch import nn
+__all__ = ["SELECT", "SMOOTH_EPOCHS", "is_better", "loss_auc", "selected_index"]
 
-from hybridnets.data.arrays import ImageArray
-from hybridnets.train.batches import prepare
-from hybridnets.train.metrics import classification_metrics
-
-__all__ = [
-    "SMOOTH_EPOCHS",
-    "evaluate",
-    "is_better",
-    "loss_auc",
-    "predict",
-    "scores",
-    "selected_index",
-]
-
+SELECT = ("last", "val_auc", "val_loss", "val_loss_auc")
+"""Selectors: the last epoch, the best validation AUC, loss, or loss minus AUC (smoothed)."""
 SMOOTH_EPOCHS = 3  # the val_loss_auc selector's window
-
-
-@torch.no_grad()
-def predict(
-    model: nn.Module,
-    ds: ImageArray,
-    device: torch.device,
-    size: int | None = None,
-    amp: bool = True,
-    index: torch.Tensor | None = None,
-    batch_size: int = 256,
-) -> np.ndarray:
-    """Softmax probabilities ``(N, K)`` of ``model`` on the samples ``index`` of ``ds`` (all
-    by default)."""
-    model.eval()
-    index = torch.arange(len(ds)) if index is None else index
-    out = []
-    for batch in index.split(batch_size):
-        x = prepare(ds, batch, size, device)
-        extra = [t.to(device) for t in ds.extra_inputs(batch)]  # clinical columns, if any
-        with torch.autocast(
-            device.type, dtype=torch.bfloat16, enabled=amp and device.type == "cuda"
-        ):
-            logits = model(x, *extra)
-        out.append(logits.float().softmax(-1).cpu())
-    return torch.cat(out).numpy()
-
-
-def evaluate(
-    model: nn.Module, ds: ImageArray, device: torch.device, size: int | None = None, **kwargs: Any
-) -> dict[str, float]:
-    """ACC and AUC of ``model`` on ``ds``."""
-    return classification_metrics(ds.labels.numpy(), predict(model, ds, device, size, **kwargs))
-
-
-def scores(labels: np.ndarray, probs: np.ndarray) -> dict[str, float]:
-    """ACC, AUC and the mean cross-entropy (no smoothing) of predicted ``probs``."""
-    loss = -np.log(np.clip(probs[np.arange(len(labels)), labels], 1e-12, None)).mean()
-    return classification_metrics(labels, probs) | {"loss": float(loss)}
 
 
 def loss_auc(history: list[dict[str, Any]], window: int = SMOOTH_EPOCHS) -> float:

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 from torch import nn
 
 if TYPE_CHECKING:
+    from hybridnets.checkpoint.predictions import Predictions
     from hybridnets.data.inputs import InputSpec
-    from hybridnets.predict.predictions import Predictions
 
 __all__ = ["KINDS", "Checkpoint", "CheckpointKindError", "load"]
 
@@ -61,7 +61,7 @@ class Checkpoint:
     def input_spec(self) -> InputSpec:
         """How this classifier reads new data (see :func:`hybridnets.data.inputs.read_inputs`)."""
         from hybridnets.data.inputs import InputSpec
-        from hybridnets.multimodal.tabular import TabularPreprocessor
+        from hybridnets.data.tabular import TabularPreprocessor
 
         self._require_classifier("read inputs")
         r = self.recipe
@@ -87,10 +87,12 @@ class Checkpoint:
         ``split``: for a ``.npz`` the split (default test); for a table the rows of that
         split as the training run drew them (default: every row).
         """
-        from hybridnets.predict.predictions import predict_checkpoint
+        from hybridnets.checkpoint.predictions import predict_inputs
+        from hybridnets.data.inputs import read_inputs
 
         self._require_classifier("predict")
-        return predict_checkpoint(self, data, split, device, batch_size)
+        inputs = read_inputs(data, self.input_spec(), split)
+        return predict_inputs(self.model, self.recipe, inputs, device, batch_size)
 
     def _require_classifier(self, what: str) -> None:
         if self.kind not in ("classifier", "fusion"):
@@ -157,11 +159,11 @@ def load(folder: str | Path) -> Checkpoint:
         raise FileNotFoundError(f"checkpoint folder {folder} does not exist")
     kind = _kind(folder)
     if (folder / _RECIPE).is_file():
-        from hybridnets.train.models import load_trained
+        from hybridnets.checkpoint.classifier import load_trained
 
         model, recipe = load_trained(folder)
     elif kind == "aligned":
-        from hybridnets.align.checkpoint import load_aligned
+        from hybridnets.checkpoint.aligned import load_aligned
 
         model, recipe = load_aligned(folder)
     elif kind == "lora":
@@ -170,7 +172,10 @@ def load(folder: str | Path) -> Checkpoint:
         base, recipe = _lora_base(folder)
         model = load_adapters(base, folder)
     else:
-        from hybridnets.factory import create
+        from hybridnets.resolve import create_model
 
-        model, recipe = create(pretrained=str(folder)), json.loads((folder / _CONFIG).read_text())
+        model, recipe = (
+            create_model(pretrained=str(folder)),
+            json.loads((folder / _CONFIG).read_text()),
+        )
     return Checkpoint(kind, model.eval(), recipe, folder)

@@ -1,10 +1,10 @@
-"""Tests for hybridnets.train.metrics."""
+"""Tests for hybridnets.metrics."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from hybridnets.train import best_threshold, classification_metrics
+from hybridnets.metrics import best_threshold, classification_metrics
 
 
 def test_metrics_and_threshold() -> None:

@@ -1,8 +1,8 @@
 """What an alignment run leaves behind: the image tower as a backbone, and the aligned model.
 
-- ``image_tower/``: the backbone alone (:func:`hybridnets.train.save_checkpoint`: a
+- ``image_tower/``: the backbone alone (:func:`hybridnets.checkpoint.save_checkpoint`: a
   hybridnets model loads with ``hybridnets.create(pretrained=folder)``, any model with
-  :func:`hybridnets.train.load_trained`), ready for fine-tuning.
+  :func:`hybridnets.checkpoint.load_trained`), ready for fine-tuning.
 - ``aligned/``: ``model.safetensors`` with everything the run trained (a frozen text
   encoder is left out: it is the text model's own weights) and ``align.json`` (the settings
   that rebuild it); :func:`load_aligned` gives back an :class:`ImageTextModel`.
@@ -21,8 +21,8 @@ from typing import Any
 from torch import nn
 
 from hybridnets.atomic import atomic_write_text
+from hybridnets.checkpoint.classifier import save_checkpoint
 from hybridnets.multimodal import ImageTextModel, build_image_text_model
-from hybridnets.train.models import save_checkpoint
 
 __all__ = ["ALIGN_FILE", "load_aligned", "save_aligned", "save_image_tower"]
 

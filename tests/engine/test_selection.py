@@ -1,10 +1,10 @@
-"""Tests for the checkpoint selectors of hybridnets.train.evaluate."""
+"""Tests for the checkpoint selectors of hybridnets.engine.selection."""
 
 from __future__ import annotations
 
 import math
 
-from hybridnets.train.evaluate import loss_auc, selected_index
+from hybridnets.engine.selection import loss_auc, selected_index
 
 
 def test_loss_auc_is_the_trailing_mean_of_loss_minus_auc() -> None:

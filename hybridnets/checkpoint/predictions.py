@@ -11,21 +11,18 @@ import csv
 import io
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 import torch
 
 from hybridnets.atomic import atomic_write_text
-from hybridnets.data.inputs import read_inputs
+from hybridnets.data.inputs import Inputs
 from hybridnets.engine.runtime import resolve_device
-from hybridnets.train.evaluate import predict
-from hybridnets.train.metrics import classification_metrics
+from hybridnets.inference import predict
+from hybridnets.metrics import classification_metrics
 
-if TYPE_CHECKING:
-    from hybridnets.checkpoint import Checkpoint
-
-__all__ = ["Predictions", "predict_checkpoint"]
+__all__ = ["Predictions", "predict_inputs"]
 
 
 @dataclass
@@ -80,27 +77,24 @@ class Predictions:
         return atomic_write_text(path, out.getvalue())
 
 
-def predict_checkpoint(
-    checkpoint: Checkpoint,
-    data: str | Path,
-    split: str | None = None,
+def predict_inputs(
+    model: torch.nn.Module,
+    recipe: dict[str, Any],
+    inputs: Inputs,
     device: str = "auto",
     batch_size: int = 256,
 ) -> Predictions:
-    """:meth:`hybridnets.checkpoint.Checkpoint.predict`: read ``data`` with the checkpoint's
-    preprocessing (intensity rule, size, channels, standardisation, clinical columns) and
-    predict in batches of ``batch_size`` (256, as the training run evaluated)."""
-    recipe = checkpoint.recipe
-    inputs = read_inputs(data, checkpoint.input_spec(), split)
+    """Probabilities of ``model`` on ``inputs`` read for it (:func:`read_inputs`), standardised
+    with ``recipe``'s mean/std and sized to its ``input_size``, in batches of ``batch_size``
+    (256, as the training run evaluated, so a run's own test split scores as it did)."""
     inputs.set_normalization(recipe.get("mean"), recipe.get("std"))
     where = resolve_device(device)
-    model = checkpoint.model.to(where)
-    probs = predict(model, inputs, where, recipe["input_size"], batch_size=batch_size)
+    probs = predict(model.to(where), inputs, where, recipe["input_size"], batch_size=batch_size)
     labels = inputs.known_labels
     return Predictions(
         inputs.ids,
         inputs.classes,
         probs,
-        labels.numpy() if isinstance(labels, torch.Tensor) else None,
+        labels.numpy() if labels is not None else None,
         recipe.get("threshold"),
     )

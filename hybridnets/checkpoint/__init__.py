@@ -1,0 +1,22 @@
+"""Checkpoint folders: what every recipe saves, and ``load(folder)`` that reads any of them.
+
+ckpt = hybridnets.load("runs/x/best")          # Checkpoint(kind, model, recipe, folder)
+preds = ckpt.predict("scans/")                 # classifiers: probabilities on new data
+"""
+
+from hybridnets.checkpoint.aligned import load_aligned, save_aligned, save_image_tower
+from hybridnets.checkpoint.classifier import RECIPE_FILE, load_trained, save_checkpoint
+from hybridnets.checkpoint.load import KINDS, Checkpoint, CheckpointKindError, load
+
+__all__ = [
+    "KINDS",
+    "RECIPE_FILE",
+    "Checkpoint",
+    "CheckpointKindError",
+    "load",
+    "load_aligned",
+    "load_trained",
+    "save_aligned",
+    "save_checkpoint",
+    "save_image_tower",
+]

@@ -1,0 +1,67 @@
+"""Checkpoint folders of trained classifiers: weights and ``recipe.json``.
+
+save_checkpoint(model, "runs/x/best", recipe={...})
+model, recipe = load_trained("runs/x/best")
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from hybridnets.atomic import atomic_write_text
+from hybridnets.resolve import create_model, model_source
+
+__all__ = ["RECIPE_FILE", "load_trained", "save_checkpoint"]
+
+RECIPE_FILE = "recipe.json"
+_WEIGHTS_FILE = "model.safetensors"
+
+
+def save_checkpoint(model: nn.Module, folder: str | Path, recipe: dict[str, Any]) -> Path:
+    """Save weights and ``recipe.json`` (model name, kwargs, data shape) into ``folder``.
+
+    hybridnets models go through :func:`hybridnets.pretrained.save_pretrained` (weights and
+    ``config.json``, loadable by ``hybridnets.create(pretrained=folder)``); MONAI and timm models
+    and fusion classifiers (``recipe["fusion"]``) are ``model.safetensors`` of the state dict.
+    Every file is written atomically.
+    """
+    from hybridnets.pretrained import save_pretrained, write_state_dict
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    if model_source(recipe["model"]) == "hybridnets" and "fusion" not in recipe:
+        save_pretrained(model, folder)
+    else:
+        write_state_dict(model.state_dict(), folder / _WEIGHTS_FILE)
+    atomic_write_text(folder / RECIPE_FILE, json.dumps(recipe, indent=2) + "\n")
+    return folder
+
+
+def load_trained(folder: str | Path) -> tuple[nn.Module, dict[str, Any]]:
+    """Rebuild a model saved by :func:`save_checkpoint`; returns ``(model, recipe)``.
+
+    A fusion classifier's recipe holds its clinical preprocessing: feed it
+    ``TabularPreprocessor.from_dict(recipe["tabular"]).transform(rows)`` beside the images.
+    """
+    from safetensors.torch import load_file
+
+    folder = Path(folder)
+    recipe = json.loads((folder / RECIPE_FILE).read_text())
+    shape = (recipe["spatial_dims"], recipe["in_chans"], recipe["num_classes"])
+    kwargs = recipe.get("model_kwargs", {})
+    if "fusion" in recipe:
+        from hybridnets.data.tabular import TabularPreprocessor
+        from hybridnets.multimodal.fusion import FusionClassifier
+
+        spec = TabularPreprocessor.from_dict(recipe["tabular"]).spec
+        model = FusionClassifier(
+            recipe["model"], *shape, spec, recipe["fusion"], recipe["fusion_dim"], **kwargs
+        )
+    else:
+        model = create_model(recipe["model"], *shape, **kwargs)
+    model.load_state_dict(load_file(str(folder / _WEIGHTS_FILE)))
+    return model.eval(), recipe
