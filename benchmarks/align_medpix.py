@@ -157,8 +157,12 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-_RUNTIME = frozenset({"data", "out_dir", "num_threads", "progress", "device", "resume"})
-"""Settings that do not change what a run computes (or that name where it is)."""
+def _runtime() -> frozenset[str]:
+    """Settings that do not change what a run computes (or that name where it is)."""
+    from hybridnets.align.config import AlignConfig
+    from hybridnets.engine.config import result_free
+
+    return frozenset({"data", "device", *result_free(AlignConfig)})
 
 
 def changed_settings(result: Path, argv: Sequence[str]) -> dict[str, tuple[Any, Any]]:
@@ -173,7 +177,8 @@ def changed_settings(result: Path, argv: Sequence[str]) -> dict[str, tuple[Any, 
     for config in (asked, done):
         if config.get("pretrained"):
             config["pretrained"] = Path(config["pretrained"]).name
-    return differ(done, asked, _RUNTIME)
+    asked = {k: v for k, v in asked.items() if k in done}  # settings newer than the run
+    return differ(done, asked, _runtime())
 
 
 def rescore(args: argparse.Namespace) -> int:

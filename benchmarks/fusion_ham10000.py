@@ -80,7 +80,7 @@ def command(arm: str, seed: int, args: argparse.Namespace, table: Path) -> list[
     argv += ["--image-col", "image_path", "--label-col", "dx", "--group-col", "lesion_id"]
     if fusion:
         argv += ["--tabular", ",".join(CLINICAL), "--fusion", fusion]
-    argv += ["--resize", str(args.input_size), "--epochs", str(args.epochs), "--seed", str(seed)]
+    argv += ["--input-size", str(args.input_size), "--epochs", str(args.epochs), "--seed", str(seed)]
     if args.max_train_samples:
         argv += ["--max-train-samples", str(args.max_train_samples)]
     argv += ["--out", str(run_folder(args.runs, arm, seed)), "--num-threads", "1"]
@@ -200,7 +200,7 @@ def summary(runs: Path, out: Path = RESULTS) -> Path | None:
     config = neural[0]["config"] if neural else {}
     note = (
         "HAM10000, grouped by lesion_id, label-stratified 70/15/15 split per seed (the recipe's "
-        f"own); test metrics of the selected weights. Images {config.get('resize')}², "
+        f"own); test metrics of the selected weights. Images {config.get('input_size', config.get('resize'))}², "
         f"{config.get('epochs')} epochs, train subset {config.get('max_train_samples')} "
         f"(stratified), recipe options beyond the defaults: class_balance="
         f"{config.get('class_balance')}. Clinical columns: {', '.join(CLINICAL)} (never "

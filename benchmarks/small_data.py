@@ -125,7 +125,7 @@ MODELS: dict[str, tuple[int, list[str]]] = {
         ],
     ),
     "resnet18": (2, ["--model", "resnet18"]),
-    "convnext_atto": (2, ["--model", "convnext_atto", "--resize", "32"]),
+    "convnext_atto": (2, ["--model", "convnext_atto", "--input-size", "32"]),
     "vit_tiny (patch 4)": (
         2,
         [

@@ -10,7 +10,7 @@ for HAM10000 (the dataset ships image ids, not paths; ``dx_type`` is left out be
 the label), then trains twice with one recipe:
 
     python -m hybridnets.train --model convvit_n --data ham10000.csv --image-col image_path \\
-        --label-col dx --group-col lesion_id --resize 64 --class-balance loss
+        --label-col dx --group-col lesion_id --input-size 64 --class-balance loss
     ... the same + --tabular age,sex,localization --fusion cross
 
 and finally predicts one case from the fused checkpoint: the clinical preprocessing (training
@@ -90,7 +90,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     table = write_ham_table(args.data, args.out / "ham10000.csv")
     common = dict(
         model=args.model, data=str(table), image_col="image_path", label_col="dx",
-        group_col="lesion_id", resize=args.size, epochs=args.epochs, class_balance="loss",
+        group_col="lesion_id", input_size=args.size, epochs=args.epochs, class_balance="loss",
         max_train_samples=args.max_train_samples, progress=False, num_threads=args.num_threads,
     )  # fmt: skip
     image_only = train(TrainConfig(**common, out_dir=str(args.out / "image")))

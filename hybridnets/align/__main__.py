@@ -11,11 +11,9 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from hybridnets import cli
 from hybridnets.align.config import AlignConfig
 from hybridnets.align.recipe import align
-from hybridnets.multimodal.image import IMAGE_POOLING
-from hybridnets.multimodal.text import TEXT_POOLING
+from hybridnets.engine import cli
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,8 +25,6 @@ def build_parser() -> argparse.ArgumentParser:
         "tower on image-caption pairs (MedPix 2.0 folder or CSV/JSONL table) by contrastive "
         "training: LiT (frozen text) by default, CLIP or LoRA on request. Saves the image "
         "tower as a backbone and prints retrieval and zero-shot scores as JSON.",
-        {"pool": IMAGE_POOLING, "text_pooling": TEXT_POOLING},
-        {"out_dir": "--out"},
     )
 
 

@@ -134,7 +134,7 @@ def score_aligned(
 ) -> dict[str, Any]:
     """Score a model saved by the alignment recipe (its ``aligned/`` folder) on the pairs of
     ``split`` of ``data`` (a MedPix 2.0 folder, or a CSV/JSONL table: None reads every row;
-    ``columns``: ``image_column``, ``text_column``, ``label_column``), with the recipe's input
+    ``columns``: ``image_col``, ``text_col``, ``label_col``), with the recipe's input
     size and standardisation and the current prompts: what :func:`evaluate_pairs` returns.
     """
     model, pairs, prepare = load_for_scoring(folder, data, split, device, **columns)

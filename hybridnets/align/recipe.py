@@ -20,13 +20,11 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-from tqdm.auto import tqdm
 
 from hybridnets.align.config import EXTRA_TEXT_PROB, AlignConfig
 from hybridnets.align.evaluate import evaluate_pairs, zero_shot_classes
@@ -42,23 +40,16 @@ from hybridnets.engine import (
     mean_over_ranks,
     seed_everything,
 )
-from hybridnets.engine.loop import (
-    Progress,
-    engine_for,
-    launch_run,
-    run_epoch,
-    save_run_state,
-    start_progress,
-)
+from hybridnets.engine.loop import engine_for, launch_run, steps_per_epoch
 from hybridnets.engine.signals import StopRequest
+from hybridnets.engine.trainer import Trainer, TrainerProgress
 from hybridnets.multimodal import ImageTextModel, build_image_text_model, clip_loss
-from hybridnets.resolve import pretrained_kwargs
+from hybridnets.resolve import model_source, pretrained_kwargs
 
 __all__ = ["STATE_FILE", "align"]
 
 STATE_FILE = "state.pt"
 """Training state in ``out_dir``, after every epoch or on a stop (removed when the run completes)."""
-_RESUME_FREE = ("out_dir", "progress", "num_threads", "resume")
 
 _logger = logging.getLogger(__name__)
 
@@ -97,6 +88,30 @@ class _Run:
             model, pairs, self.prepare, self.device, self.classes, self.engine.autocast()
         )
 
+    @property
+    def name(self) -> str:
+        return f"align {self.config.model}"
+
+    @property
+    def batch_size(self) -> int:
+        return self.config.batch_size
+
+    def batches(self, generator: torch.Generator) -> tuple[torch.Tensor, ...]:
+        """This epoch's batches: a permutation of the training pairs."""
+        order = self.train_index[torch.randperm(len(self.train_index), generator=generator)]
+        return order.split(self.config.batch_size)[: self.steps_per_epoch]
+
+    def step(self, index: torch.Tensor, generator: torch.Generator) -> float:
+        return _step(self, index, generator)
+
+    def validate(self, epoch: int) -> dict[str, float]:
+        """The learned temperature, and retrieval and zero-shot scores on the validation pairs."""
+        row = {"logit_scale": self.engine.eval_model.scale.item()}
+        return row | (_summary(self.evaluate(self.val), "val") if self.val is not None else {})
+
+    def finish(self, progress: TrainerProgress, wall_s: float) -> dict[str, Any]:
+        return _finish(self, progress, wall_s)
+
 
 def _load_splits(
     config: AlignConfig,
@@ -104,10 +119,10 @@ def _load_splits(
     """Train, validation (or None) and test pairs of ``config``'s sources."""
     size, chans = config.input_size, config.in_chans
     columns = {
-        "image_column": config.image_column,
-        "text_column": config.text_column,
-        "label_column": config.label_column,
-        "extra_text_column": config.extra_text_column,
+        "image_col": config.image_col,
+        "text_col": config.text_col,
+        "label_col": config.label_col,
+        "extra_text_col": config.extra_text_col,
     }
 
     def table(path: str, split: str | None) -> ImageTextPairs:
@@ -160,12 +175,15 @@ def _setup(config: AlignConfig, generator: torch.Generator, runtime: Runtime) ->
             f"number of processes ({runtime.world_size})"
         )
     train, val, test = _load_splits(config)
+    if config.select != "last" and val is None:
+        raise ValueError(
+            f"select={config.select} needs validation pairs: a val/dev split in data or val_data"
+        )
     extra_text_prob = _extra_text_prob(config, train)
     n = min(config.max_train_samples or len(train), len(train))
     train_index = torch.randperm(len(train), generator=generator)[:n].sort().values
-    steps = n // config.batch_size
-    if steps == 0:
-        raise ValueError(f"{n} training pairs make no batch of {config.batch_size}; lower it")
+    # full batches only: every one has batch_size - 1 negatives per pair
+    steps = steps_per_epoch(n, config.batch_size, runtime.world_size, drop_last=True)
     images = train.images[train_index]
     dims = [0, *range(2, images.ndim)]
     if config.normalize:
@@ -174,6 +192,8 @@ def _setup(config: AlignConfig, generator: torch.Generator, runtime: Runtime) ->
         mean, std = torch.zeros(train.in_chans), torch.ones(train.in_chans)
     # pooling and projection start fresh
     kwargs = dict(config.model_kwargs) | pretrained_kwargs(config.model, config.pretrained)
+    if config.drop_path_rate is not None and model_source(config.model) != "monai":
+        kwargs["drop_path_rate"] = config.drop_path_rate
     model = build_image_text_model(
         config.model,
         train.spatial_dims,
@@ -239,7 +259,7 @@ def _extra_text_prob(config: AlignConfig, train: ImageTextPairs) -> float:
         raise ValueError(
             f"extra_text_prob {config.extra_text_prob} needs extra texts, and {config.data} has "
             f"none: give MedPix 2.0 with its Case_topic.json, or a table column "
-            f"'{config.extra_text_column}' (--extra-text-column); or leave it unset"
+            f"'{config.extra_text_col}' (--extra-text-col); or leave it unset"
         )
     return config.extra_text_prob
 
@@ -256,31 +276,6 @@ def _texts(run: _Run, index: torch.Tensor, generator: torch.Generator) -> list[s
     return [e if use and e else t for t, e, use in zip(texts, extra, draws)]
 
 
-def _save_progress(path: Path, run: _Run, progress: Progress, generator: torch.Generator) -> None:
-    save_run_state(path, run.runtime, run.config, progress, run.engine, generator)
-
-
-def _train_epoch(
-    run: _Run, progress: Progress, generator: torch.Generator, stop: StopRequest, state_path: Path
-) -> float:
-    """One pass over the training pairs (from ``progress.step`` when resuming mid-epoch); on a
-    stop request, saves a mid-epoch state and raises :class:`TrainingStopped`."""
-
-    def draw(gen: torch.Generator) -> tuple[torch.Tensor, ...]:
-        order = run.train_index[torch.randperm(len(run.train_index), generator=gen)]
-        return order.split(run.config.batch_size)[: run.steps_per_epoch]
-
-    return run_epoch(
-        progress,
-        draw,
-        lambda batch: _step(run, batch, generator),
-        generator,
-        stop,
-        run.runtime,
-        lambda: _save_progress(state_path, run, progress, generator),
-    )
-
-
 def _summary(scores: dict[str, Any], prefix: str) -> dict[str, float]:
     """A flat history row: loss, R@1/R@10 both ways, zero-shot accuracy per task."""
     row = {f"{prefix}_loss": scores["loss"]}
@@ -292,7 +287,7 @@ def _summary(scores: dict[str, Any], prefix: str) -> dict[str, float]:
     return row
 
 
-def _finish(run: _Run, progress: Progress, wall_s: float) -> dict[str, Any]:
+def _finish(run: _Run, progress: TrainerProgress, wall_s: float) -> dict[str, Any]:
     """Score the test split, save both checkpoints and result.json."""
     config, out_dir = run.config, Path(run.config.out_dir)
     model = run.engine.eval_model
@@ -350,10 +345,6 @@ def align(config: AlignConfig) -> dict[str, Any]:
 def _align(config: AlignConfig, runtime: Runtime, stop: StopRequest, start: float) -> dict:
     generator = seed_everything(config.seed)
     run = _setup(config, generator, runtime)
-    state_path = Path(config.out_dir) / STATE_FILE
-    progress = start_progress(
-        state_path, config, _RESUME_FREE, run.engine, generator, runtime, Progress
-    )
     _logger.info(
         "aligning %s with %s (%s) on %s: %d pairs, global batch %d over %d process(es)",
         config.model,
@@ -364,28 +355,5 @@ def _align(config: AlignConfig, runtime: Runtime, stop: StopRequest, start: floa
         config.batch_size,
         runtime.world_size,
     )
-    epochs = range(progress.epoch + 1, config.epochs + 1)
-    bar = tqdm(
-        epochs, desc=f"align {config.model}", disable=not (config.progress and runtime.is_main)
-    )
-    for epoch in bar:
-        tic = time.perf_counter()
-        row: dict[str, float] = {"epoch": epoch}
-        row["train_loss"] = _train_epoch(run, progress, generator, stop, state_path)
-        row["train_s"] = time.perf_counter() - tic
-        row["logit_scale"] = run.engine.eval_model.scale.item()
-        if run.val is not None:
-            row |= _summary(run.evaluate(run.val), "val")
-        progress.elapsed_s += time.perf_counter() - start
-        start = time.perf_counter()
-        progress.history.append(row | {"time_s": progress.elapsed_s})
-        progress.epoch = epoch
-        bar.set_postfix(loss=f"{row['train_loss']:.3f}", scale=f"{row['logit_scale']:.1f}")
-        if runtime.is_main:
-            _logger.info("epoch %d/%d %s", epoch, config.epochs, progress.history[-1])
-        _save_progress(state_path, run, progress, generator)
-    progress.elapsed_s += time.perf_counter() - start
-    result = _finish(run, progress, progress.elapsed_s)
-    if runtime.is_main:
-        state_path.unlink(missing_ok=True)
-    return result
+    state_path = Path(config.out_dir) / STATE_FILE
+    return Trainer(run, config, state_path).fit(generator, stop, start)

@@ -291,10 +291,10 @@ def read_table(
     split: str | None = None,
     in_chans: int = 1,
     size: int | None = 128,
-    image_column: str = "image",
-    text_column: str = "text",
-    label_column: str = "label",
-    extra_text_column: str = "extra_text",
+    image_col: str = "image",
+    text_col: str = "text",
+    label_col: str = "label",
+    extra_text_col: str = "extra_text",
 ) -> ImageTextPairs:
     """Pairs from a CSV or JSONL table; image paths are relative to the table's folder.
 
@@ -304,10 +304,10 @@ def read_table(
             None keeps every row.
         in_chans: Image channels (1: grey-scale, 3: RGB).
         size: Resize every image to this side length (None: keep; all must match).
-        image_column: Column with the image path.
-        text_column: Column with the caption.
-        label_column: Optional column with a class name per row (zero-shot task ``"label"``).
-        extra_text_column: Optional column with a second text per row (see
+        image_col: Column with the image path.
+        text_col: Column with the caption.
+        label_col: Optional column with a class name per row (zero-shot task ``"label"``).
+        extra_text_col: Optional column with a second text per row (see
             :attr:`ImageTextPairs.extra_texts`; empty cells: none).
 
     Raises:
@@ -324,28 +324,28 @@ def read_table(
     if split is not None and "split" not in columns:
         raise PairsFormatError(
             f"{path} has no 'split' column (columns: {columns}); add one (train/val/test) or "
-            "give the test pairs as a separate file (--test-data)"
+            "give the test pairs as a separate file (test_data)"
         )
     keep = _SPLIT_NAMES.get(split, (split,)) if split is not None else None
     rows = []
     for n, record in enumerate(records, 1):
-        for column in (image_column, text_column):
+        for column in (image_col, text_col):
             if record.get(column) in (None, ""):
-                hint = "rename it or pass --image-column/--text-column"
+                hint = "rename it or set image_col / text_col"
                 raise PairsFormatError(
                     f"{path} row {n}: no '{column}' value (columns: {list(record)}); fill it, "
                     f"remove the row, or name the right column ({hint})"
                 )
         if keep is not None and str(record.get("split", "")).strip().lower() not in keep:
             continue
-        label = record.get(label_column)
+        label = record.get(label_col)
         rows.append(
             {
                 "_row": n,
-                "image": str(record[image_column]),
-                "text": _clean(record[text_column]),
+                "image": str(record[image_col]),
+                "text": _clean(record[text_col]),
                 "label": None if label in (None, "") else str(label),
-                "extra_text": _clean(record.get(extra_text_column) or ""),
+                "extra_text": _clean(record.get(extra_text_col) or ""),
             }
         )
     images = _stack(rows, path, path.parent, in_chans, size)

@@ -23,6 +23,7 @@ from typing import Any, ClassVar, TypeVar
 import numpy as np
 import torch
 
+from hybridnets.engine.cli import RUN_CONFIG
 from hybridnets.engine.distributed import Runtime, barrier, setup_runtime, teardown
 from hybridnets.engine.engine import Engine
 from hybridnets.engine.outputs import check_out_dir
@@ -115,7 +116,8 @@ def load_run_state(
     """Load ``path`` into ``engine`` and ``generator`` and return its progress; refuse a state
     saved with other settings than ``config`` (fields in ``resume_free`` may differ)."""
     state = load_state(path)
-    saved, current = json.loads(state["config"]), asdict(config)
+    saved = json.loads(state["config"])
+    current = json.loads(json.dumps(asdict(config)))  # as saved: tuples are lists in JSON
     differ = sorted(changed_settings(saved, current, resume_free))
     if differ:
         raise ValueError(
@@ -178,7 +180,7 @@ def launch_run(
     first save), set ``config.num_threads``, set up the runtime (one process or torchrun's
     group) and SIGTERM/SIGINT handling, and tear the process group down however it ends."""
     start = time.perf_counter()
-    check_out_dir(config.out_dir, folders=folders, files=files)
+    check_out_dir(config.out_dir, folders=folders, files=(*files, RUN_CONFIG))
     if config.num_threads is not None:
         torch.set_num_threads(config.num_threads)
     runtime = setup_runtime(config.device)

@@ -13,9 +13,8 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from hybridnets import cli
-from hybridnets.pretrain.config import OBJECTIVES, PretrainConfig
-from hybridnets.pretrain.model import DECODER_FROM, MASK_STYLES
+from hybridnets.engine import cli
+from hybridnets.pretrain.config import PretrainConfig
 from hybridnets.pretrain.recipe import pretrain
 
 
@@ -27,8 +26,6 @@ def build_parser() -> argparse.ArgumentParser:
         "Pretrain a hybridnets backbone on unlabelled images or volumes by masked image "
         "modelling or contrastive views; writes a folder that hybridnets.create(pretrained=...) and "
         "python -m hybridnets.train --pretrained load. Prints the result as JSON.",
-        {"objective": OBJECTIVES, "mask_style": MASK_STYLES, "decoder_from": DECODER_FROM},
-        {"out_dir": "--out"},
     )
 
 

@@ -18,14 +18,12 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from hybridnets.atomic import atomic_write_text
 from hybridnets.data import RandomFlipAffine
@@ -39,29 +37,24 @@ from hybridnets.engine import (
     seed_everything,
 )
 from hybridnets.engine.loop import (
-    Progress,
     engine_for,
     launch_run,
-    run_epoch,
-    save_run_state,
-    start_progress,
     steps_per_epoch,
 )
 from hybridnets.engine.signals import StopRequest
+from hybridnets.engine.trainer import Trainer, TrainerProgress
 from hybridnets.pretrain.batchnorm import recalibrate_batchnorm
 from hybridnets.pretrain.config import PretrainConfig
 from hybridnets.pretrain.contrastive import ContrastiveModel
 from hybridnets.pretrain.masking import random_visible
 from hybridnets.pretrain.model import MaskedImageModel, default_mask_patch
 from hybridnets.pretrain.views import ContrastiveViews
-from hybridnets.resolve import create_model, model_source
+from hybridnets.resolve import create_model, model_source, pretrained_kwargs
 
 __all__ = ["RECIPE_FILE", "STATE_FILE", "pretrain"]
 
 STATE_FILE = "state.pt"
 RECIPE_FILE = "pretrain.json"
-# config fields that do not change what a run computes: a resumed run may differ in these
-_RESUME_FREE = ("out_dir", "progress", "num_threads", "resume")
 _OBJECTIVE_NAMES = {"mim": "masked image modelling", "contrastive": "contrastive views"}
 
 _logger = logging.getLogger(__name__)
@@ -79,6 +72,29 @@ class _Run:
     mean: list[float]
     std: list[float]
 
+    @property
+    def name(self) -> str:
+        return f"pretrain {self.config.model}"
+
+    @property
+    def batch_size(self) -> int:
+        return self.config.batch_size
+
+    def batches(self, generator: torch.Generator) -> tuple[torch.Tensor, ...]:
+        """This epoch's batches: a permutation of the images."""
+        order = torch.randperm(len(self.images), generator=generator)
+        return order.split(self.config.batch_size)[: self.steps_per_epoch]
+
+    def step(self, index: torch.Tensor, generator: torch.Generator) -> float:
+        return _step(self, index, generator)
+
+    def validate(self, epoch: int) -> dict[str, float]:
+        """Nothing: pretraining has no labels to validate on (it keeps the last epoch)."""
+        return {}
+
+    def finish(self, progress: TrainerProgress, wall_s: float) -> dict[str, Any]:
+        return _save_encoder(self, progress, wall_s)
+
 
 def build_pretrain_model(
     config: PretrainConfig, spatial_dims: int, in_chans: int, input_size: int
@@ -91,7 +107,7 @@ def build_pretrain_model(
             f"self-supervised pretraining is built for hybridnets models (stem + stages); "
             f"{config.model!r} is a {model_source(config.model)} model"
         )
-    kwargs = dict(config.model_kwargs)
+    kwargs = dict(config.model_kwargs) | pretrained_kwargs(config.model, config.pretrained)
     if config.drop_path_rate is not None:
         kwargs["drop_path_rate"] = config.drop_path_rate
     encoder = create_model(config.model, spatial_dims, in_chans, 0, **kwargs)
@@ -112,8 +128,15 @@ def build_pretrain_model(
 
 def _setup(config: PretrainConfig, runtime: Runtime) -> _Run:
     images = UnlabelledImages(config.sources, config.input_size, config.in_chans)
+    if config.max_train_samples is not None and config.max_train_samples < len(images):
+        draw = torch.Generator().manual_seed(config.seed)  # leaves the run's generator alone
+        keep = torch.randperm(len(images), generator=draw)[: config.max_train_samples]
+        images.images = images.images[keep.sort().values]
     mean, std = images.channel_stats()
-    images.set_normalization(mean, std)
+    if config.normalize:
+        images.set_normalization(mean, std)
+    else:
+        mean, std = [0.0] * images.in_chans, [1.0] * images.in_chans
     model = build_pretrain_model(
         config, images.spatial_dims, images.in_chans, min(images.spatial_shape)
     )
@@ -149,30 +172,10 @@ def _step(run: _Run, index: torch.Tensor, generator: torch.Generator) -> float:
     return mean_over_ranks(loss, run.runtime)
 
 
-def _epoch(
-    run: _Run, progress: Progress, generator: torch.Generator, stop: StopRequest, path: Path
-) -> float:
-    """One pass (from ``progress.step`` when resuming mid-epoch); mean loss."""
-
-    def draw(gen: torch.Generator) -> tuple[torch.Tensor, ...]:
-        order = torch.randperm(len(run.images), generator=gen)
-        return order.split(run.config.batch_size)[: run.steps_per_epoch]
-
-    return run_epoch(
-        progress,
-        draw,
-        lambda batch: _step(run, batch, generator),
-        generator,
-        stop,
-        run.runtime,
-        lambda: save_run_state(path, run.runtime, run.config, progress, run.engine, generator),
-    )
-
-
-def _save_encoder(run: _Run, progress: Progress, wall_s: float) -> dict[str, Any]:
+def _save_encoder(run: _Run, progress: TrainerProgress, wall_s: float) -> dict[str, Any]:
     """Recalibrate BatchNorm on clean images, write the encoder folder and result.json."""
     config, out = run.config, Path(run.config.out_dir)
-    encoder = run.engine.module.encoder
+    encoder = run.engine.eval_model.encoder  # the EMA's when kept
     recalibrated = 0
     if config.recalibrate_batchnorm:
         n = min(config.recalibrate_batchnorm, len(run.images))
@@ -198,7 +201,7 @@ def _save_encoder(run: _Run, progress: Progress, wall_s: float) -> dict[str, Any
         "model": config.model,
         "images": len(run.images),
         "epochs_run": len(progress.history),
-        "final_loss": last.get("loss"),
+        "final_loss": last.get("train_loss"),
         "images_per_s": float(np.median([h["images_per_s"] for h in progress.history]))
         if progress.history
         else None,
@@ -247,7 +250,6 @@ def _pretrain(config: PretrainConfig, runtime: Runtime, stop: StopRequest, start
     generator = seed_everything(config.seed)
     run = _setup(config, runtime)
     path = Path(config.out_dir) / STATE_FILE
-    progress = start_progress(path, config, _RESUME_FREE, run.engine, generator, runtime, Progress)
     what = (
         f"mask {config.mask_style} {100 * config.mask_ratio:.0f}% of "
         f"{run.model.mask_patch} px patches"
@@ -261,26 +263,4 @@ def _pretrain(config: PretrainConfig, runtime: Runtime, stop: StopRequest, start
         tuple(run.images.images.shape[1:]),
         what,
     )
-    epochs = range(progress.epoch + 1, config.epochs + 1)
-    bar = tqdm(
-        epochs, desc=f"pretrain {config.model}", disable=not (config.progress and runtime.is_main)
-    )
-    for epoch in bar:
-        tic = time.perf_counter()
-        loss = _epoch(run, progress, generator, stop, path)
-        seconds = time.perf_counter() - tic
-        images = run.steps_per_epoch * config.batch_size
-        row = {"epoch": epoch, "loss": loss, "epoch_s": seconds, "images_per_s": images / seconds}
-        progress.history.append(row)
-        progress.epoch = epoch
-        progress.elapsed_s += time.perf_counter() - start
-        start = time.perf_counter()
-        bar.set_postfix(loss=f"{loss:.4f}")
-        if runtime.is_main:
-            _logger.info("epoch %d/%d %s", epoch, config.epochs, row)
-        save_run_state(path, runtime, config, progress, run.engine, generator)
-    progress.elapsed_s += time.perf_counter() - start
-    result = _save_encoder(run, progress, progress.elapsed_s)
-    if runtime.is_main:
-        path.unlink(missing_ok=True)
-    return result
+    return Trainer(run, config, path).fit(generator, stop, start)

@@ -14,13 +14,9 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from hybridnets import cli
-from hybridnets.engine.selection import SELECT
-from hybridnets.train.config import CLASS_BALANCE, FUSION, TrainConfig
+from hybridnets.engine import cli
+from hybridnets.train.config import TrainConfig
 from hybridnets.train.recipe import train
-
-_CHOICES = {"class_balance": CLASS_BALANCE, "fusion": FUSION, "select": SELECT}
-_FLAGS = {"out_dir": "--out"}
 
 
 def field_help() -> dict[str, str]:
@@ -37,8 +33,6 @@ def build_parser() -> argparse.ArgumentParser:
         "on a CSV/Parquet table of image paths and labels, optionally fusing clinical columns "
         "(--tabular) into the model, with one recipe (hybridnets.train.TrainConfig); prints the "
         "result as JSON.",
-        _CHOICES,
-        _FLAGS,
     )
 
 

@@ -29,7 +29,7 @@ def load_splits(
         config.tabular_columns,
         group_col=config.group_col,
         split_col=config.split_col,
-        size=config.resize or TABLE_SIZE,
+        size=config.input_size or TABLE_SIZE,
         in_chans=config.in_chans,
         seed=config.seed,
     )

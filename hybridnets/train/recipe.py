@@ -22,18 +22,15 @@ started again with the same settings continues from it to the same result.
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
-import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from hybridnets.atomic import atomic_write_text
 from hybridnets.checkpoint.classifier import save_checkpoint
@@ -51,16 +48,12 @@ from hybridnets.engine import (
     shard_index,
 )
 from hybridnets.engine.loop import (
-    Progress,
     engine_for,
     launch_run,
-    run_epoch,
-    save_run_state,
-    start_progress,
     steps_per_epoch,
 )
-from hybridnets.engine.selection import is_better, loss_auc
 from hybridnets.engine.signals import StopRequest
+from hybridnets.engine.trainer import Trainer, TrainerProgress
 from hybridnets.inference import predict, scores
 from hybridnets.metrics import best_threshold, classification_metrics
 from hybridnets.multimodal.fusion import FusionClassifier
@@ -80,8 +73,6 @@ __all__ = ["STATE_FILE", "train"]
 
 STATE_FILE = "state.pt"
 """Training state in ``out_dir``, after every epoch or on a stop (removed when the run completes)."""
-# config fields that do not change what a run computes: a resumed run may differ in these
-_RESUME_FREE = ("out_dir", "progress", "num_threads", "resume", "fsdp", "grad_checkpointing")
 
 _logger = logging.getLogger(__name__)
 
@@ -118,27 +109,59 @@ class _Run:
     def device(self) -> torch.device:
         return self.runtime.device
 
+    @property
+    def name(self) -> str:
+        return self.config.model
+
+    @property
+    def batch_size(self) -> int:
+        return self.config.batch_size
+
+    def batches(self, generator: torch.Generator) -> tuple[torch.Tensor, ...]:
+        """This epoch's batches: a permutation (or a class-balanced draw) of the subset."""
+        order = epoch_order(self.train_index, self.sample_weights, generator)
+        return order.split(self.config.batch_size)[: self.steps_per_epoch]
+
+    def step(self, index: torch.Tensor, generator: torch.Generator) -> float:
+        """One step on the global batch ``index``. Every rank prepares and augments the whole
+        batch (the same random draws as one process would make), then trains on its part, its
+        loss weighted by its share of the batch so that DDP's gradient average is the global
+        mean."""
+        x = self.train_ds.batch(index, self.config.input_size, self.device)
+        if self.augment is not None:
+            x = self.augment(x, generator)
+        y = self.train_ds.labels[index].to(self.device)
+        part = batch_part(len(index), self.runtime)
+        extra = [t.to(self.device)[part] for t in self.train_ds.extra_inputs(index)]
+        x, y = x[part], y[part]
+        share = len(y) * self.runtime.world_size / len(index)
+
+        def loss_fn(model: nn.Module) -> torch.Tensor:
+            return self.criterion(model(x, *extra).float(), y) * share
+
+        return mean_over_ranks(self.engine.step(loss_fn), self.runtime)  # the global batch's
+
+    def validate(self, epoch: int) -> dict[str, float]:
+        """Validation (and with ``log_test`` test) scores of the weights being evaluated."""
+        val = scores(self.val_ds.labels.numpy(), self.predict(self.val_ds))
+        row = {f"val_{k}": v for k, v in val.items()}
+        if self.config.log_test:
+            test = scores(self.test_ds.labels.numpy(), self.predict(self.test_ds))
+            row |= {f"test_{k}": v for k, v in test.items()}
+        return row
+
+    def finish(self, progress: TrainerProgress, wall_s: float) -> dict[str, Any]:
+        return _finish(self, progress, wall_s)
+
     def predict(self, ds: ImageArray) -> np.ndarray:
         """Softmax probabilities of the weights being evaluated (the EMA when kept), each rank
         predicting its shard and all of them gathered in order."""
         index = shard_index(len(ds), self.runtime)
         probs = predict(
-            self.engine.eval_model, ds, self.device, self.config.resize, self.engine.amp, index
+            self.engine.eval_model, ds, self.device, self.config.input_size, self.engine.amp, index
         )
         probs = torch.from_numpy(probs).to(self.device)
         return gather_rows(probs, len(ds), self.runtime).cpu().numpy()
-
-
-@dataclass
-class _Progress(Progress):
-    """The supervised recipe's bookkeeping: the selector's best score, epoch and weights."""
-
-    TENSORS: ClassVar[tuple[str, ...]] = ("epoch_rng", "best_state")
-
-    best: dict[str, float] | None = None
-    best_epoch: int = 0
-    stale: int = 0
-    best_state: dict[str, torch.Tensor] | None = field(default=None, repr=False)
 
 
 def _build_model(
@@ -179,8 +202,8 @@ def _build_model(
         "spatial_dims": train_ds.spatial_dims,
         "in_chans": train_ds.in_chans,
         "num_classes": train_ds.num_classes,
-        "input_size": config.resize or train_ds.spatial_shape[0],
-        "resize": config.resize,
+        "input_size": config.input_size or train_ds.spatial_shape[0],
+        "resize": config.input_size,  # None: .npz images at their own size
         "data": train_ds.name,
         "pretrained": config.pretrained,
         "kind": "classifier" if tabular is None else "fusion",
@@ -255,69 +278,11 @@ def _set_prior_bias(model: nn.Module, logits: torch.Tensor) -> None:
         head.bias.copy_(logits.to(head.bias))
 
 
-def _step(run: _Run, index: torch.Tensor, generator: torch.Generator) -> float:
-    """One step on the global batch ``index``. Every rank prepares and augments the whole batch
-    (the same random draws as one process would make), then trains on its part, its loss
-    weighted by its share of the batch so that DDP's gradient average is the global mean."""
-    x = run.train_ds.batch(index, run.config.resize, run.device)
-    if run.augment is not None:
-        x = run.augment(x, generator)
-    y = run.train_ds.labels[index].to(run.device)
-    part = batch_part(len(index), run.runtime)
-    extra = [t.to(run.device)[part] for t in run.train_ds.extra_inputs(index)]
-    x, y = x[part], y[part]
-    share = len(y) * run.runtime.world_size / len(index)
-
-    def loss_fn(model: nn.Module) -> torch.Tensor:
-        return run.criterion(model(x, *extra).float(), y) * share
-
-    return mean_over_ranks(run.engine.step(loss_fn), run.runtime)  # the global batch's loss
-
-
-def _train_epoch(
-    run: _Run, progress: _Progress, generator: torch.Generator, stop: StopRequest, state_path: Path
-) -> float:
-    """One pass over the training subset (from ``progress.step`` when resuming mid-epoch);
-    returns the mean training loss. On a stop request, saves a mid-epoch state and raises
-    :class:`TrainingStopped`."""
-
-    def draw(gen: torch.Generator) -> tuple[torch.Tensor, ...]:
-        order = epoch_order(run.train_index, run.sample_weights, gen)
-        return order.split(run.config.batch_size)[: run.steps_per_epoch]
-
-    return run_epoch(
-        progress,
-        draw,
-        lambda batch: _step(run, batch, generator),
-        generator,
-        stop,
-        run.runtime,
-        lambda: _save_progress(state_path, run, progress, generator),
-    )
-
-
-def _validate(run: _Run, epoch: int, train_loss: float) -> tuple[dict, dict[str, float]]:
-    """The history row of an epoch (val, and with ``log_test`` test, scores) and val scores."""
-    val = scores(run.val_ds.labels.numpy(), run.predict(run.val_ds))
-    row = {"epoch": epoch, "train_loss": train_loss} | {f"val_{k}": v for k, v in val.items()}
-    if run.config.log_test:
-        test = scores(run.test_ds.labels.numpy(), run.predict(run.test_ds))
-        row |= {f"test_{k}": v for k, v in test.items()}
-    return row, val
-
-
-def _save_progress(path: Path, run: _Run, progress: _Progress, generator: torch.Generator) -> None:
-    save_run_state(path, run.runtime, run.config, progress, run.engine, generator)
-
-
-def _finish(run: _Run, progress: _Progress, wall_s: float) -> dict:
-    """Load the selected weights, score val and test, save the checkpoint and result.json."""
+def _finish(run: _Run, progress: TrainerProgress, wall_s: float) -> dict:
+    """Score val and test with the selected weights (loaded by the Trainer), save the
+    checkpoint and result.json."""
     config, out_dir = run.config, Path(run.config.out_dir)
-    weights = progress.best_state
-    if weights is not None:
-        run.engine.load_eval_state_dict(weights)
-    else:
-        weights = run.engine.eval_state_dict()  # collective under FSDP: on every rank
+    weights = run.engine.eval_state_dict()  # collective under FSDP: on every rank
     val_labels, test_labels = run.val_ds.labels.numpy(), run.test_ds.labels.numpy()
     val_probs, test_probs = run.predict(run.val_ds), run.predict(run.test_ds)
     binary = run.train_ds.num_classes == 2
@@ -376,10 +341,6 @@ def train(config: TrainConfig) -> dict[str, Any]:
 def _train(config: TrainConfig, runtime: Runtime, stop: StopRequest, start: float) -> dict:
     generator = seed_everything(config.seed)
     run = _setup(config, generator, runtime)
-    state_path = Path(config.out_dir) / STATE_FILE
-    progress = start_progress(
-        state_path, config, _RESUME_FREE, run.engine, generator, runtime, _Progress
-    )
     _logger.info(
         "training %s (%.2fM params) on %s, %d samples, global batch %d over %d process(es)",
         config.model,
@@ -389,36 +350,5 @@ def _train(config: TrainConfig, runtime: Runtime, stop: StopRequest, start: floa
         config.batch_size,
         runtime.world_size,
     )
-    done = config.patience is not None and progress.stale >= config.patience
-    epochs = range(progress.epoch + 1, config.epochs + 1) if not done else range(0)
-    bar = tqdm(epochs, desc=config.model, disable=not (config.progress and runtime.is_main))
-    for epoch in bar:
-        progress.elapsed_s += time.perf_counter() - start
-        start = time.perf_counter()
-        tic = time.perf_counter()
-        train_loss = _train_epoch(run, progress, generator, stop, state_path)
-        train_s = time.perf_counter() - tic
-        row, val = _validate(run, epoch, train_loss)
-        row["train_s"] = train_s  # the training pass alone (throughput)
-        elapsed = progress.elapsed_s + time.perf_counter() - start
-        progress.history.append(row | {"time_s": elapsed})
-        val["loss_auc"] = progress.history[-1]["val_loss_auc"] = loss_auc(progress.history)
-        bar.set_postfix(loss=f"{row['train_loss']:.3f}", val_auc=f"{val['auc']:.3f}")
-        if runtime.is_main:
-            _logger.info("epoch %d/%d %s", epoch, config.epochs, progress.history[-1])
-        progress.epoch = epoch
-        if is_better(config.select, val, progress.best):
-            progress.best, progress.best_epoch, progress.stale = val, epoch, 0
-            if config.select != "last":
-                progress.best_state = copy.deepcopy(run.engine.eval_state_dict())
-        else:
-            progress.stale += 1
-        _save_progress(state_path, run, progress, generator)
-        if config.patience is not None and progress.stale >= config.patience:
-            _logger.info("early stop at epoch %d (best %d)", epoch, progress.best_epoch)
-            break
-    progress.elapsed_s += time.perf_counter() - start
-    result = _finish(run, progress, progress.elapsed_s)
-    if runtime.is_main:
-        state_path.unlink(missing_ok=True)
-    return result
+    state_path = Path(config.out_dir) / STATE_FILE
+    return Trainer(run, config, state_path).fit(generator, stop, start)

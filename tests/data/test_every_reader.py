@@ -56,7 +56,7 @@ def test_nifti_volumes_train(tmp_path: Path) -> None:
     from hybridnets.train import TrainConfig, train
 
     table = _volume_table(tmp_path / "data")
-    config = TrainConfig(model="convvit_test", data=str(table), split_col="split", resize=16, epochs=1,
+    config = TrainConfig(model="convvit_test", data=str(table), split_col="split", input_size=16, epochs=1,
                          batch_size=4, out_dir=str(tmp_path / "run"), progress=False)  # fmt: skip
     assert train(config)["epochs_run"] == 1
 

@@ -75,12 +75,12 @@ def test_tables(tmp_path: Path, shape_pairs, spatial_dims: int) -> None:
 def test_table_errors_name_the_row_and_the_fix(tmp_path: Path, shape_pairs) -> None:
     shape_pairs(tmp_path, 2, n_train=3, n_test=2, size=16)
     (tmp_path / "no_split.csv").write_text("image,text\ntrain_0.png,a\n")
-    with pytest.raises(PairsFormatError, match=r"no 'split' column.*--test-data"):
+    with pytest.raises(PairsFormatError, match=r"no 'split' column.*test_data"):
         read_table(tmp_path / "no_split.csv", "train")
     (tmp_path / "no_text.csv").write_text("image,caption\ntrain_0.png,a\n")
-    with pytest.raises(PairsFormatError, match=r"row 1: no 'text' value.*--text-column"):
+    with pytest.raises(PairsFormatError, match=r"row 1: no 'text' value.*text_col"):
         read_table(tmp_path / "no_text.csv")
-    assert len(read_table(tmp_path / "no_text.csv", text_column="caption", size=8)) == 1
+    assert len(read_table(tmp_path / "no_text.csv", text_col="caption", size=8)) == 1
     (tmp_path / "missing.csv").write_text("image,text\ntrain_0.png,a\nnowhere.png,b\n")
     with pytest.raises(PairsFormatError, match=r"missing.csv row 2: cannot read image .*nowhere"):
         read_table(tmp_path / "missing.csv", size=8)
@@ -151,4 +151,4 @@ def test_table_extra_text_column(tmp_path: Path) -> None:
     ]
     (tmp_path / "p.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
     assert read_table(tmp_path / "p.jsonl", size=8).extra_texts == ["its report", ""]
-    assert read_table(tmp_path / "p.jsonl", size=8, extra_text_column="other").extra_texts == []
+    assert read_table(tmp_path / "p.jsonl", size=8, extra_text_col="other").extra_texts == []

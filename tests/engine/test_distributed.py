@@ -60,7 +60,11 @@ def test_two_processes_take_the_same_steps_as_one(tmp_path: Path, extra: tuple, 
         if key.endswith("qkv.bias"):  # drop the key bias: its gradient is 0 but for rounding
             a, b = (torch.cat([t[: len(t) // 3], t[2 * len(t) // 3 :]]) for t in (a, b))
         torch.testing.assert_close(b, a, rtol=1e-4, atol=5e-5, msg=key)
-    assert sorted(p.name for p in (tmp_path / "two").iterdir()) == ["best", "result.json"]
+    assert sorted(p.name for p in (tmp_path / "two").iterdir()) == [
+        "best",
+        "result.json",
+        "run_config.json",
+    ]
 
 
 @pytest.mark.parametrize(("n", "world"), [(8, 2), (5, 2), (7, 3), (2, 2)])

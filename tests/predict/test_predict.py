@@ -82,7 +82,7 @@ def test_npz_test_split_gives_the_recorded_metrics(tmp_path: Path, spatial_dims:
 @pytest.mark.parametrize("split_col", [True, False], ids=["split_column", "grouped_split"])
 def test_fusion_table_test_split_gives_the_recorded_metrics(tmp_path: Path, split_col) -> None:
     table = _table(tmp_path / "data", split_col=split_col)
-    kw = dict(tabular="age,sex", fusion="cross", resize=16, group_col="patient")
+    kw = dict(tabular="age,sex", fusion="cross", input_size=16, group_col="patient")
     result = _train(table, tmp_path / "run", split_col="split" if split_col else None, **kw)
     ckpt = hybridnets.load(tmp_path / "run" / "best")
     assert ckpt.kind == "fusion" and ckpt.recipe["threshold"] == result["threshold"]
@@ -111,7 +111,7 @@ def test_fusion_table_test_split_gives_the_recorded_metrics(tmp_path: Path, spli
 
 def test_folder_and_file_predictions_match_the_table(tmp_path: Path) -> None:
     table = _table(tmp_path / "data")
-    _train(table, tmp_path / "run", split_col="split", resize=16)
+    _train(table, tmp_path / "run", split_col="split", input_size=16)
     ckpt = hybridnets.load(tmp_path / "run" / "best")
     by_table = ckpt.predict(table)
     folder = ckpt.predict(tmp_path / "data" / "img")

@@ -67,7 +67,7 @@ def test_contrastive_objective_round_trip(tmp_path: Path) -> None:
     data = _toy(tmp_path / "toy.npz", n=32)
     out = tmp_path / "simclr"
     result = pretrain(_config(data, out, objective="contrastive", epochs=3, proj_dim=16))
-    losses = [row["loss"] for row in result["history"]]
+    losses = [row["train_loss"] for row in result["history"]]
     assert result["recipe"]["objective"] == "contrastive" and result["recipe"]["mask_patch"] is None
     assert all(np.isfinite(losses)) and losses[0] < np.log(2 * 8)  # 8 pairs: ln(16) at chance
     saved = load_file(str(out / "model.safetensors"))
@@ -94,7 +94,9 @@ def test_interrupted_pretraining_resumes_to_the_same_weights(
     with pytest.raises(ValueError, match=r"other settings \(mask_ratio\).*--no-resume"):
         pretrain(_config(data, out, epochs=3, mask_ratio=0.5))
     resumed = pretrain(_config(data, out, epochs=3))
-    assert [r["loss"] for r in resumed["history"]] == [r["loss"] for r in full["history"]]
+    assert [r["train_loss"] for r in resumed["history"]] == [
+        r["train_loss"] for r in full["history"]
+    ]
     a, b = (
         load_file(str(out / "model.safetensors")),
         load_file(str(tmp_path / "full/model.safetensors")),

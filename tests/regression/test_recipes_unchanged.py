@@ -85,7 +85,7 @@ def _train_table(data: Path, text_model: Path) -> list[str]:
     table = _write_table(data)
     return ["hybridnets.train", "--model", "convvit_test", "--data", str(table),
             "--group-col", "patient", "--tabular", "age,sex", "--fusion", "cross",
-            "--resize", "16", "--epochs", "2", "--batch-size", "8"]  # fmt: skip
+            "--input-size", "16", "--epochs", "2", "--batch-size", "8"]  # fmt: skip
 
 
 def _pretrain(objective: str) -> Callable[[Path, Path], list[str]]:

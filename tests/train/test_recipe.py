@@ -14,6 +14,7 @@ import hybridnets
 from hybridnets.checkpoint import load_trained
 from hybridnets.data import MedMNIST, MedMNISTFormatError
 from hybridnets.engine import StopRequest, TrainingStopped, param_groups
+from hybridnets.engine.trainer import TIMING_KEYS
 from hybridnets.inference import evaluate
 from hybridnets.train import TrainConfig, train
 from hybridnets.train import recipe as recipe_module
@@ -145,7 +146,7 @@ def test_interrupted_run_resumes_to_the_same_result(tmp_path: Path, crash_after_
     resumed = train(TrainConfig(**{**config, "progress": True}, out_dir=str(out)))  # may differ
 
     def strip(history):
-        return [{k: v for k, v in row.items() if k not in ("time_s", "train_s")} for row in history]
+        return [{k: v for k, v in row.items() if k not in TIMING_KEYS} for row in history]
 
     assert strip(resumed["history"]) == strip(full["history"])
     assert resumed["test"] == full["test"] and resumed["best_epoch"] == full["best_epoch"]

@@ -49,7 +49,7 @@ def _argv(table: Path, out: Path, *extra: str) -> list[str]:
     argv = ["--model", "convvit_test", "--data", str(table), "--image-col", "path"]
     argv += ["--label-col", "label", "--group-col", "case", "--epochs", "12", "--lr", "3e-3"]
     argv += ["--batch-size", "16", "--ema-decay", "none", "--no-augment", "--warmup-epochs", "1"]
-    argv += ["--resize", "16"]
+    argv += ["--input-size", "16"]
     return [*argv, "--out", str(out), "--no-progress", "--num-threads", "1", *extra]
 
 

@@ -1,0 +1,185 @@
+"""The one epoch loop under every recipe: resume → epochs (train, validate, history row,
+selection and patience, state) → select the kept weights → the task's finish.
+
+A recipe is a :class:`Task`: it draws an epoch's batches, takes one step, validates and
+finishes (scores, saves, writes ``result.json``). The :class:`Trainer` owns everything between:
+writing the run's settings to ``out_dir/run_config.json``, resuming an interrupted run
+(mid-epoch too), the history row every recipe shares (``epoch``,
+``train_loss``, ``train_s``, ``images_per_s``, ``time_s`` and the task's own entries),
+checkpoint selection on validation scores with patience, the training state after every epoch
+and on SIGTERM, and the progress bar.
+
+    result = Trainer(task, config, state_path).fit(generator, stop, start)
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Protocol
+
+import torch
+from tqdm.auto import tqdm
+
+from hybridnets.engine.cli import write_run_config
+from hybridnets.engine.config import result_free
+from hybridnets.engine.distributed import Runtime
+from hybridnets.engine.engine import Engine
+from hybridnets.engine.loop import Progress, run_epoch, save_run_state, start_progress
+from hybridnets.engine.selection import is_better, loss_auc
+from hybridnets.engine.signals import StopRequest
+
+__all__ = ["TIMING_KEYS", "Task", "Trainer", "TrainerProgress"]
+
+_logger = logging.getLogger(__name__)
+
+TIMING_KEYS = ("train_s", "images_per_s", "time_s")
+"""History entries that measure time, not results (they differ between two identical runs)."""
+
+
+class Task(Protocol):
+    """What a recipe gives the :class:`Trainer`.
+
+    Attributes:
+        runtime: One process or torchrun's group.
+        engine: The optimisation step, EMA and state.
+        steps_per_epoch: Global batches per epoch.
+        batch_size: The global batch size.
+        name: Shown on the progress bar (``"align convvit_n"``).
+    """
+
+    runtime: Runtime
+    engine: Engine
+    steps_per_epoch: int
+    batch_size: int
+    name: str
+
+    def batches(self, generator: torch.Generator) -> Sequence[torch.Tensor]:
+        """This epoch's global batches of sample indices (a draw from ``generator``)."""
+        ...
+
+    def step(self, batch: torch.Tensor, generator: torch.Generator) -> float:
+        """One optimisation step on ``batch``; the global batch's loss."""
+        ...
+
+    def validate(self, epoch: int) -> dict[str, float]:
+        """This epoch's entries of the history row (``val_loss``, ``val_auc``, ...; empty when
+        the task has no validation data)."""
+        ...
+
+    def finish(self, progress: TrainerProgress, wall_s: float) -> dict[str, Any]:
+        """Score, save and report the weights the engine holds (the selected ones)."""
+        ...
+
+
+@dataclass
+class TrainerProgress(Progress):
+    """:class:`~hybridnets.engine.loop.Progress` with the selector's state: the best validation
+    score, its epoch, epochs since, and (selectors other than ``last``) its weights."""
+
+    TENSORS: ClassVar[tuple[str, ...]] = ("epoch_rng", "best_state")
+
+    best: dict[str, float] | None = None
+    best_epoch: int = 0
+    stale: int = 0
+    best_state: dict[str, torch.Tensor] | None = field(default=None, repr=False)
+
+
+def _score(row: dict[str, float]) -> dict[str, float]:
+    """The selector's view of a history row."""
+    score = {"loss": row.get("val_loss", float("nan")), "auc": row.get("val_auc", float("nan"))}
+    if "val_loss_auc" in row:
+        score["loss_auc"] = row["val_loss_auc"]
+    return score
+
+
+class Trainer:
+    """Runs a :class:`Task` for ``config.epochs`` epochs.
+
+    Args:
+        task: The recipe's task.
+        config: The run's settings: ``epochs``, ``progress``, ``resume``, and ``select`` /
+            ``patience`` where the recipe has them (else: keep the last epoch, no patience).
+        state_path: Where the training state is saved (removed when the run completes).
+    """
+
+    def __init__(self, task: Task, config: Any, state_path: Path) -> None:
+        self.task, self.config, self.state_path = task, config, Path(state_path)
+        self.resume_free = result_free(type(config))  # settings a resumed run may change
+        self.select: str = getattr(config, "select", "last")
+        self.patience: int | None = getattr(config, "patience", None)
+
+    def _save(self, progress: TrainerProgress, generator: torch.Generator) -> None:
+        task = self.task
+        save_run_state(self.state_path, task.runtime, self.config, progress, task.engine, generator)
+
+    def _epoch(
+        self, epoch: int, progress: TrainerProgress, generator: torch.Generator, stop: StopRequest
+    ) -> dict[str, float]:
+        """Train one epoch and validate: the history row (without ``time_s``)."""
+        task, tic = self.task, time.perf_counter()
+        train_loss = run_epoch(
+            progress,
+            task.batches,
+            lambda batch: task.step(batch, generator),
+            generator,
+            stop,
+            task.runtime,
+            lambda: self._save(progress, generator),
+        )
+        train_s = time.perf_counter() - tic
+        row = {"epoch": epoch, "train_loss": train_loss, "train_s": train_s}
+        row["images_per_s"] = task.steps_per_epoch * task.batch_size / train_s
+        return row | task.validate(epoch)
+
+    def _select(self, epoch: int, progress: TrainerProgress) -> None:
+        """Keep ``epoch``'s weights when its validation score is the best so far."""
+        score = _score(progress.history[-1])
+        if is_better(self.select, score, progress.best):
+            progress.best, progress.best_epoch, progress.stale = score, epoch, 0
+            if self.select != "last":
+                progress.best_state = copy.deepcopy(self.task.engine.eval_state_dict())
+        else:
+            progress.stale += 1
+
+    def fit(self, generator: torch.Generator, stop: StopRequest, start: float) -> dict[str, Any]:
+        """Resume or start, train, load the selected weights, and return ``task.finish``'s
+        result. ``start`` is when the run began (``time.perf_counter()``)."""
+        task, config = self.task, self.config
+        if task.runtime.is_main:  # the data is read and checked: this run's settings, to re-run
+            write_run_config(config, config.out_dir)
+        progress = start_progress(
+            self.state_path, config, self.resume_free, task.engine, generator, task.runtime,
+            TrainerProgress,
+        )  # fmt: skip
+        done = self.patience is not None and progress.stale >= self.patience
+        epochs = range(progress.epoch + 1, config.epochs + 1) if not done else range(0)
+        show = config.progress and task.runtime.is_main
+        bar = tqdm(epochs, desc=task.name, disable=not show)
+        for epoch in bar:
+            row = self._epoch(epoch, progress, generator, stop)
+            progress.elapsed_s += time.perf_counter() - start
+            start = time.perf_counter()
+            progress.history.append(row | {"time_s": progress.elapsed_s})
+            if "val_auc" in row:  # the val_loss_auc selector's smoothed score
+                progress.history[-1]["val_loss_auc"] = loss_auc(progress.history)
+            progress.epoch = epoch
+            self._select(epoch, progress)
+            bar.set_postfix(loss=f"{row['train_loss']:.4f}")
+            if task.runtime.is_main:
+                _logger.info("epoch %d/%d %s", epoch, config.epochs, progress.history[-1])
+            self._save(progress, generator)
+            if self.patience is not None and progress.stale >= self.patience:
+                _logger.info("early stop at epoch %d (best %d)", epoch, progress.best_epoch)
+                break
+        progress.elapsed_s += time.perf_counter() - start
+        if progress.best_state is not None:
+            task.engine.load_eval_state_dict(progress.best_state)
+        result = task.finish(progress, progress.elapsed_s)
+        if task.runtime.is_main:
+            self.state_path.unlink(missing_ok=True)
+        return result

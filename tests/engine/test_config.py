@@ -1,0 +1,95 @@
+"""One config vocabulary: the recipes share their parts' fields (one name per idea), metadata
+feeds choices, flags, aliases, the resume check and --help; --config re-runs a run folder."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import fields
+from pathlib import Path
+
+import numpy as np
+import pytest
+from safetensors.torch import load_file
+
+from hybridnets.align.__main__ import build_parser as align_parser
+from hybridnets.align.config import AlignConfig
+from hybridnets.engine import cli
+from hybridnets.engine.config import (
+    DataConfig,
+    ModelConfig,
+    OptimConfig,
+    RunConfig,
+    field_metadata,
+    result_free,
+)
+from hybridnets.pretrain.__main__ import build_parser as pretrain_parser
+from hybridnets.pretrain.config import PretrainConfig
+from hybridnets.train.__main__ import build_parser as train_parser
+from hybridnets.train.__main__ import parse_args
+from hybridnets.train.config import TrainConfig
+
+RECIPES = [TrainConfig, AlignConfig, PretrainConfig]
+PARSERS = {TrainConfig: train_parser, AlignConfig: align_parser, PretrainConfig: pretrain_parser}
+
+
+@pytest.mark.parametrize("config", RECIPES, ids=lambda c: c.__name__)
+def test_every_recipe_has_the_shared_parts_and_documents_every_field(config) -> None:
+    names = {f.name for f in fields(config)}
+    for part in (RunConfig, ModelConfig, DataConfig, OptimConfig):
+        assert {f.name for f in fields(part)} <= names, part.__name__
+    assert set(cli.field_help(config)) >= names
+    assert set(result_free(config)) == {"out_dir", "progress", "num_threads", "resume", "fsdp",
+                                        "grad_checkpointing"}  # fmt: skip
+    text = PARSERS[config]().format_help()
+    for title in ("The model a run trains", "Optimisation", "Where and how a run executes"):
+        assert title in text
+
+
+def test_one_name_per_idea_across_recipes() -> None:
+    train, align = {f.name for f in fields(TrainConfig)}, {f.name for f in fields(AlignConfig)}
+    assert {"image_col", "label_col", "input_size"} <= train & align
+    assert not {"image_column", "resize"} & (train | align)
+
+
+def test_choices_minimums_and_aliases() -> None:
+    with pytest.raises(ValueError, match="select must be one of"):
+        TrainConfig(model="m", data="d.npz", select="best")
+    with pytest.raises(ValueError, match="batch_size must be at least 1"):
+        TrainConfig(model="m", data="d.npz", batch_size=0)
+    with pytest.raises(ValueError, match="patience needs a selector other than last"):
+        TrainConfig(model="m", data="d.npz", select="last", patience=3)
+    assert parse_args(["--model", "m", "--data", "d.npz", "--resize", "32"]).input_size == 32
+    argv = ["--model", "m", "--data", "d.csv", "--image-column", "path"]
+    assert cli.parse_config(AlignConfig, align_parser(), argv).image_col == "path"
+    assert field_metadata(TrainConfig, "out_dir")["flag"] == "--out"
+
+
+def test_config_file_gives_defaults_that_options_override(tmp_path: Path) -> None:
+    (tmp_path / "run.json").write_text(
+        json.dumps({"model": "convvit_n", "data": "x.npz", "lr": 0.01})
+    )
+    config = parse_args(["--config", str(tmp_path / "run.json"), "--lr", "0.002"])
+    assert (config.model, config.data, config.lr) == ("convvit_n", "x.npz", 0.002)
+    (tmp_path / "run.toml").write_text('model = "convvit_n"\ndata = "x.npz"\nepochs = 3\n')
+    assert parse_args(["--config", str(tmp_path / "run.toml")]).epochs == 3
+    (tmp_path / "bad.json").write_text(json.dumps({"model": "m", "data": "x", "lrate": 1}))
+    with pytest.raises(SystemExit):
+        parse_args(["--config", str(tmp_path / "bad.json")])
+
+
+def test_a_run_folder_re_runs_from_its_run_config(tmp_path: Path, patch_toy) -> None:
+    data = patch_toy(tmp_path / "toy.npz", n_train=12, n_eval=8)
+    common = ["--num-threads", "1", "--no-progress"]
+    first = ["--model", "convvit_test", "--data", str(data), "--epochs", "1", "--batch-size", "4"]
+    run = [sys.executable, "-m", "hybridnets.train"]
+    subprocess.run([*run, *first, "--out", str(tmp_path / "a"), *common], check=True,
+                   capture_output=True)  # fmt: skip
+    again = ["--config", str(tmp_path / "a" / "run_config.json"), "--out", str(tmp_path / "b")]
+    subprocess.run([*run, *again], check=True, capture_output=True)
+    a = load_file(str(tmp_path / "a" / "best" / "model.safetensors"))
+    b = load_file(str(tmp_path / "b" / "best" / "model.safetensors"))
+    assert all(np.array_equal(a[k].numpy(), b[k].numpy()) for k in a)
+    saved = json.loads((tmp_path / "b" / "run_config.json").read_text())
+    assert saved["out_dir"] == str(tmp_path / "b") and saved["epochs"] == 1
