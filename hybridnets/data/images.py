@@ -91,6 +91,12 @@ def read_image(
         raise ValueError(
             f"{path}: unknown image type; use one of {IMAGE_SUFFIXES + VOLUME_SUFFIXES}"
         )
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
+        bad = int(array.size - np.isfinite(array).sum())
+        raise ValueError(
+            f"{path}: {bad} of {array.size} values are not finite (NaN or inf); repair the file "
+            "or leave it out"
+        )
     x = _to_unit_range(array)
     x = x[None] if grey else x  # (C, *S)
     dims = x.ndim - 1

@@ -159,7 +159,7 @@ class ImageTable:
             x = read_image(path, self.in_chans, self.size, self.spatial_dims)
         except (OSError, ValueError) as err:
             raise TableFormatError(
-                f"{self.path}, row {i} (line {i + 2}): cannot read image {path}: {err}. Fix the "
+                f"{self.path}, row {i} (line {i + 2}): {err}. Fix the "
                 f"{self.image_col!r} cell (paths are relative to {self.path.parent}) or drop the row"
             ) from err
         if self.cache:

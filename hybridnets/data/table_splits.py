@@ -145,6 +145,11 @@ def table_splits(
     """
     columns = [c for c in tabular if c]
     table = load_table(path, image_col, label_col, columns, group_col, cache=False, size=None)
+    if len(table.classes) < 2:
+        raise TableFormatError(
+            f"{table.path}: every row's {label_col!r} is {table.classes[0]!r}; a classifier "
+            "needs at least two classes (check label_col)"
+        )
     spatial_dims, chans = _probe(table.image_path(0), in_chans)
     table.in_chans, table.size, table.spatial_dims = chans, size, spatial_dims
     if split_col is not None:

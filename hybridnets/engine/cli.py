@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from hybridnets.engine.config import field_metadata
+from hybridnets.engine.outputs import RunLockedError
 
 __all__ = [
     "RUN_CONFIG",
@@ -30,6 +31,7 @@ __all__ = [
     "parse_config",
     "read_config_file",
     "run_and_report",
+    "run_cli",
     "write_run_config",
 ]
 
@@ -220,3 +222,26 @@ def run_and_report(
         summary = {k: v for k, v in result.items() if k not in leave_out}
         sys.stdout.write(json.dumps(summary, indent=2) + "\n")
     return result
+
+
+USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, OSError, ImportError, RunLockedError)
+"""Errors a user fixes (bad data, a bad option, a refused or missing file, a busy folder):
+a CLI prints their message alone and exits with status 2."""
+DEBUG_ENV = "HYBRIDNETS_DEBUG"
+
+
+def run_cli(
+    run: Callable[[Any], dict],
+    parse: Callable[[], Any],
+    leave_out: Sequence[str] = ("history", "config"),
+) -> dict:
+    """A recipe's ``main``: ``parse()`` the command line, :func:`run_and_report`, and turn a
+    user error into one line on stderr and exit status 2 (the traceback only with
+    ``HYBRIDNETS_DEBUG=1``; bugs keep theirs)."""
+    try:
+        return run_and_report(run, parse(), leave_out)
+    except USER_ERRORS as err:
+        if os.environ.get(DEBUG_ENV) == "1":
+            raise
+        sys.stderr.write(f"error: {err}\n(set {DEBUG_ENV}=1 to see where it was raised)\n")
+        raise SystemExit(2) from None

@@ -107,6 +107,8 @@ class RunConfig(Settings):
             machine shared with other jobs.
         resume: Continue an interrupted run from out_dir/state.pt (written after every epoch
             and on SIGTERM) when its settings match; off: start over.
+        overwrite: Train again in an out_dir that holds a finished run, replacing its results
+            (off: such a run is refused).
     """
 
     out_dir: str = setting("runs/run", result=False, flag="--out")
@@ -116,6 +118,7 @@ class RunConfig(Settings):
     progress: bool = setting(True, result=False)
     num_threads: int | None = setting(None, result=False, minimum=1)
     resume: bool = setting(True, result=False)
+    overwrite: bool = setting(False, result=False)
 
 
 @dataclass(kw_only=True)

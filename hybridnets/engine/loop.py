@@ -12,8 +12,10 @@ replays the order when a run resumes mid-epoch, saves the state and raises
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
@@ -26,7 +28,7 @@ import torch
 from hybridnets.engine.cli import RUN_CONFIG
 from hybridnets.engine.distributed import Runtime, barrier, setup_runtime, teardown
 from hybridnets.engine.engine import Engine
-from hybridnets.engine.outputs import check_out_dir
+from hybridnets.engine.outputs import check_finished, check_out_dir, run_lock
 from hybridnets.engine.runtime import rng_state, set_rng_state
 from hybridnets.engine.signals import StopRequest, TrainingStopped, stop_requests
 from hybridnets.engine.state import load_state, save_state
@@ -177,18 +179,22 @@ def launch_run(
 ) -> dict:
     """Run a recipe's ``body(config, runtime, stop, start)``: first check that ``folders`` and
     ``files`` can be written under ``config.out_dir`` (before minutes of training, not at the
-    first save), set ``config.num_threads``, set up the runtime (one process or torchrun's
+    first save), hold the folder's lock (a second run into it is refused) and refuse a folder
+    that holds a finished run unless ``config.overwrite``, set ``config.num_threads``, set up the runtime (one process or torchrun's
     group) and SIGTERM/SIGINT handling, and tear the process group down however it ends."""
     start = time.perf_counter()
     check_out_dir(config.out_dir, folders=folders, files=(*files, RUN_CONFIG))
-    if config.num_threads is not None:
-        torch.set_num_threads(config.num_threads)
-    runtime = setup_runtime(config.device)
-    try:
-        with stop_requests() as stop:
-            return body(config, runtime, stop, start)
-    finally:
-        teardown(runtime)
+    main_rank = int(os.environ.get("RANK", "0")) == 0  # torchrun's ranks share one folder
+    with run_lock(config.out_dir) if main_rank else contextlib.nullcontext():
+        check_finished(config.out_dir, getattr(config, "overwrite", False))
+        if config.num_threads is not None:
+            torch.set_num_threads(config.num_threads)
+        runtime = setup_runtime(config.device)
+        try:
+            with stop_requests() as stop:
+                return body(config, runtime, stop, start)
+        finally:
+            teardown(runtime)
 
 
 def start_progress(

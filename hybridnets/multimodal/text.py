@@ -74,6 +74,31 @@ def default_text_model() -> Path:
     return Path(get_model_path())
 
 
+def _looks_like_path(name: str) -> bool:
+    """A hub name is ``org/repo`` or ``repo``; a path starts with ``/``, ``.`` or ``~``, has
+    more than one ``/`` or a backslash, or exists."""
+    return (
+        name.startswith(("/", ".", "~")) or name.count("/") > 1 or "\\" in name
+        or Path(name).expanduser().exists()
+    )  # fmt: skip
+
+
+def _check_local_folder(name: str) -> None:
+    """Refuse a local text model folder that is missing or holds no model, saying how to get
+    the default one (transformers would answer with a hub error about repo ids)."""
+    if not _looks_like_path(name):
+        return
+    folder = Path(name).expanduser()
+    default = f"leave the text model unset for all-MiniLM-L6-v2 ({_EXTRA_HINT})"
+    if not folder.exists():
+        raise FileNotFoundError(f"text model folder {folder} does not exist; {default}")
+    if not folder.is_dir() or not (folder / "config.json").is_file():
+        raise FileNotFoundError(
+            f"text model folder {folder} holds no Hugging Face model (no config.json; "
+            f"save_pretrained writes config.json, weights and tokenizer); {default}"
+        )
+
+
 class TextTower(nn.Module):
     """A Hugging Face text encoder whose forward gives one vector per text ``(B, width)``.
 
@@ -105,6 +130,7 @@ class TextTower(nn.Module):
         self.name = str(name_or_path)
         self.pooling = pooling
         self.max_length = max_length
+        _check_local_folder(self.name)
         self.tokenizer = transformers.AutoTokenizer.from_pretrained(self.name)
         self.encoder = transformers.AutoModel.from_pretrained(self.name)
         self.width: int = self.encoder.config.hidden_size

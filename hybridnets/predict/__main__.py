@@ -8,12 +8,10 @@ python -m hybridnets.predict --checkpoint runs/fusion/best --data table.csv --sp
 from __future__ import annotations
 
 import argparse
-import json
-import logging
-import sys
 from collections.abc import Sequence
 
 from hybridnets.checkpoint import load
+from hybridnets.engine import cli
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -69,16 +67,18 @@ def build_parser() -> argparse.ArgumentParser:
     return p  # fmt: skip
 
 
-def main(argv: Sequence[str] | None = None) -> dict:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+def _predict(args: argparse.Namespace) -> dict:
     preds = load(args.checkpoint).predict(args.data, args.split, args.device, args.batch_size)
     preds.to_csv(args.out)
     summary = {"predictions": args.out, "samples": len(preds.ids), "classes": preds.classes}
     if preds.labels is not None:
         summary["metrics"] = preds.metrics()
-    sys.stdout.write(json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+def main(argv: Sequence[str] | None = None) -> dict:
+    """Predict and print the summary as JSON (a user error: one line, exit status 2)."""
+    return cli.run_cli(_predict, lambda: build_parser().parse_args(argv), ())
 
 
 if __name__ == "__main__":

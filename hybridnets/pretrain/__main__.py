@@ -31,9 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Pretrain and print the result summary as JSON."""
-    cli.run_and_report(
-        pretrain, cli.parse_config(PretrainConfig, build_parser(), argv), ("history", "recipe")
-    )
+    parse = lambda: cli.parse_config(PretrainConfig, build_parser(), argv)  # noqa: E731
+    cli.run_cli(pretrain, parse, ("history", "recipe"))
 
 
 if __name__ == "__main__":

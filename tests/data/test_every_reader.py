@@ -96,3 +96,40 @@ def test_a_byte_order_mark_reaches_no_reader(tmp_path: Path) -> None:
     jsonl = tmp_path / "bom.jsonl"
     jsonl.write_text(BOM + '{"image": "0.png", "text": "scan"}\n', encoding="utf-8")
     assert read_rows(jsonl) == [{"image": "0.png", "text": "scan"}]
+
+
+def test_a_nan_voxel_is_refused_naming_row_and_file(tmp_path: Path) -> None:
+    nib = pytest.importorskip("nibabel")
+    table = _volume_table(tmp_path / "data")
+    x = np.zeros((16, 16, 16))
+    x[3, 4, 5] = np.nan
+    nib.save(nib.Nifti1Image(x, np.eye(4)), tmp_path / "data" / "vol9.nii.gz")
+    from hybridnets.data.table import TableFormatError
+    from hybridnets.data.table_splits import table_splits
+
+    with pytest.raises(
+        TableFormatError, match=r"row 9 \(line 11\): .*vol9.nii.gz: 1 of 4096 values"
+    ):
+        table_splits(table, "image", "label", split_col="split", size=16)
+
+
+def test_a_table_of_one_class_is_refused(tmp_path: Path) -> None:
+    from hybridnets.data.table import TableFormatError
+    from hybridnets.data.table_splits import table_splits
+
+    for i in range(6):
+        Image.fromarray(np.full((8, 8), 40 * i, np.uint8)).save(tmp_path / f"{i}.png")
+    (tmp_path / "t.csv").write_text("image,label\n" + "".join(f"{i}.png,cat\n" for i in range(6)))
+    with pytest.raises(TableFormatError, match=r"every row's 'label' is 'cat'.*two classes"):
+        table_splits(tmp_path / "t.csv", "image", "label", size=8)
+
+
+def test_text_model_folders_that_hold_nothing_are_named(tmp_path: Path) -> None:
+    pytest.importorskip("transformers")
+    from hybridnets.multimodal import TextTower
+
+    with pytest.raises(FileNotFoundError, match=r"does not exist; leave the text model unset"):
+        TextTower(str(tmp_path / "no_such_model"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match=r"holds no Hugging Face model \(no config.json"):
+        TextTower(str(tmp_path / "empty"))
