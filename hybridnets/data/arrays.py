@@ -12,8 +12,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
+
+from hybridnets.data.images import resize
 
 __all__ = ["ImageArray"]
 
@@ -89,7 +90,4 @@ class ImageArray:
         """uint8 images at ``index`` → standardised float batch ``(B, C, *S)`` on ``device``,
         resized (bi/trilinear) to ``size`` per side when given and different."""
         x = self.normalize(self.images[index].to(device))
-        if size is not None and tuple(x.shape[2:]) != (size,) * self.spatial_dims:
-            mode = "bilinear" if self.spatial_dims == 2 else "trilinear"
-            x = F.interpolate(x, size=(size,) * self.spatial_dims, mode=mode, align_corners=False)
-        return x
+        return resize(x, size) if size is not None else x

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = ["IMAGE_SUFFIXES", "VOLUME_SUFFIXES", "is_image_file", "read_image"]
+__all__ = ["IMAGE_SUFFIXES", "VOLUME_SUFFIXES", "is_image_file", "read_image", "resize"]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 VOLUME_SUFFIXES = (".nii", ".nii.gz", ".dcm", ".nrrd", ".mha", ".mhd")
@@ -61,24 +61,60 @@ def _to_unit_range(array: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.clip((x - low) / scale, 0.0, 1.0).astype(np.float32, copy=False))
 
 
+def resize(x: torch.Tensor, size: int, antialias: bool = False) -> torch.Tensor:
+    """A batch ``(B, C, *S)`` → ``(B, C, size, ...)``, bilinear (2D) or trilinear (3D),
+    unchanged when it already has that size; ``antialias`` smooths 2D downsizing."""
+    dims = x.ndim - 2
+    if tuple(x.shape[2:]) == (size,) * dims:
+        return x
+    mode = "bilinear" if dims == 2 else "trilinear"
+    return F.interpolate(
+        x, size=(size,) * dims, mode=mode, align_corners=False, antialias=antialias and dims == 2
+    )
+
+
+def _read_npy(path: Path) -> np.ndarray:
+    """A ``.npy`` volume ``(D, H, W)`` or ``(C, D, H, W)``, taken as stored (float32)."""
+    array = np.load(path, allow_pickle=False)
+    if array.ndim not in (3, 4):
+        raise ValueError(f"{path}: a volume must be (D, H, W) or (C, D, H, W), got {array.shape}")
+    return np.ascontiguousarray(array, dtype=np.float32)
+
+
+def _pad_square(x: torch.Tensor) -> torch.Tensor:
+    """``(C, H, W)`` → ``(C, S, S)`` with ``S = max(H, W)``, centred on black."""
+    h, w = x.shape[1:]
+    side = max(h, w)
+    top, left = (side - h) // 2, (side - w) // 2
+    return F.pad(x, (left, side - w - left, top, side - h - top))
+
+
 def read_image(
     path: str | Path,
     in_chans: int | None = None,
     size: int | None = None,
     spatial_dims: int | None = None,
+    square: bool = False,
+    antialias: bool = False,
 ) -> torch.Tensor:
     """``path`` → float32 ``(in_chans, *S)`` in [0, 1], resized to ``size`` per side if given.
 
     Grey files give 1 channel (repeated to ``in_chans``); RGB files 3 (averaged to grey when
-    ``in_chans`` is 1); ``in_chans=None`` keeps the file's own. ``spatial_dims`` (2 or 3) checks the file's rank.
+    ``in_chans`` is 1); ``in_chans=None`` keeps the file's own. ``spatial_dims`` (2 or 3)
+    checks the file's rank. ``.npy`` volumes ``(D, H, W)`` or ``(C, D, H, W)`` are taken as
+    stored. ``square`` pads a 2D image to a square (centred, black) before resizing, keeping
+    its aspect; ``antialias`` smooths 2D downsizing (see :func:`resize`).
 
     Raises:
         OSError: The file cannot be read (the message names it and the reader to install).
-        ValueError: Its rank or channels do not fit.
+        ValueError: Its rank or channels do not fit, or it holds NaN or inf.
     """
     path = Path(path)
     name = path.name.lower()
-    if name.endswith(IMAGE_SUFFIXES):
+    if name.endswith(".npy"):
+        array = _read_npy(path)
+        grey = array.ndim == 3
+    elif name.endswith(IMAGE_SUFFIXES):
         try:
             array = _read_pil(path)
         except OSError as err:
@@ -89,7 +125,7 @@ def read_image(
         grey = True
     else:
         raise ValueError(
-            f"{path}: unknown image type; use one of {IMAGE_SUFFIXES + VOLUME_SUFFIXES}"
+            f"{path}: unknown image type; use one of {(*IMAGE_SUFFIXES, *VOLUME_SUFFIXES, '.npy')}"
         )
     if array.dtype.kind == "f" and not np.isfinite(array).all():
         bad = int(array.size - np.isfinite(array).sum())
@@ -97,7 +133,7 @@ def read_image(
             f"{path}: {bad} of {array.size} values are not finite (NaN or inf); repair the file "
             "or leave it out"
         )
-    x = _to_unit_range(array)
+    x = torch.from_numpy(array) if name.endswith(".npy") else _to_unit_range(array)
     x = x[None] if grey else x  # (C, *S)
     dims = x.ndim - 1
     if spatial_dims is not None and dims != spatial_dims:
@@ -112,7 +148,8 @@ def read_image(
             x = x.mean(0, keepdim=True)
         else:
             raise ValueError(f"{path} has {x.shape[0]} channels, cannot make {in_chans}")
-    if size is not None and tuple(x.shape[1:]) != (size,) * dims:
-        mode = "bilinear" if dims == 2 else "trilinear"
-        x = F.interpolate(x[None], size=(size,) * dims, mode=mode, align_corners=False)[0]
+    if square and dims == 2:
+        x = _pad_square(x)
+    if size is not None:
+        x = resize(x[None], size, antialias)[0]
     return x.contiguous()

@@ -28,11 +28,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
+from hybridnets.data.images import read_image
 from hybridnets.data.table import TableFormatError, read_rows
 
 __all__ = [
@@ -43,7 +42,6 @@ __all__ = [
     "has_split",
     "is_pairs_source",
     "load_pairs",
-    "read_image",
     "read_medpix",
     "read_table",
 ]
@@ -129,63 +127,6 @@ class ImageTextPairs:
         )
 
 
-def read_image(path: str | Path, in_chans: int = 1, size: int | None = None) -> Tensor:
-    """One float image ``(C, H, W)`` in [0, 1], padded to a square with black (aspect kept),
-    or volume ``(C, D, H, W)``, resized to ``size`` per side when given.
-
-    Images and NIfTI/DICOM volumes are read by :func:`hybridnets.data.images.read_image`;
-    ``.npy`` volumes ``(D, H, W)`` or ``(C, D, H, W)`` are taken as stored.
-
-    Raises:
-        OSError, ValueError: unreadable file, or channels that do not fit ``in_chans``.
-    """
-    path = Path(path)
-    if path.suffix.lower() == ".npy":
-        x = _channels(_read_npy(path), in_chans)
-    else:
-        from hybridnets.data.images import read_image as read_file
-
-        x = read_file(path, in_chans)
-    if x.ndim == 3:
-        x = _pad_square(x)
-    if size is not None and tuple(x.shape[1:]) != (size,) * (x.ndim - 1):
-        mode = "bilinear" if x.ndim == 3 else "trilinear"
-        x = F.interpolate(
-            x[None],
-            size=(size,) * (x.ndim - 1),
-            mode=mode,
-            align_corners=False,
-            antialias=x.ndim == 3,
-        )[0]
-    return x.contiguous()
-
-
-def _read_npy(path: Path) -> Tensor:
-    arr = np.load(path, allow_pickle=False)
-    if arr.ndim not in (3, 4):
-        raise ValueError(f"a volume must be (D, H, W) or (C, D, H, W), got shape {arr.shape}")
-    x = torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32))
-    return x[None] if x.ndim == 3 else x  # (C, D, H, W)
-
-
-def _channels(x: Tensor, in_chans: int) -> Tensor:
-    if x.shape[0] == in_chans:
-        return x
-    if x.shape[0] == 1:
-        return x.expand(in_chans, *x.shape[1:])
-    if in_chans == 1:
-        return x.mean(0, keepdim=True)
-    raise ValueError(f"{x.shape[0]} channels cannot make {in_chans}")
-
-
-def _pad_square(x: Tensor) -> Tensor:
-    """``(C, H, W)`` → ``(C, S, S)`` with ``S = max(H, W)``, centred on black."""
-    h, w = x.shape[1:]
-    side = max(h, w)
-    top, left = (side - h) // 2, (side - w) // 2
-    return F.pad(x, (left, side - w - left, top, side - h - top))
-
-
 def _stack(
     rows: list[dict[str, Any]], source: Path, folder: Path, in_chans: int, size: int | None
 ) -> Tensor:
@@ -194,7 +135,7 @@ def _stack(
     for row in rows:
         path = folder / row["image"]
         try:
-            images.append(read_image(path, in_chans, size))
+            images.append(read_image(path, in_chans, size, square=True, antialias=True))
         except (OSError, ValueError) as err:
             raise PairsFormatError(
                 f"{source} row {row['_row']}: cannot read image {path} ({err}); fix the path "

@@ -13,9 +13,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
-from hybridnets.data.images import is_image_file, read_image
+from hybridnets.data.images import is_image_file, read_image, resize
 from hybridnets.data.medmnist import MedMNIST
 from hybridnets.data.pairs import has_split, is_pairs_source, load_pairs
 
@@ -87,10 +86,7 @@ class UnlabelledImages:
             x = ds.images.float().div_(255.0)  # (N, C, *S)
             if in_chans is not None and x.shape[1] != in_chans:
                 x = x.mean(1, keepdim=True).expand(-1, in_chans, *x.shape[2:]).contiguous()
-            if size is not None and tuple(x.shape[2:]) != (size,) * ds.spatial_dims:
-                mode = "bilinear" if ds.spatial_dims == 2 else "trilinear"
-                x = F.interpolate(x, size=(size,) * ds.spatial_dims, mode=mode)
-            return x
+            return resize(x, size) if size is not None else x
         files = sorted(p for p in source.rglob("*") if p.is_file() and is_image_file(p))
         if not files:
             raise FileNotFoundError(

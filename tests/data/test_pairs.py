@@ -11,11 +11,11 @@ import pytest
 import torch
 from PIL import Image
 
+from hybridnets.data.images import read_image
 from hybridnets.data.pairs import (
     PairsFormatError,
     has_split,
     load_pairs,
-    read_image,
     read_medpix,
     read_table,
 )
@@ -99,12 +99,15 @@ def test_read_image_channels_and_volumes(tmp_path: Path) -> None:
     assert read_image(tmp_path / "red.png", in_chans=1).shape == (1, 10, 10)
     np.save(tmp_path / "vol.npy", np.ones((2, 4, 4, 4), dtype=np.float32))
     assert read_image(tmp_path / "vol.npy", in_chans=1, size=8).shape == (1, 8, 8, 8)
-    with pytest.raises(ValueError, match="2 channels cannot make 3"):
+    with pytest.raises(ValueError, match="has 2 channels, cannot make 3"):
         read_image(tmp_path / "vol.npy", in_chans=3)
     np.save(tmp_path / "flat.npy", np.ones((4, 4), dtype=np.float32))
     with pytest.raises(ValueError, match=r"\(D, H, W\)"):
         read_image(tmp_path / "flat.npy")
     assert torch.equal(read_image(tmp_path / "vol.npy")[0], torch.ones(4, 4, 4))
+    Image.new("L", (20, 10), color=200).save(tmp_path / "wide.png")
+    padded = read_image(tmp_path / "wide.png", square=True)  # aspect kept, black bands
+    assert padded.shape == (1, 20, 20) and padded[0, 0, 0] == 0 and padded[0, 10, 10] > 0.7
 
 
 def _case_topics(root: Path, cases: dict[str, dict]) -> None:
