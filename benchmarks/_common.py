@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import platform
+import statistics
 import subprocess
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -250,3 +251,15 @@ def group_results(runs: Path, key: Callable[[dict[str, Any]], str]) -> dict[str,
         result = json.loads(path.read_text())
         groups.setdefault(key(result), []).append(result)
     return groups
+
+
+def shared_data(env: str, *parts: str) -> Path:
+    """``$env``, else ``../shared/data/<parts>`` beside the repository: where the benchmarks
+    find the development data sets (never copied into the repository)."""
+    default = Path(__file__).resolve().parents[2] / "shared" / "data"
+    return Path(os.environ.get(env, default.joinpath(*parts)))
+
+
+def mean_std(values: Sequence[float]) -> list[float]:
+    """``[mean, sample std]`` (std 0 for one value): the ``± `` of every results table."""
+    return [statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0]

@@ -31,14 +31,21 @@ import argparse
 import dataclasses
 import json
 import logging
-import os
 import statistics
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from _common import RESULTS, group_results, run_logged, sweep_main, sweep_parser, write_summary
+from _common import (
+    RESULTS,
+    group_results,
+    run_logged,
+    shared_data,
+    sweep_main,
+    sweep_parser,
+    write_summary,
+)
 
 from hybridnets.align.config import EXTRA_TEXT_PROB
 
@@ -60,8 +67,7 @@ METRICS = {  # column -> path in result["test"]
 
 def data_dir() -> Path:
     """``$MEDPIX2_DIR``, else ``../shared/data/medpix2`` beside the repository."""
-    default = Path(__file__).resolve().parents[2] / "shared" / "data" / "medpix2"
-    return Path(os.environ.get("MEDPIX2_DIR", default))
+    return shared_data("MEDPIX2_DIR", "medpix2")
 
 
 def run_folder(

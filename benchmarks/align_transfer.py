@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _common import RESULTS, run_logged, sweep_main, sweep_parser, write_summary
+from _common import RESULTS, mean_std, run_logged, sweep_main, sweep_parser, write_summary
 
 from hybridnets.atomic import atomic_path
 
@@ -134,10 +134,6 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _mean_std(values: Sequence[float]) -> list[float]:
-    return [statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0]
-
-
 def _trainable(result: dict[str, Any]) -> str:
     """``"137.7k of 3.28M"``, or ``"all 3.14M"``."""
     trainable, total = result["trainable_params"], result["params"]
@@ -158,7 +154,7 @@ def summary(runs: Path, out: Path = RESULTS) -> Path | None:
 
     def add(name: str, values: list[float], **extra: Any) -> None:
         if values:
-            rows[name] = {"test_acc": _mean_std(values), "seeds": len(values), **extra}
+            rows[name] = {"test_acc": mean_std(values), "seeds": len(values), **extra}
 
     for what in ("aligned", "supervised", "random"):
         paths = sorted(runs.glob(f"probe_region_{what}__s*.json"))
@@ -173,7 +169,7 @@ def summary(runs: Path, out: Path = RESULTS) -> Path | None:
         res = [json.loads(p.read_text()) for p in sorted(runs.glob(f"{mode}__s*/result.json"))]
         if res:
             add(f"Pneumonia 500: {mode} fine-tuning of the aligned tower",
-                [r["test"]["acc"] for r in res], auc=_mean_std([r["test"]["auc"] for r in res]),
+                [r["test"]["acc"] for r in res], auc=mean_std([r["test"]["auc"] for r in res]),
                 trainable=_trainable(res[0]), wall_s=statistics.fmean(
                     r["wall_time_s"] for r in res))  # fmt: skip
     if not rows:

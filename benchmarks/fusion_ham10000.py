@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import statistics
 import sys
 import time
@@ -35,38 +34,33 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _common import RESULTS, group_results, run_logged, sweep_main, sweep_parser, write_summary
+from _common import (
+    RESULTS,
+    group_results,
+    run_logged,
+    shared_data,
+    sweep_main,
+    sweep_parser,
+    write_summary,
+)
 
 from hybridnets.atomic import atomic_write_text
+from hybridnets.data.ham10000 import HAM10000_CLINICAL, write_ham10000_table
 
 _logger = logging.getLogger("fusion_ham10000")
-CLINICAL = ("age", "sex", "localization")
+CLINICAL = HAM10000_CLINICAL
 DEFAULT_ARMS = "logreg,resnet18,convvit_n,convvit_n+late,convvit_n+cross,convvit_n+coattn"
 METRICS = ("balanced_acc", "auc", "acc")
 
 
 def data_dir() -> Path:
     """``$HAM10000_DIR``, else ``../shared/data/ham10000`` beside the repository."""
-    default = Path(__file__).resolve().parents[2] / "shared" / "data" / "ham10000"
-    return Path(os.environ.get("HAM10000_DIR", default))
-
-
-def _example() -> Any:
-    """examples/fusion_ham10000.py, which owns the HAM10000 → recipe table conversion."""
-    import importlib.util
-
-    path = Path(__file__).resolve().parents[1] / "examples" / "fusion_ham10000.py"
-    spec = importlib.util.spec_from_file_location("fusion_ham10000_example", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return shared_data("HAM10000_DIR", "ham10000")
 
 
 def write_table(data: Path, out: Path) -> Path:
-    """``out`` = the recipe's table (image path, dx, age, sex, site, lesion_id), written by the
-    example's :func:`write_ham_table`."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    return _example().write_ham_table(data, out)
+    """``out`` = the recipe's table (image path, dx, age, sex, site, lesion_id)."""
+    return write_ham10000_table(data, out)
 
 
 def run_folder(runs: Path, arm: str, seed: int) -> Path:
@@ -80,7 +74,14 @@ def command(arm: str, seed: int, args: argparse.Namespace, table: Path) -> list[
     argv += ["--image-col", "image_path", "--label-col", "dx", "--group-col", "lesion_id"]
     if fusion:
         argv += ["--tabular", ",".join(CLINICAL), "--fusion", fusion]
-    argv += ["--input-size", str(args.input_size), "--epochs", str(args.epochs), "--seed", str(seed)]
+    argv += [
+        "--input-size",
+        str(args.input_size),
+        "--epochs",
+        str(args.epochs),
+        "--seed",
+        str(seed),
+    ]
     if args.max_train_samples:
         argv += ["--max-train-samples", str(args.max_train_samples)]
     argv += ["--out", str(run_folder(args.runs, arm, seed)), "--num-threads", "1"]

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from _common import mean_std
 
 from hybridnets.atomic import atomic_write_text
 from hybridnets.engine.selection import selected_index
@@ -67,10 +68,6 @@ def _reselected(result: dict[str, Any], select: str, folder: Path) -> dict[str, 
     return result | split | reselected
 
 
-def _mean_std(values: list[float]) -> list[float]:
-    return [statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0]
-
-
 def summarise(row: dict[str, Any]) -> dict[str, Any]:
     """Fill a row's aggregate fields from its ``runs``."""
     runs = row["runs"]
@@ -79,11 +76,11 @@ def summarise(row: dict[str, Any]) -> dict[str, Any]:
     for split in ("val", "test"):
         for metric in SPLIT_METRICS:
             if all(metric in r[split] for r in runs):  # acc_threshold: binary tasks only
-                row[f"{split}_{metric}"] = _mean_std([r[split][metric] for r in runs])
+                row[f"{split}_{metric}"] = mean_std([r[split][metric] for r in runs])
     for name in PROBES:
         if all(name in r.get("probe", {}) for r in runs):
             for metric, key in (("acc", "test_acc"), ("f1", "test_f1_macro")):
-                row[f"probe_{name}_{metric}"] = _mean_std([r["probe"][name][key] for r in runs])
+                row[f"probe_{name}_{metric}"] = mean_std([r["probe"][name][key] for r in runs])
     return row
 
 

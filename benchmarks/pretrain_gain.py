@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _common import run_logged
+from _common import mean_std, run_logged
 from linear_probe import extract_features, probe
 from small_data import data_dir
 
@@ -225,11 +225,6 @@ def run_probes(runs: Path, datasets: Sequence[str], objectives: Sequence[str]) -
             atomic_write_text(out, json.dumps(results, indent=2) + "\n")
 
 
-def _mean_std(values: list[float]) -> tuple[float, float]:
-    a = np.array(values, dtype=float)
-    return float(a.mean()), float(a.std(ddof=1)) if len(a) > 1 else 0.0
-
-
 def summary(
     runs: Path, reuse: Path | None, out: Path = RESULTS, seeds: Sequence[int] = (0, 1, 2)
 ) -> Path:
@@ -255,8 +250,8 @@ def summary(
                     results.append(json.loads((folder / "result.json").read_text()))
             if not results:
                 continue
-            acc = _mean_std([r["test"]["acc"] for r in results])
-            auc = _mean_std([r["test"]["auc"] for r in results])
+            acc = mean_std([r["test"]["acc"] for r in results])
+            auc = mean_std([r["test"]["auc"] for r in results])
             wall = float(np.median([r["wall_time_s"] for r in results]))
             rows.append(
                 {

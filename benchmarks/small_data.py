@@ -23,14 +23,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 
-from _common import run_logged
+from _common import run_logged, shared_data
 from medmnist_summary import add
 
 from hybridnets.atomic import atomic_path, atomic_write_text
@@ -144,7 +143,7 @@ MODELS: dict[str, tuple[int, list[str]]] = {
 
 def data_dir() -> Path:
     """``$MEDMNIST_DIR``, else ``../shared/data`` beside the repository."""
-    return Path(os.environ.get("MEDMNIST_DIR", Path(__file__).parents[2] / "shared" / "data"))
+    return shared_data("MEDMNIST_DIR")
 
 
 def run_name(setting: str, label: str, seed: int) -> str:

@@ -6,8 +6,8 @@
 Your data is a table, one row per image: an image path (relative to the table's folder), a
 label, clinical columns (numbers or categories; empty cells are missing) and a patient or lesion
 id so that one patient never sits on two sides of the split. This example writes such a table
-for HAM10000 (the dataset ships image ids, not paths; ``dx_type`` is left out because it leaks
-the label), then trains twice with one recipe:
+for HAM10000 (:func:`hybridnets.data.ham10000.write_ham10000_table`: the dataset ships image
+ids, not paths; ``dx_type`` is left out because it leaks the label), then trains twice with one recipe:
 
     python -m hybridnets.train --model convvit_n --data ham10000.csv --image-col image_path \\
         --label-col dx --group-col lesion_id --input-size 64 --class-balance loss
@@ -32,31 +32,18 @@ import torch
 
 from hybridnets.atomic import atomic_write_text
 from hybridnets.checkpoint import load_trained
+from hybridnets.data.ham10000 import HAM10000_CLINICAL, write_ham10000_table
 from hybridnets.data.images import read_image
 from hybridnets.data.tabular import TabularPreprocessor
 from hybridnets.train import TrainConfig, train
 
-CLINICAL = ("age", "sex", "localization")
+CLINICAL = HAM10000_CLINICAL
 
 
 def default_data() -> Path:
     """``$HAM10000_DIR``, else ``../shared/data/ham10000`` beside the repository."""
     default = Path(__file__).resolve().parents[2] / "shared" / "data" / "ham10000"
     return Path(os.environ.get("HAM10000_DIR", default))
-
-
-def write_ham_table(data: Path, out: Path) -> Path:
-    """The recipe's table for HAM10000: absolute image path, dx, age, sex, site, lesion_id."""
-    with open(data / "HAM10000_metadata_ext.csv", newline="") as f:
-        rows = list(csv.DictReader(f))
-    lines = [["image_path", "dx", *CLINICAL, "lesion_id"]]
-    for r in rows:
-        image = data / "images" / f"{r['image_id']}.jpg"
-        lines.append([str(image), r["dx"], *(r[c] for c in CLINICAL), r["lesion_id"]])
-    with open(out.with_suffix(".tmp"), "w", newline="") as f:
-        csv.writer(f).writerows(lines)
-    os.replace(out.with_suffix(".tmp"), out)
-    return out
 
 
 def predict_case(checkpoint: str, image: Path, record: dict[str, str]) -> dict[str, float]:
@@ -87,7 +74,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         sys.stderr.write(f"no HAM10000 at {args.data}: pass --data or set HAM10000_DIR\n")
         return {}
     args.out.mkdir(parents=True, exist_ok=True)
-    table = write_ham_table(args.data, args.out / "ham10000.csv")
+    table = write_ham10000_table(args.data, args.out / "ham10000.csv")
     common = dict(
         model=args.model, data=str(table), image_col="image_path", label_col="dx",
         group_col="lesion_id", input_size=args.size, epochs=args.epochs, class_balance="loss",
