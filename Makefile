@@ -35,8 +35,9 @@ test-latest:
 	$(PYTHON) -m venv $$d/venv; \
 	$$d/venv/bin/python -m pip install -q --upgrade pip; \
 	$$d/venv/bin/python -m pip install -q --upgrade -c constraints.txt -e '.[$(EXTRAS)]'; \
-	echo "releases newer than $(LOCK):"; grep '==' $(LOCK) > $$d/lock; \
-	$$d/venv/bin/python -m pip freeze --exclude-editable | grep -viFxf $$d/lock || echo "  none"; \
+	echo "releases that differ from $(LOCK):"; grep '==' $(LOCK) | tr 'A-Z_.' 'a-z--' > $$d/lock; \
+	$$d/venv/bin/python -m pip freeze --exclude-editable | tr 'A-Z_.' 'a-z--' \
+		| grep -vxFf $$d/lock || echo "  none"; \
 	$$d/venv/bin/python -m pytest -n 2 -q -p no:cacheprovider tests
 
 # Re-resolve requirements.lock: newest releases allowed by setup.cfg and constraints.txt.

@@ -37,7 +37,7 @@ from sklearn.svm import SVC, LinearSVC
 from torch import nn
 
 from hybridnets.atomic import atomic_write_text
-from hybridnets.checkpoint import RECIPE_FILE, load_trained
+from hybridnets.checkpoint import load_trained, read_record
 from hybridnets.data import MedMNIST
 from hybridnets.resolve import create_model
 from hybridnets.train.models import feature_model
@@ -61,7 +61,8 @@ def load_backbone(
     Returns:
         The model and the training recipe of a recipe folder (input size, mean, std), else {}.
     """
-    if (Path(model) / RECIPE_FILE).is_file():
+    found = read_record(model) if Path(model).is_dir() else None
+    if found is not None and "num_classes" in found[1]:  # a trained model's folder
         net, recipe = load_trained(model)
         return net, recipe
     if (Path(model) / "config.json").is_file():  # a hybridnets.save_pretrained folder

@@ -38,6 +38,7 @@ from linear_probe import extract_features, probe
 from small_data import data_dir
 
 from hybridnets.atomic import atomic_write_text
+from hybridnets.checkpoint import read_record
 
 _logger = logging.getLogger("pretrain_gain")
 RESULTS = Path(__file__).parent / "results"
@@ -164,7 +165,7 @@ def _masked_bn_encoder(folder: Path, images: torch.Tensor) -> torch.nn.Module:
     from hybridnets.pretrain.batchnorm import recalibrate_batchnorm
     from hybridnets.pretrain.masking import random_visible
 
-    recipe = json.loads((folder / "pretrain.json").read_text())
+    recipe = read_record(folder)[1]
     encoder = hybridnets.create(pretrained=str(folder))
     config = recipe["config"]
     mim = MaskedImageModel(

@@ -14,7 +14,7 @@ ids, not paths; ``dx_type`` is left out because it leaks the label), then trains
     ... the same + --tabular age,sex,localization --fusion cross
 
 and finally predicts one case from the fused checkpoint: the clinical preprocessing (training
-means, category lists) is stored in its recipe.json. Measured comparison of all fusions:
+means, category lists) is stored in its checkpoint.json. Measured comparison of all fusions:
 benchmarks/results/fusion_ham10000.md. HAM10000 (CC BY-NC 4.0, research use): doi:10.7910/DVN/DBW86T.
 """
 

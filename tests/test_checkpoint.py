@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -90,7 +91,7 @@ def test_refusals_name_the_problem(tmp_path: Path) -> None:
     with pytest.raises(CheckpointKindError, match="not a folder written by hybridnets"):
         hybridnets.load(tmp_path / "empty")
     (tmp_path / "run" / "best").mkdir(parents=True)
-    (tmp_path / "run" / "best" / "recipe.json").write_text("{}")
+    (tmp_path / "run" / "best" / "recipe.json").write_text("{}")  # an older folder
     with pytest.raises(CheckpointKindError, match=r"run folder; load its checkpoint .*best"):
         hybridnets.load(tmp_path / "run")
 
@@ -109,3 +110,19 @@ def test_create_from_a_fusion_checkpoint_points_to_load(tmp_path: Path) -> None:
     (tmp_path / "best" / "recipe.json").write_text('{"fusion": "cross"}')
     with pytest.raises(FileNotFoundError, match=r"another kind \(recipe.json\).*hybridnets.load"):
         hybridnets.create(pretrained=str(tmp_path / "best"))
+
+
+def test_folders_of_the_older_format_still_load(tmp_path: Path) -> None:
+    from hybridnets.checkpoint import CHECKPOINT_FILE, save_checkpoint
+
+    model = hybridnets.create("convvit_test", num_classes=2, in_chans=1)
+    recipe = {"model": "convvit_test", "spatial_dims": 2, "in_chans": 1, "num_classes": 2}
+    folder = save_checkpoint(model, tmp_path / "best", recipe)
+    record = json.loads((folder / CHECKPOINT_FILE).read_text())
+    assert (record["format"], record["kind"]) == (1, "classifier")
+    (folder / CHECKPOINT_FILE).rename(folder / "recipe.json")  # as written before it
+    old = hybridnets.load(folder)
+    assert old.kind == "classifier" and old.recipe["num_classes"] == 2
+    (folder / CHECKPOINT_FILE).write_text(json.dumps(record | {"format": 99}))
+    with pytest.raises(ValueError, match=r"format 99.*upgrade hybridnets"):
+        hybridnets.load(folder)

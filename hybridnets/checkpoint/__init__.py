@@ -5,18 +5,21 @@ preds = ckpt.predict("scans/")                 # classifiers: probabilities on n
 """
 
 from hybridnets.checkpoint.aligned import load_aligned, save_aligned, save_image_tower
-from hybridnets.checkpoint.classifier import RECIPE_FILE, load_trained, save_checkpoint
+from hybridnets.checkpoint.classifier import load_trained, save_checkpoint
 from hybridnets.checkpoint.load import KINDS, Checkpoint, CheckpointKindError, load
+from hybridnets.checkpoint.record import CHECKPOINT_FILE, read_record, write_record
 
 __all__ = [
+    "CHECKPOINT_FILE",
     "KINDS",
-    "RECIPE_FILE",
     "Checkpoint",
     "CheckpointKindError",
     "load",
     "load_aligned",
     "load_trained",
+    "read_record",
     "save_aligned",
     "save_checkpoint",
     "save_image_tower",
+    "write_record",
 ]

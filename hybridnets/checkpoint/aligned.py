@@ -4,7 +4,7 @@
   hybridnets model loads with ``hybridnets.create(pretrained=folder)``, any model with
   :func:`hybridnets.checkpoint.load_trained`), ready for fine-tuning.
 - ``aligned/``: ``model.safetensors`` with everything the run trained (a frozen text
-  encoder is left out: it is the text model's own weights) and ``align.json`` (the settings
+  encoder is left out: it is the text model's own weights) and ``checkpoint.json`` (the settings
   that rebuild it); :func:`load_aligned` gives back an :class:`ImageTextModel`.
 
     save_aligned(model, "runs/a/aligned", recipe)
@@ -14,19 +14,17 @@
 from __future__ import annotations
 
 import copy
-import json
 from pathlib import Path
 from typing import Any
 
 from torch import nn
 
-from hybridnets.atomic import atomic_write_text
 from hybridnets.checkpoint.classifier import save_checkpoint
+from hybridnets.checkpoint.record import read_record, write_record
 from hybridnets.multimodal import ImageTextModel, build_image_text_model
 
-__all__ = ["ALIGN_FILE", "load_aligned", "save_aligned", "save_image_tower"]
+__all__ = ["load_aligned", "save_aligned", "save_image_tower"]
 
-ALIGN_FILE = "align.json"
 _WEIGHTS = "model.safetensors"
 _FROZEN_TEXT = "text.encoder."
 
@@ -61,14 +59,15 @@ def _trained_state(model: ImageTextModel) -> dict[str, Any]:
 
 
 def save_aligned(model: ImageTextModel, folder: str | Path, recipe: dict[str, Any]) -> Path:
-    """Write the trained weights and ``align.json`` (``recipe``: the build settings)."""
+    """Write the trained weights and ``checkpoint.json`` (kind ``aligned``; ``recipe``: the
+    build settings)."""
     from hybridnets.pretrained import write_state_dict
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in _trained_state(model).items()}
     write_state_dict(state, folder / _WEIGHTS)
-    atomic_write_text(folder / ALIGN_FILE, json.dumps(recipe, indent=2) + "\n")
+    write_record(folder, "aligned", recipe)
     return folder
 
 
@@ -81,7 +80,10 @@ def load_aligned(folder: str | Path) -> tuple[ImageTextModel, dict[str, Any]]:
     from safetensors.torch import load_file
 
     folder = Path(folder)
-    recipe = json.loads((folder / ALIGN_FILE).read_text())
+    found = read_record(folder)
+    if found is None or found[0] != "aligned":
+        raise FileNotFoundError(f"{folder} holds no aligned image-text model (checkpoint.json)")
+    recipe = found[1]
     model = build_image_text_model(
         recipe["model"],
         recipe["spatial_dims"],
@@ -100,7 +102,7 @@ def load_aligned(folder: str | Path) -> tuple[ImageTextModel, dict[str, Any]]:
     expected = set(model.state_dict()) - set(_trained_state(model))
     if unexpected or set(missing) - expected:
         raise ValueError(
-            f"{folder / _WEIGHTS} does not fit the model of {ALIGN_FILE}: missing "
+            f"{folder / _WEIGHTS} does not fit the model of its checkpoint.json: missing "
             f"{sorted(set(missing) - expected)[:5]}, unexpected {unexpected[:5]}"
         )
     return model.eval(), recipe

@@ -1,4 +1,4 @@
-"""Checkpoint folders of trained classifiers: weights and ``recipe.json``.
+"""Checkpoint folders of trained classifiers and backbones: weights and ``checkpoint.json``.
 
 save_checkpoint(model, "runs/x/best", recipe={...})
 model, recipe = load_trained("runs/x/best")
@@ -6,23 +6,22 @@ model, recipe = load_trained("runs/x/best")
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from torch import nn
 
-from hybridnets.atomic import atomic_write_text
+from hybridnets.checkpoint.record import read_record, write_record
 from hybridnets.resolve import create_model, model_source
 
-__all__ = ["RECIPE_FILE", "load_trained", "save_checkpoint"]
+__all__ = ["load_trained", "save_checkpoint"]
 
-RECIPE_FILE = "recipe.json"
 _WEIGHTS_FILE = "model.safetensors"
 
 
 def save_checkpoint(model: nn.Module, folder: str | Path, recipe: dict[str, Any]) -> Path:
-    """Save weights and ``recipe.json`` (model name, kwargs, data shape) into ``folder``.
+    """Save weights and ``checkpoint.json`` (kind, model name, kwargs, data shape,
+    preprocessing, classes: ``recipe``) into ``folder``.
 
     hybridnets models go through :func:`hybridnets.pretrained.save_pretrained` (weights and
     ``config.json``, loadable by ``hybridnets.create(pretrained=folder)``); MONAI and timm models
@@ -37,8 +36,14 @@ def save_checkpoint(model: nn.Module, folder: str | Path, recipe: dict[str, Any]
         save_pretrained(model, folder)
     else:
         write_state_dict(model.state_dict(), folder / _WEIGHTS_FILE)
-    atomic_write_text(folder / RECIPE_FILE, json.dumps(recipe, indent=2) + "\n")
+    write_record(folder, _kind_of(recipe), recipe)
     return folder
+
+
+def _kind_of(recipe: dict[str, Any]) -> str:
+    if recipe.get("kind"):
+        return recipe["kind"]
+    return "fusion" if "fusion" in recipe else "classifier" if recipe["num_classes"] else "backbone"
 
 
 def load_trained(folder: str | Path) -> tuple[nn.Module, dict[str, Any]]:
@@ -50,7 +55,10 @@ def load_trained(folder: str | Path) -> tuple[nn.Module, dict[str, Any]]:
     from safetensors.torch import load_file
 
     folder = Path(folder)
-    recipe = json.loads((folder / RECIPE_FILE).read_text())
+    found = read_record(folder)
+    if found is None:
+        raise FileNotFoundError(f"{folder} holds no checkpoint.json (or recipe.json)")
+    recipe = found[1]
     shape = (recipe["spatial_dims"], recipe["in_chans"], recipe["num_classes"])
     kwargs = recipe.get("model_kwargs", {})
     if "fusion" in recipe:

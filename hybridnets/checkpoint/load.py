@@ -6,9 +6,9 @@
     ckpt = hybridnets.load("runs/p")                # kind "backbone": pretrained encoder
     ckpt = hybridnets.load("runs/x/lora")           # kind "lora": peft adapters on their base
 
-Which kind a folder holds is read from the file that describes it (``recipe.json`` of a
-trained classifier, ``align.json`` of an aligned model, ``adapter_config.json`` of LoRA
-adapters, ``config.json`` of a backbone saved by ``save_pretrained`` or pretraining).
+Which kind a folder holds is read from its ``checkpoint.json`` (or, in folders written before
+it, ``recipe.json`` / ``align.json`` / ``pretrain.json``), from peft's ``adapter_config.json``
+for LoRA adapters, or from ``config.json`` of a backbone written by ``save_pretrained``.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from torch import nn
+
+from hybridnets.checkpoint.record import CHECKPOINT_FILE, LEGACY_FILES, read_record
 
 if TYPE_CHECKING:
     from hybridnets.checkpoint.predictions import Predictions
@@ -102,27 +104,25 @@ class Checkpoint:
             )
 
 
-def _kind(folder: Path) -> str:
-    if (folder / _RECIPE).is_file():
-        recipe = json.loads((folder / _RECIPE).read_text())
-        if recipe.get("kind"):
-            return recipe["kind"]
-        if "fusion" in recipe:
-            return "fusion"
-        return "classifier" if recipe.get("num_classes") else "backbone"  # align's image_tower/
-    if (folder / _ALIGN).is_file():
-        return "aligned"
+def _kind(folder: Path) -> tuple[str, dict[str, Any]]:
+    """The folder's kind and record (see :mod:`hybridnets.checkpoint.record`)."""
+    found = read_record(folder)
+    if found is not None:
+        return found
     if (folder / _ADAPTERS).is_file():
-        return "lora"
+        return "lora", {}
     if (folder / _CONFIG).is_file():
-        return "backbone"
-    if (folder / "aligned" / _ALIGN).is_file() or (folder / "best" / _RECIPE).is_file():
-        sub = "aligned" if (folder / "aligned").is_dir() else "best"
-        raise CheckpointKindError(f"{folder} is a run folder; load its checkpoint {folder / sub}")
+        return "backbone", json.loads((folder / _CONFIG).read_text())
+    for sub in ("best", "aligned"):
+        if read_record(folder / sub) is not None:
+            raise CheckpointKindError(
+                f"{folder} is a run folder; load its checkpoint {folder / sub}"
+            )
     raise CheckpointKindError(
-        f"{folder} holds none of {_RECIPE}, {_ALIGN}, {_ADAPTERS} or {_CONFIG}: not a folder "
-        "written by hybridnets (train's best/, align's aligned/ or image_tower/, pretrain's "
-        "output, a LoRA lora/ folder or save_pretrained)"
+        f"{folder} holds none of {CHECKPOINT_FILE}, {_ADAPTERS} or {_CONFIG} (nor an older "
+        f"{' or '.join(LEGACY_FILES)}): not a folder written by hybridnets (train's best/, "
+        "align's aligned/ or image_tower/, pretrain's output, a LoRA lora/ folder or "
+        "save_pretrained)"
     )
 
 
@@ -131,14 +131,15 @@ def _lora_base(folder: Path) -> tuple[nn.Module, dict[str, Any]]:
     the run's starting weights."""
     from hybridnets.resolve import create_model, pretrained_kwargs
 
-    best = folder.parent / "best" / _RECIPE
-    if not best.is_file():
+    best = folder.parent / "best"
+    found = read_record(best)
+    if found is None:
         raise CheckpointKindError(f"{folder}: LoRA adapters are read with their run's {best}")
-    recipe = json.loads(best.read_text())
+    recipe = found[1]
     if not recipe.get("pretrained"):
         raise CheckpointKindError(
             f"{folder}: these adapters were trained on a randomly initialised model, which "
-            f"cannot be rebuilt; load the merged model {best.parent} instead"
+            f"cannot be rebuilt; load the merged model {best} instead"
         )
     kwargs = dict(recipe.get("model_kwargs", {}))
     kwargs |= pretrained_kwargs(recipe["model"], recipe.get("pretrained"))
@@ -157,12 +158,8 @@ def load(folder: str | Path) -> Checkpoint:
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"checkpoint folder {folder} does not exist")
-    kind = _kind(folder)
-    if (folder / _RECIPE).is_file():
-        from hybridnets.checkpoint.classifier import load_trained
-
-        model, recipe = load_trained(folder)
-    elif kind == "aligned":
+    kind, recipe = _kind(folder)
+    if kind == "aligned":
         from hybridnets.checkpoint.aligned import load_aligned
 
         model, recipe = load_aligned(folder)
@@ -171,11 +168,12 @@ def load(folder: str | Path) -> Checkpoint:
 
         base, recipe = _lora_base(folder)
         model = load_adapters(base, folder)
-    else:
+    elif kind == "backbone" and (folder / _CONFIG).is_file():
         from hybridnets.resolve import create_model
 
-        model, recipe = (
-            create_model(pretrained=str(folder)),
-            json.loads((folder / _CONFIG).read_text()),
-        )
+        model = create_model(pretrained=str(folder))
+    else:
+        from hybridnets.checkpoint.classifier import load_trained
+
+        model, recipe = load_trained(folder)
     return Checkpoint(kind, model.eval(), recipe, folder)

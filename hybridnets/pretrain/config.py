@@ -24,7 +24,7 @@ OBJECTIVES = ("mim", "contrastive")
 
 @dataclass(kw_only=True)
 class PretrainConfig(ParallelConfig, RunConfig, OptimConfig, DataConfig, ModelConfig):
-    """Everything one pretraining run needs; serialised into ``pretrain.json``,
+    """Everything one pretraining run needs; serialised into ``checkpoint.json``,
     ``result.json`` and the run's ``run_config.json``. Pretraining has no labels to validate
     on, so it keeps the last epoch (no select or patience).
 
@@ -44,7 +44,7 @@ class PretrainConfig(ParallelConfig, RunConfig, OptimConfig, DataConfig, ModelCo
             contrast, noise).
         out_dir: Folder of the pretrained encoder (model.safetensors + config.json, loadable
             with hybridnets.create(pretrained=out_dir) and train --pretrained out_dir), its
-            pretrain.json recipe, result.json, run_config.json and the resumable state.
+            checkpoint.json record, result.json, run_config.json and the resumable state.
         epochs: Passes over the unlabelled images (the cosine schedule spans them all).
         weight_decay: AdamW weight decay (not on norms, biases, tokens and no_weight_decay()).
         ema_decay: Save timm's EMA of the encoder with this decay (None or 0: off).

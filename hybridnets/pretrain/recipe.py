@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from hybridnets.atomic import atomic_write_text
+from hybridnets.checkpoint.record import write_record
 from hybridnets.data import RandomFlipAffine
 from hybridnets.data.unlabelled import UnlabelledImages
 from hybridnets.engine import (
@@ -51,10 +52,9 @@ from hybridnets.pretrain.model import MaskedImageModel, default_mask_patch
 from hybridnets.pretrain.views import ContrastiveViews
 from hybridnets.resolve import create_model, model_source, pretrained_kwargs
 
-__all__ = ["RECIPE_FILE", "STATE_FILE", "pretrain"]
+__all__ = ["STATE_FILE", "pretrain"]
 
 STATE_FILE = "state.pt"
-RECIPE_FILE = "pretrain.json"
 _OBJECTIVE_NAMES = {"mim": "masked image modelling", "contrastive": "contrastive views"}
 
 _logger = logging.getLogger(__name__)
@@ -228,7 +228,7 @@ def _save_encoder(run: _Run, progress: TrainerProgress, wall_s: float) -> dict[s
             }
         )
         save_pretrained(encoder, out)
-        atomic_write_text(out / RECIPE_FILE, json.dumps(recipe, indent=2) + "\n")
+        write_record(out, "backbone", recipe)
         atomic_write_text(out / "result.json", json.dumps(result, indent=2) + "\n")
     barrier(run.runtime)
     return result

@@ -158,8 +158,8 @@ def read_saved_config(folder: str | Path) -> dict:
     else:
         path = Path(text).expanduser() / CONFIG_FILE
         if not path.is_file():
-            other = "recipe.json" if (path.parent / "recipe.json").is_file() else None
-            other = other or ("align.json" if (path.parent / "align.json").is_file() else None)
+            names = ("checkpoint.json", "recipe.json", "align.json")
+            other = next((n for n in names if (path.parent / n).is_file()), None)
             hint = (
                 f"; it holds a trained model of another kind ({other}): load it with "
                 f"hybridnets.load({str(path.parent)!r}) and use its .model"

@@ -95,7 +95,7 @@ def test_fusion_example_trains_both_arms_and_predicts_a_case(tmp_path, ham_like,
     assert set(summary) == {"image_only", "fused", "one_case"}
     assert set(summary["one_case"]) == {"bkl", "mel", "nv"}
     assert abs(sum(summary["one_case"].values()) - 1) < 0.01
-    assert (tmp_path / "out" / "cross" / "best" / "recipe.json").is_file()
+    assert (tmp_path / "out" / "cross" / "best" / "checkpoint.json").is_file()
 
 
 def test_align_search_finds_the_queried_shape(tmp_path, shape_pairs, tiny_text_model, capsys):

@@ -128,6 +128,6 @@ def test_folder_and_file_predictions_match_the_table(tmp_path: Path) -> None:
 def test_result_and_checkpoint_describe_the_preprocessing(tmp_path: Path) -> None:
     data = _npz(tmp_path / "toy.npz", 2)
     _train(data, tmp_path / "run")
-    recipe = json.loads((tmp_path / "run" / "best" / "recipe.json").read_text())
+    recipe = json.loads((tmp_path / "run" / "best" / "checkpoint.json").read_text())
     assert recipe["intensity"] == "uint8 / 255" and len(recipe["mean"]) == 1
     assert recipe["threshold"] is not None and recipe["kind"] == "classifier"

@@ -10,10 +10,11 @@ import torch
 from safetensors.torch import load_file
 
 import hybridnets
+from hybridnets.checkpoint import CHECKPOINT_FILE
 from hybridnets.engine import setup_runtime
 from hybridnets.pretrain.__main__ import build_parser
 from hybridnets.pretrain.config import PretrainConfig
-from hybridnets.pretrain.recipe import RECIPE_FILE, STATE_FILE, pretrain
+from hybridnets.pretrain.recipe import STATE_FILE, pretrain
 from hybridnets.train import recipe as train_recipe
 from hybridnets.train.config import TrainConfig
 
@@ -41,7 +42,7 @@ def test_round_trip_pretrain_save_create_train(tmp_path: Path, spatial_dims) -> 
     result = pretrain(_config(data, out))
     assert result["epochs_run"] == 2 and np.isfinite(result["final_loss"])
     assert result["images_per_s"] > 0
-    for name in ("model.safetensors", "config.json", RECIPE_FILE, "result.json"):
+    for name in ("model.safetensors", "config.json", CHECKPOINT_FILE, "result.json"):
         assert (out / name).is_file(), name
     assert not (out / STATE_FILE).exists()
     saved = load_file(str(out / "model.safetensors"))
