@@ -77,3 +77,8 @@ def test_one_factory_for_every_library(tmp_path):
         create_model("monai_resnet18", 3, 1, 2, features_only=True)
     with pytest.raises(ValueError, match="pretrained=True or False"):
         create_model("resnet18", pretrained="in1k")
+
+
+def test_spatial_dims_is_2_or_3():
+    with pytest.raises(ValueError, match="spatial_dims must be 2 or 3, got 1"):
+        create_model("convvit_test", spatial_dims=1)

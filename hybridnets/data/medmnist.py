@@ -245,15 +245,17 @@ class MedMNIST(ImageArray, Dataset):
         if num_classes is None:
             num_classes = MEDMNIST_NUM_CLASSES.get(self.name)
         source = "given" if given else "official" if num_classes is not None else "inferred"
-        if num_classes is None:
-            num_classes = 1 + max(int(v.max()) for v in labels.values() if v.size)
+        if num_classes is None:  # the training split defines the classes
+            num_classes = 1 + int(labels["train"].max()) if labels["train"].size else 0
         for split, values in labels.items():
-            bad = values[(values < 0) | (values >= num_classes)]
-            if bad.size:
+            outside = np.flatnonzero((values < 0) | (values >= num_classes))
+            if outside.size:
+                first = int(outside[0])
                 raise MedMNISTFormatError(
-                    f"{self.path}: {split}_labels has {bad.size} label(s) outside "
-                    f"[0, {num_classes}) (e.g. {int(bad[0])}); {self.name!r} has "
-                    f"{num_classes} classes ({source})"
+                    f"{self.path}: {split}_labels[{first}] is {int(values.flat[first])} "
+                    f"({outside.size} label(s) outside [0, {num_classes})); {self.name!r} has "
+                    f"{num_classes} classes ({source}{' from train_labels' if source == 'inferred' else ''}); "
+                    f"fix the {split} labels"
                 )
         present = np.unique(labels["train"]).tolist()
         if len(present) < 2:
@@ -268,8 +270,7 @@ class MedMNIST(ImageArray, Dataset):
                 f"{self.path}: {len(absent)} of {num_classes} classes ({source} count, labels 0 "
                 f"to {num_classes - 1}) never occur in train_labels: {shown}. Labels must be "
                 "0 .. K-1 with every class in the training split (renumber them, e.g. "
-                "np.unique(labels, return_inverse=True)), or pass num_classes if classes are "
-                "meant to be absent"
+                "np.unique(labels, return_inverse=True))"
             )
         return num_classes
 

@@ -25,6 +25,7 @@ __all__ = [
     "Runtime",
     "barrier",
     "batch_part",
+    "broadcast_module",
     "gather_rows",
     "mean_over_ranks",
     "setup_runtime",
@@ -102,6 +103,17 @@ def mean_over_ranks(value: float, runtime: Runtime) -> float:
     t = torch.tensor([value], dtype=torch.float64, device=runtime.device)
     dist.all_reduce(t)
     return t.item() / runtime.world_size
+
+
+def broadcast_module(module: torch.nn.Module, runtime: Runtime) -> None:
+    """Give every rank rank 0's parameters and buffers of ``module`` (in place): what is
+    evaluated is then what rank 0 saves (each rank's EMA copy tracks its own BatchNorm
+    statistics between two synchronisations)."""
+    if not runtime.distributed:
+        return
+    with torch.no_grad():
+        for tensor in module.state_dict().values():
+            dist.broadcast(tensor, src=0)
 
 
 def batch_part(n: int, runtime: Runtime) -> slice:

@@ -120,10 +120,11 @@ def load_run_state(
     state = load_state(path)
     saved = json.loads(state["config"])
     current = json.loads(json.dumps(asdict(config)))  # as saved: tuples are lists in JSON
-    differ = sorted(changed_settings(saved, current, resume_free))
+    differ = changed_settings(saved, current, resume_free)
     if differ:
+        shown = ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in sorted(differ.items()))
         raise ValueError(
-            f"{path} holds an interrupted run with other settings ({', '.join(differ)}); "
+            f"{path} holds an interrupted run with other settings ({shown}); "
             "use another --out, delete the file, or pass --no-resume to start over"
         )
     engine.load_state_dict(state["engine"])
@@ -131,8 +132,12 @@ def load_run_state(
     progress = progress_cls(**json.loads(state["progress"]))
     for name in progress_cls.TENSORS:
         setattr(progress, name, state.get(name))
-    where = f"epoch {progress.epoch + 1}, step {progress.step}" if progress.step else "epoch"
-    _logger.info("resuming %s after %s %d", path.parent, where, progress.epoch)
+    where = (
+        f"step {progress.step} of epoch {progress.epoch + 1}"
+        if progress.step
+        else f"epoch {progress.epoch}"
+    )
+    _logger.info("resuming %s after %s", path.parent, where)
     return progress
 
 

@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 
 from hybridnets.engine.cli import write_run_config
 from hybridnets.engine.config import result_free
-from hybridnets.engine.distributed import Runtime
+from hybridnets.engine.distributed import Runtime, broadcast_module
 from hybridnets.engine.engine import Engine
 from hybridnets.engine.loop import Progress, run_epoch, save_run_state, start_progress
 from hybridnets.engine.selection import is_better, loss_auc
@@ -134,7 +134,14 @@ class Trainer:
         train_s = time.perf_counter() - tic
         row = {"epoch": epoch, "train_loss": train_loss, "train_s": train_s}
         row["images_per_s"] = task.steps_per_epoch * task.batch_size / train_s
+        self._sync_eval_model()
         return row | task.validate(epoch)
+
+    def _sync_eval_model(self) -> None:
+        """Under torchrun (not FSDP, whose shards are one model), evaluate and keep rank 0's
+        copy of the weights being evaluated on every rank."""
+        if not self.task.engine.fsdp:
+            broadcast_module(self.task.engine.eval_model, self.task.runtime)
 
     def _select(self, epoch: int, progress: TrainerProgress) -> None:
         """Keep ``epoch``'s weights when its validation score is the best so far."""
@@ -179,6 +186,7 @@ class Trainer:
         progress.elapsed_s += time.perf_counter() - start
         if progress.best_state is not None:
             task.engine.load_eval_state_dict(progress.best_state)
+        self._sync_eval_model()
         result = task.finish(progress, progress.elapsed_s)
         if task.runtime.is_main:
             self.state_path.unlink(missing_ok=True)

@@ -99,10 +99,19 @@ def test_wrong_dtype(tmp_path: Path) -> None:
 def test_label_out_of_range(tmp_path: Path) -> None:
     images, labels = _arrays(classes=2)
     labels["test"][0] = 7
-    with pytest.raises(MedMNISTFormatError, match=r"test_labels has 1 label\(s\) outside \[0, 2\)"):
+    with pytest.raises(
+        MedMNISTFormatError, match=r"test_labels\[0\] is 7 \(1 label\(s\) outside \[0, 2\)"
+    ):
         MedMNIST(_write(tmp_path / "pneumoniamnist.npz", images, labels))
     with pytest.raises(MedMNISTFormatError, match="outside"):
         MedMNIST(_write(tmp_path / "toy.npz", images, labels), num_classes=2)
+    # an unknown file: the training split defines the classes, so the bad split is named
+    labels["test"][0], labels["val"][3] = 0, 7
+    with pytest.raises(
+        MedMNISTFormatError, match=r"val_labels\[3\] is 7 .*from train_labels.*fix the val labels"
+    ) as err:
+        MedMNIST(_write(tmp_path / "toy.npz", images, labels))
+    assert "num_classes" not in str(err.value)
 
 
 def test_mismatched_counts(tmp_path: Path) -> None:

@@ -82,3 +82,23 @@ def test_shard_index_is_equal_length_and_gathers_in_order(n: int, world: int) ->
     assert torch.cat(shards)[:n].tolist() == list(range(n))
     rows = torch.arange(n)[:, None].float()
     assert torch.equal(gather_rows(rows, n, Runtime(torch.device("cpu"))), rows)
+
+
+def test_two_process_metrics_describe_the_saved_weights(tmp_path: Path, patch_toy) -> None:
+    """Each rank's EMA copy used to keep its own BatchNorm statistics, so result.json scored
+    other weights than rank 0 saved; the saved best/ must give result.json's metrics."""
+    import numpy as np
+
+    import hybridnets
+
+    data = patch_toy(tmp_path / "toy.npz")
+    args = ["--model", "convvit_test", "--data", str(data), "--out", str(tmp_path / "two")]
+    args += ["--epochs", "2", "--batch-size", "8", "--num-threads", "1", "--no-progress"]
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+    launcher += ["--nproc_per_node", "2", "-m", "hybridnets.train"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([*launcher, *args], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads((tmp_path / "two" / "result.json").read_text())
+    preds = hybridnets.load(tmp_path / "two" / "best").predict(data, device="cpu")
+    np.testing.assert_equal(preds.metrics(), result["test"])
