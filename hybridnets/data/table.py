@@ -178,12 +178,19 @@ class ImageTable:
     def check_images(self) -> None:
         """Raise :class:`TableFormatError` naming the first row whose image file is missing."""
         for i in range(len(self)):
+            cell = str(self.rows[i][self.image_col] or "").strip()
             path = self.image_path(i)
-            if not path.is_file():
+            what = (
+                "is empty" if not cell
+                else f"names a folder ({path})" if path.is_dir()
+                else f"names {path}, which does not exist" if not path.exists()
+                else f"names {path}, which is not a regular file" if not path.is_file()
+                else None
+            )  # fmt: skip
+            if what is not None:
                 raise TableFormatError(
-                    f"{self.path}, row {i} (line {i + 2}): image {path} does not exist. Fix the "
-                    f"{self.image_col!r} cell (paths are relative to {self.path.parent}) or drop "
-                    "the row"
+                    f"{self.path}, row {i} (line {i + 2}): the {self.image_col!r} cell {what}; "
+                    f"fix it (paths are relative to {self.path.parent}) or drop the row"
                 )
 
 

@@ -13,7 +13,7 @@ The split comes from a column (``train``/``val``/``test`` per row) or, without o
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +23,7 @@ from torch import Tensor
 from hybridnets.data.arrays import ImageArray
 from hybridnets.data.images import VOLUME_SUFFIXES, read_image
 from hybridnets.data.table import ImageTable, TableFormatError, grouped_split, load_table
-from hybridnets.data.tabular import TabularBatch, TabularPreprocessor
+from hybridnets.data.tabular import TabularBatch, TabularPreprocessor, column_kinds
 
 __all__ = ["SPLIT_NAMES", "TableSplit", "read_table_images", "split_from_column", "table_splits"]
 
@@ -115,7 +115,7 @@ def table_splits(
     path: str | Path,
     image_col: str,
     label_col: str,
-    tabular: Sequence[str] = (),
+    tabular: Sequence[str] | Mapping[str, str | None] = (),
     group_col: str | None = None,
     split_col: str | None = None,
     size: int = 128,
@@ -129,8 +129,10 @@ def table_splits(
         path: A ``.csv`` or ``.parquet`` table; image paths relative to its folder.
         image_col: Column of image paths (2D images, or volumes with MONAI installed).
         label_col: Column of class labels.
-        tabular: Clinical columns (numeric when every present cell is a number, else
-            categorical; empty cells are missing).
+        tabular: Clinical columns, each optionally with its kind (``{"age": None,
+            "site": "cat"}``; see :func:`~hybridnets.data.tabular.column_kinds`: numeric when
+            declared so or when at least 80 % of the present cells are numbers, categorical
+            otherwise; empty cells are missing).
         group_col: Rows sharing a value here (patient, lesion) stay on one side of the split.
         split_col: Column of ``train``/``val``/``test`` per row (None: a grouped, stratified
             random split by ``fractions`` and ``seed``).
@@ -143,7 +145,8 @@ def table_splits(
         TableFormatError: A missing column, empty label, unreadable image or bad split cell
             (the message names the row and the fix).
     """
-    columns = [c for c in tabular if c]
+    kinds = dict(tabular) if isinstance(tabular, Mapping) else {c: None for c in tabular if c}
+    columns = list(kinds)
     table = load_table(path, image_col, label_col, columns, group_col, cache=False, size=None)
     if len(table.classes) < 2:
         raise TableFormatError(
@@ -169,8 +172,15 @@ def table_splits(
         )
     pre = None
     if columns:
+        numeric, categorical, text_at = column_kinds(table.tabular_rows(), kinds)
+        for column, i in text_at.items():
+            raise TableFormatError(
+                f"{table.path}, row {i} (line {i + 2}): {column!r} is "
+                f"{table.rows[i][column]!r}, but the column holds numbers; fix the cell, leave "
+                f"it empty (missing), or declare the column categorical ({column}:cat)"
+            )
         train_rows = table.tabular_rows(index[0])
-        pre = TabularPreprocessor.infer(train_rows, columns).fit(train_rows)
+        pre = TabularPreprocessor(numeric, categorical).fit(train_rows)
     name = table.path.stem
     splits = []
     for rows in index:

@@ -24,6 +24,7 @@ import torch
 from torch import Tensor
 
 __all__ = [
+    "COLUMN_KINDS",
     "MISSING_INDEX",
     "MISSING_VALUES",
     "UNKNOWN_INDEX",
@@ -31,6 +32,8 @@ __all__ = [
     "TabularFormatError",
     "TabularPreprocessor",
     "TabularSpec",
+    "column_kinds",
+    "parse_columns",
 ]
 
 _logger = logging.getLogger(__name__)
@@ -86,6 +89,60 @@ def _cell(row: Row, column: str, i: int) -> Any:
             f"row {i} has no column {column!r}; it has {sorted(row)}. Check the column names "
             "given to the preprocessor"
         ) from None
+
+
+COLUMN_KINDS = ("num", "cat")
+"""Declared kinds in a column list (``age:num``, ``site:cat``)."""
+
+
+def parse_columns(spec: str | Sequence[str] | None) -> dict[str, str | None]:
+    """``"age,sex:cat"`` → ``{"age": None, "sex": "cat"}``: the columns in order, each with
+    its declared kind (None: inferred from the cells).
+
+    Raises:
+        TabularFormatError: A kind other than num or cat.
+    """
+    items = spec.split(",") if isinstance(spec, str) else list(spec or ())
+    out: dict[str, str | None] = {}
+    for item in (i.strip() for i in items if i and i.strip()):
+        name, _, kind = item.partition(":")
+        if kind and kind not in COLUMN_KINDS:
+            raise TabularFormatError(f"column {item!r}: the kind after ':' must be num or cat")
+        out[name.strip()] = kind or None
+    return out
+
+
+def column_kinds(
+    rows: Sequence[Row],
+    columns: Mapping[str, str | None],
+    missing_values: Sequence[str] = MISSING_VALUES,
+) -> tuple[list[str], list[str], dict[str, int]]:
+    """Numeric and categorical columns, decided over every row of the table, and the first
+    row holding text in each numeric column (empty when none).
+
+    A column is numeric when declared ``num``, or undeclared and most of its present cells
+    (at least 80 %) are numbers; text in a numeric column is a mistake to report, not a
+    reason to treat ages as 21 categories. Declare ``cat`` for codes that look like numbers.
+    """
+    missing = tuple(v.lower() for v in missing_values)
+    numeric, categorical, text_at = [], [], {}
+    for column, kind in columns.items():
+        present = [
+            (i, c) for i, r in enumerate(rows) if not _is_missing(c := _cell(r, column, i), missing)
+        ]
+        bad = []
+        for i, cell in present:
+            try:
+                float(cell)
+            except (TypeError, ValueError):
+                bad.append(i)
+        is_numeric = kind == "num" or (kind is None and len(bad) <= 0.2 * len(present))
+        if is_numeric and present and len(bad) == len(present):
+            is_numeric = kind == "num"
+        (numeric if is_numeric else categorical).append(column)
+        if is_numeric and bad:
+            text_at[column] = bad[0]
+    return numeric, categorical, text_at
 
 
 class TabularPreprocessor:

@@ -111,7 +111,7 @@ def config_parser(cls: type, prog: str, description: str) -> argparse.ArgumentPa
         flag = meta["flag"] or "--" + f.name.replace("_", "-")
         if f.name not in helps:
             raise ValueError(f"{cls.__name__}.{f.name} is not described in its docstring")
-        text, aliases = helps[f.name], list(meta["aliases"])
+        text, aliases = helps[f.name].replace("%", "%%"), list(meta["aliases"])  # argparse
         if f.default is MISSING and f.default_factory is MISSING:
             group.add_argument(
                 flag, *aliases, dest=f.name, required=True, metavar="TEXT", help=text

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from hybridnets.data.tabular import parse_columns
 from hybridnets.engine.config import (
     DataConfig,
     ModelConfig,
@@ -47,9 +48,11 @@ class TrainConfig(ParallelConfig, RunConfig, SelectConfig, OptimConfig, DataConf
             NIfTI/DICOM/NRRD volumes through MONAI).
         label_col: Tables: column of class labels (names or integers).
         tabular: Tables: comma-separated clinical columns fused with the image, e.g.
-            age,sex,localization (numeric when every present cell is a number, else
-            categorical; empty cells are missing; statistics from the training rows only and
-            saved with the checkpoint). None: the image alone.
+            age,sex,localization; a column is numeric when at least 80 % of its present cells
+            are numbers (then text in a cell is an error naming the row) and categorical
+            otherwise; declare a kind with age:num or site:cat; empty cells are missing;
+            statistics from the training rows only, saved with the checkpoint. None: the image
+            alone.
         group_col: Tables: rows sharing this column's value (patient, lesion) stay on one side
             of the split.
         split_col: Tables: column saying train, val or test per row (None: a grouped,
@@ -93,6 +96,7 @@ class TrainConfig(ParallelConfig, RunConfig, SelectConfig, OptimConfig, DataConf
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        parse_columns(self.tabular)  # a bad kind fails here, not after reading the images
         table_only = [n for n in ("tabular", "group_col", "split_col") if getattr(self, n)]
         if table_only and not self.is_table:
             raise ValueError(
@@ -100,9 +104,10 @@ class TrainConfig(ParallelConfig, RunConfig, SelectConfig, OptimConfig, DataConf
             )
 
     @property
-    def tabular_columns(self) -> list[str]:
-        """The clinical columns named by ``tabular`` (empty for the image alone)."""
-        return [c.strip() for c in (self.tabular or "").split(",") if c.strip()]
+    def tabular_columns(self) -> dict[str, str | None]:
+        """The clinical columns named by ``tabular``, each with its declared kind (``num``,
+        ``cat`` or None: inferred); empty for the image alone."""
+        return parse_columns(self.tabular)
 
     @property
     def is_table(self) -> bool:

@@ -75,8 +75,20 @@ def test_missing_column_lists_the_available_ones(tmp_path: Path) -> None:
 def test_missing_or_unreadable_image_names_the_row_and_the_fix(tmp_path: Path) -> None:
     path = write_table(tmp_path)
     (tmp_path / "img" / "3.png").unlink()
-    with pytest.raises(TableFormatError, match=r"row 3 \(line 5\): image .*3.png does not exist"):
+    with pytest.raises(
+        TableFormatError,
+        match=r"row 3 \(line 5\): the 'path' cell names .*3.png, which does not exist",
+    ):
         load_table(path, "path", "dx")
+    (tmp_path / "img" / "3.png").mkdir()
+    with pytest.raises(TableFormatError, match=r"row 3 \(line 5\): the 'path' cell names a folder"):
+        load_table(path, "path", "dx")
+    (tmp_path / "img" / "3.png").rmdir()
+    rows = path.read_text().splitlines()
+    path.write_text("\n".join([*rows[:4], "," + rows[4].split(",", 1)[1], *rows[5:]]) + "\n")
+    with pytest.raises(TableFormatError, match=r"row 3 \(line 5\): the 'path' cell is empty"):
+        load_table(path, "path", "dx")
+    path.write_text("\n".join(rows) + "\n")
     (tmp_path / "img" / "3.png").write_bytes(b"not a png")
     table = load_table(path, "path", "dx")
     with pytest.raises(TableFormatError, match=r"row 3 .*cannot read image.*Fix the 'path' cell"):

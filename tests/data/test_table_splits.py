@@ -71,3 +71,26 @@ def test_a_class_without_training_rows_is_refused(tmp_path: Path) -> None:
     path.write_text("\n".join(lines) + "\n")
     with pytest.raises(TableFormatError, match=r"classes \['c'\] have no training row"):
         table_splits(path, "file", "y", split_col="part", size=8)
+
+
+def _ages_table(folder, bad_row: int, cell: str = "forty"):
+    import numpy as np
+    from PIL import Image
+
+    lines = ["image,label,age,split"]
+    for i in range(24):
+        Image.fromarray(np.full((8, 8), 10 * i, np.uint8)).save(folder / f"{i}.png")
+        age = cell if i == bad_row else str(30 + i)
+        lines.append(f"{i}.png,{i % 2},{age},{('train', 'train', 'val', 'test')[i % 4]}")
+    (folder / "ages.csv").write_text("\n".join(lines) + "\n")
+    return folder / "ages.csv"
+
+
+@pytest.mark.parametrize("bad_row", [2, 0], ids=["val_row", "train_row"])
+def test_text_in_a_numeric_column_names_file_row_and_line(tmp_path, bad_row):
+    table = _ages_table(tmp_path, bad_row)
+    match = rf"ages.csv, row {bad_row} \(line {bad_row + 2}\): 'age' is 'forty'.*age:cat"
+    with pytest.raises(TableFormatError, match=match):
+        table_splits(table, "image", "label", ["age"], split_col="split", size=8)
+    *_, pre = table_splits(table, "image", "label", {"age": "cat"}, split_col="split", size=8)
+    assert pre.categorical == ("age",) and pre.numeric == ()

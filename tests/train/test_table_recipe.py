@@ -94,7 +94,7 @@ def test_table_options_need_a_table(tmp_path: Path) -> None:
         TrainConfig(model="convvit_test", data="x.npz", tabular="age", group_col="patient")
     with pytest.raises(SystemExit):
         parse_args(["--model", "m", "--data", "t.csv", "--fusion", "concat"])
-    assert TrainConfig(model="m", data="t.csv", tabular=" age, sex ,").tabular_columns == [
-        "age",
-        "sex",
-    ]
+    columns = TrainConfig(model="m", data="t.csv", tabular=" age, sex:cat ,").tabular_columns
+    assert columns == {"age": None, "sex": "cat"}
+    with pytest.raises(ValueError, match="must be num or cat"):
+        TrainConfig(model="m", data="t.csv", tabular="age:int")
