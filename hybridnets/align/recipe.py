@@ -22,7 +22,7 @@ import json
 import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
@@ -42,7 +42,7 @@ from hybridnets.engine import (
 )
 from hybridnets.engine.loop import engine_for, launch_run, steps_per_epoch
 from hybridnets.engine.signals import StopRequest
-from hybridnets.engine.trainer import Trainer, TrainerProgress
+from hybridnets.engine.trainer import RecipeTask, Trainer, TrainerProgress
 from hybridnets.multimodal import ImageTextModel, build_image_text_model, clip_loss
 from hybridnets.resolve import model_source, pretrained_kwargs
 
@@ -55,8 +55,10 @@ _logger = logging.getLogger(__name__)
 
 
 @dataclass
-class _Run:
+class _Run(RecipeTask):
     """Everything a run builds once: data, model, engine, augmentation, statistics."""
+
+    verb: ClassVar[str] = "align"
 
     config: AlignConfig
     runtime: Runtime
@@ -87,14 +89,6 @@ class _Run:
         return evaluate_pairs(
             model, pairs, self.prepare, self.device, self.classes, self.engine.autocast()
         )
-
-    @property
-    def name(self) -> str:
-        return f"align {self.config.model}"
-
-    @property
-    def batch_size(self) -> int:
-        return self.config.batch_size
 
     def batches(self, generator: torch.Generator) -> tuple[torch.Tensor, ...]:
         """This epoch's batches: a permutation of the training pairs."""

@@ -33,7 +33,7 @@ from hybridnets.engine.loop import Progress, run_epoch, save_run_state, start_pr
 from hybridnets.engine.selection import is_better, loss_auc
 from hybridnets.engine.signals import StopRequest
 
-__all__ = ["TIMING_KEYS", "Task", "Trainer", "TrainerProgress"]
+__all__ = ["TIMING_KEYS", "RecipeTask", "Task", "Trainer", "TrainerProgress"]
 
 _logger = logging.getLogger(__name__)
 
@@ -74,6 +74,22 @@ class Task(Protocol):
     def finish(self, progress: TrainerProgress, wall_s: float) -> dict[str, Any]:
         """Score, save and report the weights the engine holds (the selected ones)."""
         ...
+
+
+class RecipeTask:
+    """What a recipe's task takes from its config: ``name`` (``"<verb> <model>"``, the
+    progress bar's label) and ``batch_size``. Subclasses set ``verb`` and hold ``config``."""
+
+    verb: ClassVar[str] = ""
+    config: Any
+
+    @property
+    def name(self) -> str:
+        return f"{self.verb} {self.config.model}".strip()
+
+    @property
+    def batch_size(self) -> int:
+        return self.config.batch_size
 
 
 @dataclass

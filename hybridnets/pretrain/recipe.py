@@ -20,7 +20,7 @@ import json
 import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -43,7 +43,7 @@ from hybridnets.engine.loop import (
     steps_per_epoch,
 )
 from hybridnets.engine.signals import StopRequest
-from hybridnets.engine.trainer import Trainer, TrainerProgress
+from hybridnets.engine.trainer import RecipeTask, Trainer, TrainerProgress
 from hybridnets.pretrain.batchnorm import recalibrate_batchnorm
 from hybridnets.pretrain.config import PretrainConfig
 from hybridnets.pretrain.contrastive import ContrastiveModel
@@ -61,7 +61,9 @@ _logger = logging.getLogger(__name__)
 
 
 @dataclass
-class _Run:
+class _Run(RecipeTask):
+    verb: ClassVar[str] = "pretrain"
+
     config: PretrainConfig
     runtime: Runtime
     images: UnlabelledImages
@@ -71,14 +73,6 @@ class _Run:
     steps_per_epoch: int
     mean: list[float]
     std: list[float]
-
-    @property
-    def name(self) -> str:
-        return f"pretrain {self.config.model}"
-
-    @property
-    def batch_size(self) -> int:
-        return self.config.batch_size
 
     def batches(self, generator: torch.Generator) -> tuple[torch.Tensor, ...]:
         """This epoch's batches: a permutation of the images."""

@@ -53,7 +53,7 @@ from hybridnets.engine.loop import (
     steps_per_epoch,
 )
 from hybridnets.engine.signals import StopRequest
-from hybridnets.engine.trainer import Trainer, TrainerProgress
+from hybridnets.engine.trainer import RecipeTask, Trainer, TrainerProgress
 from hybridnets.inference import predict, scores
 from hybridnets.metrics import best_threshold, classification_metrics
 from hybridnets.multimodal.fusion import FusionClassifier
@@ -86,7 +86,7 @@ TABLE_FIELDS = ("image_col", "label_col", "group_col", "split_col", "seed")
 
 
 @dataclass
-class _Run:
+class _Run(RecipeTask):
     """Everything a run builds once: runtime, data, the training subset, the engine, the loss."""
 
     config: TrainConfig
@@ -108,14 +108,6 @@ class _Run:
     @property
     def device(self) -> torch.device:
         return self.runtime.device
-
-    @property
-    def name(self) -> str:
-        return self.config.model
-
-    @property
-    def batch_size(self) -> int:
-        return self.config.batch_size
 
     def batches(self, generator: torch.Generator) -> tuple[torch.Tensor, ...]:
         """This epoch's batches: a permutation (or a class-balanced draw) of the subset."""
