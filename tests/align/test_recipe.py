@@ -239,3 +239,14 @@ def test_extra_texts_replace_captions_at_the_asked_rate(
         _config(root, tiny_text_model, tmp_path / "e", epochs=1, batch_size=4, in_chans=1)
     )
     assert plain["extra_text_prob"] == 0.0
+
+
+def test_selection_needs_validation_pairs(tmp_path: Path, shape_pairs, tiny_text_model) -> None:
+    (tmp_path / "pairs").mkdir()
+    data = shape_pairs(tmp_path / "pairs", n_train=12, n_test=6, size=16)  # no val split
+    config = _config(data, tiny_text_model, tmp_path / "out", input_size=16, epochs=1,
+                     batch_size=6, select="val_loss", patience=1)  # fmt: skip
+    with pytest.raises(ValueError, match="select=val_loss needs validation pairs"):
+        align(config)
+    with pytest.raises(ValueError, match="select must be one of \\('last', 'val_loss'\\)"):
+        AlignConfig(model="m", data="d", select="val_auc")
