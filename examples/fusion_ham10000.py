@@ -78,6 +78,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     common = dict(
         model=args.model, data=str(table), image_col="image_path", label_col="dx",
         group_col="lesion_id", input_size=args.size, epochs=args.epochs, class_balance="loss",
+        allow_outside_paths=True,  # the table lists the dataset's images where they are
         max_train_samples=args.max_train_samples, progress=False, num_threads=args.num_threads,
     )  # fmt: skip
     image_only = train(TrainConfig(**common, out_dir=str(args.out / "image")))

@@ -73,7 +73,7 @@ class Checkpoint:
             classes=r.get("classes") or [str(k) for k in range(r["num_classes"])],
             image_col=r.get("image_col") or "image", label_col=r.get("label_col") or "label",
             split_col=r.get("split_col"), group_col=r.get("group_col"), seed=r.get("seed", 0),
-            tabular=tabular,
+            tabular=tabular, allow_outside_paths=r.get("allow_outside_paths", False),
         )  # fmt: skip
 
     def predict(
@@ -82,18 +82,23 @@ class Checkpoint:
         split: str | None = None,
         device: str = "auto",
         batch_size: int = 256,
+        allow_outside_paths: bool | None = None,
     ) -> Predictions:
         """Class probabilities of a classifier on ``data`` (a ``.npz`` split, a table, a folder
         of images or volumes, or one file), read with the checkpoint's own preprocessing.
 
         ``split``: for a ``.npz`` the split (default test); for a table the rows of that
-        split as the training run drew them (default: every row).
+        split as the training run drew them (default: every row). ``allow_outside_paths``:
+        follow a table's image paths outside its folder (None: as the training run did).
         """
         from hybridnets.checkpoint.predictions import predict_inputs
         from hybridnets.data.inputs import read_inputs
 
         self._require_classifier("predict")
-        inputs = read_inputs(data, self.input_spec(), split)
+        spec = self.input_spec()
+        if allow_outside_paths is not None:
+            spec.allow_outside_paths = allow_outside_paths
+        inputs = read_inputs(data, spec, split)
         return predict_inputs(self.model, self.recipe, inputs, device, batch_size)
 
     def _require_classifier(self, what: str) -> None:

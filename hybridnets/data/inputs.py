@@ -50,6 +50,7 @@ class InputSpec:
         group_col: Tables: the grouping column of training's random split.
         seed: Tables: the seed of training's random split.
         tabular: The fitted clinical preprocessor of a fusion model (None: images alone).
+        allow_outside_paths: Tables: follow image paths outside the table's folder.
     """
 
     in_chans: int
@@ -62,6 +63,7 @@ class InputSpec:
     group_col: str | None = None
     seed: int = 0
     tabular: TabularPreprocessor | None = None
+    allow_outside_paths: bool = False
 
 
 class Inputs(ImageArray):
@@ -127,7 +129,8 @@ def _read_table(path: Path, spec: InputSpec, split: str | None) -> Inputs:
     table = load_table(path, spec.image_col, label_col, tabular, group_col,
                        classes=spec.classes if labelled else None,
                        in_chans=spec.in_chans, size=spec.size,
-                       spatial_dims=spec.spatial_dims, cache=False)  # fmt: skip
+                       spatial_dims=spec.spatial_dims, cache=False,
+                       allow_outside=spec.allow_outside_paths)  # fmt: skip
     index = _split_rows(table, spec, split) if split else np.arange(len(table))
     batch = spec.tabular.transform(table.tabular_rows(index)) if spec.tabular else None
     return Inputs(

@@ -120,6 +120,8 @@ class ImageTable:
         in_chans: Channels images are read with.
         size: Side length images are resized to (None: as stored).
         spatial_dims: 2 or 3 (checked against each file).
+        allow_outside: Follow image paths that lead outside the table's folder (absolute
+            paths, ``../``); off: such a row is refused.
     """
 
     path: Path
@@ -134,6 +136,7 @@ class ImageTable:
     size: int | None = None
     spatial_dims: int = 2
     cache: bool = True
+    allow_outside: bool = False
     _cache: dict[int, Tensor] = field(default_factory=dict, repr=False)
 
     def __len__(self) -> int:
@@ -180,8 +183,11 @@ class ImageTable:
         for i in range(len(self)):
             cell = str(self.rows[i][self.image_col] or "").strip()
             path = self.image_path(i)
+            inside = path.resolve().is_relative_to(self.path.parent.resolve())
             what = (
                 "is empty" if not cell
+                else f"names {path}, outside the table's folder (set allow_outside_paths, "
+                "--allow-outside-paths, to follow it)" if not (inside or self.allow_outside)
                 else f"names a folder ({path})" if path.is_dir()
                 else f"names {path}, which does not exist" if not path.exists()
                 else f"names {path}, which is not a regular file" if not path.is_file()
@@ -205,6 +211,7 @@ def load_table(
     size: int | None = None,
     spatial_dims: int = 2,
     cache: bool = True,
+    allow_outside: bool = False,
 ) -> ImageTable:
     """Read a table, check its columns and image files, and index its labels.
 
@@ -219,6 +226,7 @@ def load_table(
         size: Side length to resize images to.
         spatial_dims: 2 or 3.
         cache: Keep images in memory once read.
+        allow_outside: Follow image paths outside the table's folder (absolute, ``../``).
 
     Raises:
         TableFormatError: A missing column (lists the available ones), an empty label, a label
@@ -247,6 +255,7 @@ def load_table(
     table = ImageTable(
         path, rows, image_col, label_col, tuple(tabular), group_col, names,
         torch.tensor([index[t] for t in raw]), in_chans, size, spatial_dims, cache,
+        allow_outside,
     )  # fmt: skip
     table.check_images()
     _logger.info("%s: %d rows, %d classes", path, len(rows), len(names))

@@ -122,6 +122,7 @@ def table_splits(
     in_chans: int | None = None,
     seed: int = 0,
     fractions: tuple[float, float, float] = (0.7, 0.15, 0.15),
+    allow_outside_paths: bool = False,
 ) -> tuple[TableSplit, TableSplit, TableSplit, TabularPreprocessor | None]:
     """Train, val and test :class:`TableSplit` of a table, and the fitted preprocessor.
 
@@ -140,6 +141,7 @@ def table_splits(
         in_chans: Channels to read (None: the first image's own, 1 grey or 3 colour).
         seed: Seed of the random split.
         fractions: Train, val and test shares of the random split.
+        allow_outside_paths: Follow image paths outside the table's folder.
 
     Raises:
         TableFormatError: A missing column, empty label, unreadable image or bad split cell
@@ -147,7 +149,8 @@ def table_splits(
     """
     kinds = dict(tabular) if isinstance(tabular, Mapping) else {c: None for c in tabular if c}
     columns = list(kinds)
-    table = load_table(path, image_col, label_col, columns, group_col, cache=False, size=None)
+    table = load_table(path, image_col, label_col, columns, group_col, cache=False, size=None,
+                       allow_outside=allow_outside_paths)  # fmt: skip
     if len(table.classes) < 2:
         raise TableFormatError(
             f"{table.path}: every row's {label_col!r} is {table.classes[0]!r}; a classifier "

@@ -64,11 +64,20 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="Samples per forward pass. (default: 256)",
     )
-    return p  # fmt: skip
+    p.add_argument(
+        "--allow-outside-paths",
+        action="store_true",
+        default=None,
+        help="Tables: follow image paths outside the table's folder (absolute, ../). "
+        "(default: as the training run did)",
+    )
+    return p
 
 
 def _predict(args: argparse.Namespace) -> dict:
-    preds = load(args.checkpoint).predict(args.data, args.split, args.device, args.batch_size)
+    preds = load(args.checkpoint).predict(
+        args.data, args.split, args.device, args.batch_size, args.allow_outside_paths
+    )
     preds.to_csv(args.out)
     summary = {"predictions": args.out, "samples": len(preds.ids), "classes": preds.classes}
     if preds.labels is not None:

@@ -32,4 +32,5 @@ def load_splits(
         size=config.input_size or TABLE_SIZE,
         in_chans=config.in_chans,
         seed=config.seed,
+        allow_outside_paths=config.allow_outside_paths,
     )

@@ -82,7 +82,7 @@ INTENSITY_FILES = (
     "then quantised to uint8 at the input size"
 )
 """The ``intensity`` rule a checkpoint records; standardisation by ``mean`` / ``std`` follows."""
-TABLE_FIELDS = ("image_col", "label_col", "group_col", "split_col", "seed")
+TABLE_FIELDS = ("image_col", "label_col", "group_col", "split_col", "seed", "allow_outside_paths")
 
 
 @dataclass

@@ -127,3 +127,18 @@ def test_grouped_split_without_groups_and_bad_fractions() -> None:
     assert len(val) == 0 and len(train) + len(test) == 40
     with pytest.raises(ValueError, match="summing to 1"):
         grouped_split(None, labels, (0.8, 0.3, 0.1))
+
+
+def test_paths_outside_the_tables_folder_are_refused_unless_allowed(tmp_path: Path) -> None:
+    from PIL import Image
+
+    (tmp_path / "tables").mkdir()
+    (tmp_path / "images").mkdir()
+    for i in range(4):
+        Image.new("L", (8, 8), 40 * i).save(tmp_path / "images" / f"{i}.png")
+    rows = [f"../images/{i}.png,{i % 2}" for i in range(3)] + [f"{tmp_path}/images/3.png,1"]
+    table = tmp_path / "tables" / "t.csv"
+    table.write_text("path,dx\n" + "\n".join(rows) + "\n")
+    with pytest.raises(TableFormatError, match=r"row 0 \(line 2\).*outside the table's folder"):
+        load_table(table, "path", "dx")
+    assert len(load_table(table, "path", "dx", allow_outside=True)) == 4
