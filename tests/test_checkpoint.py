@@ -82,6 +82,10 @@ def test_aligned_model_and_its_image_tower(tmp_path: Path, tiny_text_model, shap
         )
     tower = hybridnets.load(tmp_path / "a" / "image_tower")
     assert tower.kind == "backbone" and tower.model.num_classes == 0
+    backbone = hybridnets.create("convvit_test", in_chans=3, num_classes=0,
+                                 pretrained=str(tmp_path / "a" / "aligned"))  # fmt: skip
+    want = aligned.model.image.backbone.state_dict()
+    assert all(torch.equal(v, want[k]) for k, v in backbone.state_dict().items())
 
 
 def test_refusals_name_the_problem(tmp_path: Path) -> None:

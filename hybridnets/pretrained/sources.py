@@ -181,6 +181,25 @@ def _tuples(value: object) -> object:
     return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
 
 
+_BACKBONE_PREFIX = {"fusion": "image.", "aligned": "image.backbone."}
+"""Where the image backbone's weights sit in the checkpoint of a fusion classifier or an
+aligned image-text model (``checkpoint.json``'s ``kind``)."""
+
+
+def _backbone_of(folder: Path, state: dict) -> tuple[dict, int | None]:
+    """The image backbone's weights (and spatial dims) of a fusion or aligned checkpoint
+    folder; ``state`` unchanged for any other folder."""
+    record = folder / "checkpoint.json"
+    if not record.is_file():
+        return state, None
+    meta = json.loads(record.read_text())
+    prefix = _BACKBONE_PREFIX.get(meta.get("kind"))
+    if prefix is None:
+        return state, None
+    inner = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+    return inner, meta.get("spatial_dims")
+
+
 def _from_folder(folder: Path, sha256: str | None = None) -> Checkpoint:
     weights = next((folder / f for f in WEIGHT_FILES if (folder / f).is_file()), None)
     if weights is None:
@@ -191,7 +210,8 @@ def _from_folder(folder: Path, sha256: str | None = None) -> Checkpoint:
         config = read_saved_config(folder)
         cfg = config.get("pretrained_cfg")
         dims = config["kwargs"].get("spatial_dims", (cfg or {}).get("spatial_dims"))
-    return Checkpoint(read_state_dict(weights), str(folder), cfg, dims)
+    state, inner_dims = _backbone_of(folder, read_state_dict(weights))
+    return Checkpoint(state, str(folder), cfg, dims or inner_dims)
 
 
 def _hub_file(repo: str, filename: str) -> Path:

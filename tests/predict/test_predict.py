@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 import hybridnets
@@ -94,6 +95,11 @@ def test_fusion_table_test_split_gives_the_recorded_metrics(tmp_path: Path, spli
         assert not np.isnan(preds.metrics()["auc"])
     every_row = ckpt.predict(table)
     assert len(every_row.ids) == 40
+    # create(name, pretrained=<a fusion best/>) takes its image backbone
+    backbone = hybridnets.create("convvit_test", in_chans=1, num_classes=0,
+                                 pretrained=str(tmp_path / "run" / "best"))  # fmt: skip
+    fused = {k: v for k, v in ckpt.model.image.state_dict().items() if not k.startswith("head.fc")}
+    assert all(torch.equal(backbone.state_dict()[k], v) for k, v in fused.items())
 
     # new data without labels: the table's own columns, no label column
     new = tmp_path / "data" / "new.csv"
