@@ -116,8 +116,8 @@ def pretrained_kwargs(name: str, pretrained: str | None) -> dict[str, str]:
     source = model_source(name)
     if source != "hybridnets":
         raise ValueError(
-            f"--pretrained loads hybridnets weights; {name!r} is a {source} model "
-            "(timm weights: --model-kwargs '{\"pretrained\": true}')"
+            f"`pretrained` loads hybridnets weights; {name!r} is a {source} model "
+            "(timm weights: `model_kwargs` '{\"pretrained\": true}')"
         )
     return {"pretrained": pretrained}
 

@@ -35,7 +35,7 @@ def parse_args(argv: Sequence[str] | None = None) -> AlignConfig:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Align and print the result summary as JSON."""
-    cli.run_cli(align, lambda: parse_args(argv))
+    cli.run_cli(align, lambda: parse_args(argv), config_cls=AlignConfig)
 
 
 if __name__ == "__main__":

@@ -253,7 +253,7 @@ def _extra_text_prob(config: AlignConfig, train: ImageTextPairs) -> float:
         raise ValueError(
             f"extra_text_prob {config.extra_text_prob} needs extra texts, and {config.data} has "
             f"none: give MedPix 2.0 with its Case_topic.json, or a table column "
-            f"'{config.extra_text_col}' (--extra-text-col); or leave it unset"
+            f"'{config.extra_text_col}' (`extra_text_col`); or leave it unset"
         )
     return config.extra_text_prob
 

@@ -144,7 +144,7 @@ def _stack(
         if images[-1].shape != images[0].shape:
             raise PairsFormatError(
                 f"{source} row {row['_row']}: image {path} has shape {tuple(images[-1].shape)}, "
-                f"the first image {tuple(images[0].shape)}; pass size= (--input-size) to resize "
+                f"the first image {tuple(images[0].shape)}; pass size= (`input_size`) to resize "
                 "all to one size, and keep 2D images and 3D volumes in separate files"
             )
     if not images:

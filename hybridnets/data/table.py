@@ -186,8 +186,8 @@ class ImageTable:
             inside = path.resolve().is_relative_to(self.path.parent.resolve())
             what = (
                 "is empty" if not cell
-                else f"names {path}, outside the table's folder (set allow_outside_paths, "
-                "--allow-outside-paths, to follow it)" if not (inside or self.allow_outside)
+                else f"names {path}, outside the table's folder (set "
+                "`allow_outside_paths=True` to follow it)" if not (inside or self.allow_outside)
                 else f"names a folder ({path})" if path.is_dir()
                 else f"names {path}, which does not exist" if not path.exists()
                 else f"names {path}, which is not a regular file" if not path.is_file()

@@ -85,7 +85,7 @@ def split_from_column(table: ImageTable, column: str) -> tuple[np.ndarray, ...]:
         if cell not in SPLIT_NAMES:
             raise TableFormatError(
                 f"{table.path}, row {i} (line {i + 2}): {column!r} is {row[column]!r}; it must "
-                "be train, val or test (leave out --split-col for a grouped random split)"
+                "be train, val or test (leave `split_col` unset for a grouped random split)"
             )
         sides[SPLIT_NAMES[cell]].append(i)
     for side in ("train", "val", "test"):

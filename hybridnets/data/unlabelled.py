@@ -60,7 +60,7 @@ class UnlabelledImages:
             if parts and x.shape[2:] != parts[0].shape[2:]:
                 raise ValueError(
                     f"{source} holds {tuple(x.shape[2:])} images, {self.names[0]} "
-                    f"{tuple(parts[0].shape[2:])}: pass a common size (--input-size)"
+                    f"{tuple(parts[0].shape[2:])}: pass a common size (`input_size`)"
                 )
             parts.append(x)
             self.names.append(str(source))
@@ -98,7 +98,7 @@ class UnlabelledImages:
         shapes = {tuple(x.shape) for x in images}
         if len(shapes) > 1:
             raise ValueError(
-                f"images in {source} differ in shape ({sorted(shapes)[:3]}...): pass --input-size"
+                f"images in {source} differ in shape ({sorted(shapes)[:3]}...): pass `input_size`"
             )
         return torch.stack(images)
 

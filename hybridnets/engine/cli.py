@@ -230,18 +230,49 @@ a CLI prints their message alone and exits with status 2."""
 DEBUG_ENV = "HYBRIDNETS_DEBUG"
 
 
+def _flag(cls: type, name: str, value: str | None) -> str | None:
+    """The command-line words for field ``name`` (set to ``value``, a Python literal)."""
+    known = {f.name: f for f in fields(cls)}
+    if name not in known:
+        return None
+    f, meta = known[name], field_metadata(cls, name)
+    flag = meta["flag"] or "--" + name.replace("_", "-")
+    if str(f.type).replace(" | None", "") == "bool":
+        default = f.default if f.default is not MISSING else False
+        if value is None or value == str(not default):  # the switch that changes it
+            return "--no-" + flag.removeprefix("--") if default else flag
+        return f"(the default of {flag})"
+    if value is None:
+        return flag
+    return f"{flag} {'none' if value == 'None' else value}"
+
+
+def to_flags(message: str, cls: type) -> str:
+    """Config field names in backticks (`` `out_dir` ``, `` `ema_decay=None` ``), as lower
+    layers write them, turned into the command line's flags (``--out``, ``--ema-decay none``)."""
+
+    def swap(match: re.Match) -> str:
+        name, _, value = match.group(1).partition("=")
+        return _flag(cls, name, value or None) or match.group(0)
+
+    return re.sub(r"`(\w+(?:=[^`]+)?)`", swap, message)
+
+
 def run_cli(
     run: Callable[[Any], dict],
     parse: Callable[[], Any],
     leave_out: Sequence[str] = ("history", "config"),
+    config_cls: type | None = None,
 ) -> dict:
     """A recipe's ``main``: ``parse()`` the command line, :func:`run_and_report`, and turn a
-    user error into one line on stderr and exit status 2 (the traceback only with
-    ``HYBRIDNETS_DEBUG=1``; bugs keep theirs)."""
+    user error into one line on stderr and exit status 2, its config field names written as
+    the flags of ``config_cls`` (the traceback only with ``HYBRIDNETS_DEBUG=1``; bugs keep
+    theirs)."""
     try:
         return run_and_report(run, parse(), leave_out)
     except USER_ERRORS as err:
         if os.environ.get(DEBUG_ENV) == "1":
             raise
-        sys.stderr.write(f"error: {err}\n(set {DEBUG_ENV}=1 to see where it was raised)\n")
+        text = to_flags(str(err), config_cls) if config_cls is not None else str(err)
+        sys.stderr.write(f"error: {text}\n(set {DEBUG_ENV}=1 to see where it was raised)\n")
         raise SystemExit(2) from None

@@ -214,7 +214,7 @@ class SelectConfig(Settings):
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.patience is not None and self.select == "last":
-            raise ValueError("patience needs a selector other than last (--select val_loss, ...)")
+            raise ValueError("`patience` needs a selector other than last (`select=val_loss`, ...)")
 
 
 @dataclass(kw_only=True)

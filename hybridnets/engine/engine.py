@@ -69,12 +69,12 @@ class Engine:
         self.amp = amp and self.device.type == "cuda"
         self.fsdp = fsdp and self.runtime.distributed
         if self.fsdp and ema_decay:
-            raise ValueError("EMA of an FSDP-sharded model is not supported: pass --ema-decay none")
+            raise ValueError("EMA of an FSDP-sharded model is not supported: set `ema_decay=None`")
         if grad_checkpointing:
             if not hasattr(model, "set_grad_checkpointing"):
                 raise ValueError(
                     f"{type(model).__name__} has no set_grad_checkpointing(); "
-                    "drop --grad-checkpointing"
+                    "set `grad_checkpointing=False`"
                 )
             model.set_grad_checkpointing(True)
         self.module = model.to(self.device)

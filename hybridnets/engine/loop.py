@@ -125,7 +125,7 @@ def load_run_state(
         shown = ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in sorted(differ.items()))
         raise ValueError(
             f"{path} holds an interrupted run with other settings ({shown}); "
-            "use another --out, delete the file, or pass --no-resume to start over"
+            "use another `out_dir`, delete the file, or set `resume=False` to start over"
         )
     engine.load_state_dict(state["engine"])
     set_rng_state(generator, state["rng"])

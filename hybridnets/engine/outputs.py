@@ -35,7 +35,7 @@ def check_out_dir(
         NotADirectoryError, FileExistsError, PermissionError: Naming the path and the fix.
     """
     out = Path(out_dir)
-    hint = "choose another --out (out_dir) or move it away"
+    hint = "choose another `out_dir` or move it away"
     for path in (out, *out.parents):
         if not path.exists():
             continue
@@ -88,7 +88,7 @@ def run_lock(out_dir: str | Path) -> Iterator[None]:
             holder = f.read().strip() or "unknown"
             raise RunLockedError(
                 f"out_dir {str(out)!r} is in use by another run (PID {holder}); wait for it to "
-                "finish, stop it, or choose another out_dir"
+                "finish, stop it, or choose another `out_dir`"
             ) from None
         f.seek(0)
         f.truncate()
@@ -111,5 +111,5 @@ def check_finished(out_dir: str | Path, overwrite: bool, result: str = "result.j
     if done.is_file() and not overwrite:
         raise FinishedRunError(
             f"out_dir {str(out_dir)!r} holds a finished run ({done.name}); choose another "
-            "out_dir, or set overwrite (--overwrite) to train again and replace it"
+            "`out_dir`, or set `overwrite=True` to train again and replace it"
         )

@@ -32,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> None:
     """Pretrain and print the result summary as JSON."""
     parse = lambda: cli.parse_config(PretrainConfig, build_parser(), argv)  # noqa: E731
-    cli.run_cli(pretrain, parse, ("history", "recipe"))
+    cli.run_cli(pretrain, parse, ("history", "recipe"), PretrainConfig)
 
 
 if __name__ == "__main__":

@@ -141,7 +141,7 @@ class MaskedImageModel(nn.Module):
         if any(s % self.mask_patch for s in spatial):
             raise ValueError(
                 f"input size {spatial} is not a multiple of the mask patch {self.mask_patch}; "
-                "resize the input (--input-size) or choose another --mask-patch"
+                "resize the input (`input_size`) or choose another `mask_patch`"
             )
         return tuple(s // self.mask_patch for s in spatial)
 

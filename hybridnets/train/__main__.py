@@ -43,7 +43,7 @@ def parse_args(argv: Sequence[str] | None = None) -> TrainConfig:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Train and print the result summary as JSON."""
-    cli.run_cli(train, lambda: parse_args(argv))
+    cli.run_cli(train, lambda: parse_args(argv), config_cls=TrainConfig)
 
 
 if __name__ == "__main__":

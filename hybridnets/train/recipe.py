@@ -184,8 +184,8 @@ def _build_model(
     if config.lora_rank is not None:
         if model_source(config.model) != "hybridnets" or tabular is not None:
             raise ValueError(
-                f"--lora-rank adapts hybridnets image models; {config.model!r}"
-                f"{' with --tabular' if tabular is not None else ''} is not one (train it fully)"
+                f"`lora_rank` adapts hybridnets image models; {config.model!r}"
+                f"{' with `tabular`' if tabular is not None else ''} is not one (train it fully)"
             )
         model = add_lora(model, config.lora_rank)
     recipe = {

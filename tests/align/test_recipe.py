@@ -83,7 +83,9 @@ def test_interrupted_run_resumes_to_the_same_result(
     with crash_after_saves(2), pytest.raises(KeyboardInterrupt):
         align(_config(data, tiny_text_model, out, 3, epochs=3, batch_size=8))
     assert (out / STATE_FILE).is_file() and not (out / "result.json").exists()
-    with pytest.raises(ValueError, match=r"other settings \(lr: 0\.002 -> 0\.001\).*--no-resume"):
+    with pytest.raises(
+        ValueError, match=r"other settings \(lr: 0\.002 -> 0\.001\).*`resume=False`"
+    ):
         align(_config(data, tiny_text_model, out, 3, epochs=3, batch_size=8, lr=1e-3))
     resumed = align(_config(data, tiny_text_model, out, 3, epochs=3, batch_size=8))
     assert _strip(resumed["history"]) == _strip(full["history"])

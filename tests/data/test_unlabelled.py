@@ -58,7 +58,7 @@ def test_clear_errors(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="holds no images"):
         UnlabelledImages([tmp_path / "empty"])
     a, b = _npz(tmp_path / "a.npz", size=8), _pngs(tmp_path / "big", 2, 12)
-    with pytest.raises(ValueError, match=r"pass a common size \(--input-size\)"):
+    with pytest.raises(ValueError, match=r"pass a common size \(`input_size`\)"):
         UnlabelledImages([a, b])
     with pytest.raises(ValueError, match="no data sources"):
         UnlabelledImages([])

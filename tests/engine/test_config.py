@@ -60,7 +60,7 @@ def test_choices_minimums_and_aliases() -> None:
         TrainConfig(model="m", data="d.npz", select="best")
     with pytest.raises(ValueError, match="batch_size must be at least 1"):
         TrainConfig(model="m", data="d.npz", batch_size=0)
-    with pytest.raises(ValueError, match="patience needs a selector other than last"):
+    with pytest.raises(ValueError, match="`patience` needs a selector other than last"):
         TrainConfig(model="m", data="d.npz", select="last", patience=3)
     assert parse_args(["--model", "m", "--data", "d.npz", "--resize", "32"]).input_size == 32
     argv = ["--model", "m", "--data", "d.csv", "--image-column", "path"]

@@ -48,7 +48,7 @@ def test_grad_checkpointing_gives_the_same_gradients() -> None:
 
 def test_grad_checkpointing_needs_the_model_to_support_it() -> None:
     model = create_model("monai_resnet10", spatial_dims=2, in_chans=1, widen_factor=0.25)
-    with pytest.raises(ValueError, match=r"no set_grad_checkpointing.*--grad-checkpointing"):
+    with pytest.raises(ValueError, match=r"no set_grad_checkpointing.*`grad_checkpointing=False`"):
         _engine(model, grad_checkpointing=True)
 
 
@@ -57,7 +57,7 @@ def test_fsdp_refuses_ema_with_the_fix() -> None:
 
     runtime = Runtime(torch.device("cpu"), rank=0, world_size=2)
     model = hybridnets.create("convvit_test", in_chans=1, num_classes=2)
-    with pytest.raises(ValueError, match="--ema-decay none"):
+    with pytest.raises(ValueError, match="`ema_decay=None`"):
         Engine(model, runtime, lr=1e-3, weight_decay=0.0, total_steps=1, fsdp=True, ema_decay=0.9)
 
 

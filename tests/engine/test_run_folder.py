@@ -41,7 +41,7 @@ def test_a_finished_run_is_not_overwritten_unless_asked(tmp_path, patch_toy):
     config = dict(model="convvit_test", data=str(data), epochs=1, batch_size=4,
                   out_dir=str(tmp_path / "run"), progress=False)  # fmt: skip
     first = train(TrainConfig(**config))
-    with pytest.raises(FinishedRunError, match=r"holds a finished run.*--overwrite"):
+    with pytest.raises(FinishedRunError, match=r"holds a finished run.*`overwrite=True`"):
         train(TrainConfig(**config))
     again = train(TrainConfig(**config, overwrite=True))
     assert again["test"] == first["test"]
@@ -51,6 +51,21 @@ def test_user_errors_print_one_line_and_exit_2(tmp_path):
     missing = _cli("--model", "convvit_test", "--data", str(tmp_path / "nowhere.npz"))
     assert missing.returncode == 2 and "Traceback" not in missing.stderr
     assert "error: " in missing.stderr and "nowhere.npz" in missing.stderr
+    finished = tmp_path / "done"
+    finished.mkdir()
+    (finished / "result.json").write_text("{}")
+    again = _cli("--model", "convvit_test", "--data", "x.npz", "--out", str(finished))
+    assert again.returncode == 2 and "set --overwrite to train again" in again.stderr
     bad_option = _cli("--model", "convvit_test", "--data", "x.npz", "--batch-size", "0")
     assert bad_option.returncode == 2 and "batch_size must be at least 1" in bad_option.stderr
     assert "Traceback" not in bad_option.stderr
+
+
+def test_cli_errors_name_flags_where_the_library_names_fields() -> None:
+    from hybridnets.engine.cli import to_flags
+
+    message = "choose another `out_dir`, set `resume=False` or `ema_decay=None`; `nothing` stays"
+    assert to_flags(message, TrainConfig) == (
+        "choose another --out, set --no-resume or --ema-decay none; `nothing` stays"
+    )
+    assert to_flags("set `overwrite=True`", TrainConfig) == "set --overwrite"

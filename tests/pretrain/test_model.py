@@ -104,7 +104,7 @@ def test_refuses_non_hybridnets_backbones_and_bad_sizes() -> None:
     with pytest.raises(TypeError, match="needs a hybridnets backbone"):
         MaskedImageModel(torch.nn.Linear(2, 2))
     mim = _mim(2, "token")
-    with pytest.raises(ValueError, match=r"not a multiple of the mask patch 4.*--input-size"):
+    with pytest.raises(ValueError, match=r"not a multiple of the mask patch 4.*`input_size`"):
         mim(torch.randn(2, 1, 18, 18))
     with pytest.raises(ValueError, match="mask style must be one of"):
         _mim(2, "sparse")

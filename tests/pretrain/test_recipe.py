@@ -92,7 +92,7 @@ def test_interrupted_pretraining_resumes_to_the_same_weights(
     with crash_after_saves(2), pytest.raises(KeyboardInterrupt):
         pretrain(_config(data, out, epochs=3))
     assert (out / STATE_FILE).is_file() and not (out / "model.safetensors").exists()
-    with pytest.raises(ValueError, match=r"other settings \(mask_ratio: .*--no-resume"):
+    with pytest.raises(ValueError, match=r"other settings \(mask_ratio: .*`resume=False`"):
         pretrain(_config(data, out, epochs=3, mask_ratio=0.5))
     resumed = pretrain(_config(data, out, epochs=3))
     assert [r["train_loss"] for r in resumed["history"]] == [

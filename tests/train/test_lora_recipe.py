@@ -52,5 +52,5 @@ def test_lora_run_freezes_the_backbone_and_saves_merged_weights(tmp_path: Path, 
 def test_lora_is_refused_for_models_it_cannot_adapt(tmp_path: Path, toy_npz) -> None:
     data = toy_npz(2, 16, 8, 8)
     config = TrainConfig(model="resnet18", data=str(data), lora_rank=4, out_dir=str(tmp_path))
-    with pytest.raises(ValueError, match="--lora-rank adapts hybridnets image models"):
+    with pytest.raises(ValueError, match="`lora_rank` adapts hybridnets image models"):
         train(config)

@@ -141,7 +141,9 @@ def test_interrupted_run_resumes_to_the_same_result(tmp_path: Path, crash_after_
     with crash_after_saves(2), pytest.raises(KeyboardInterrupt):
         train(TrainConfig(**config, out_dir=str(out)))
     assert (out / STATE_FILE).is_file() and not (out / "result.json").exists()
-    with pytest.raises(ValueError, match=r"other settings \(lr: 0\.0005 -> 0\.001\).*--no-resume"):
+    with pytest.raises(
+        ValueError, match=r"other settings \(lr: 0\.0005 -> 0\.001\).*`resume=False`"
+    ):
         train(TrainConfig(**config, out_dir=str(out), lr=1e-3))
     resumed = train(TrainConfig(**{**config, "progress": True}, out_dir=str(out)))  # may differ
 
