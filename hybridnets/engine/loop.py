@@ -191,7 +191,7 @@ def launch_run(
     check_out_dir(config.out_dir, folders=folders, files=(*files, RUN_CONFIG))
     main_rank = int(os.environ.get("RANK", "0")) == 0  # torchrun's ranks share one folder
     with run_lock(config.out_dir) if main_rank else contextlib.nullcontext():
-        check_finished(config.out_dir, getattr(config, "overwrite", False))
+        check_finished(config.out_dir, config.overwrite)
         if config.num_threads is not None:
             torch.set_num_threads(config.num_threads)
         runtime = setup_runtime(config.device)
@@ -240,9 +240,8 @@ def steps_per_epoch(n: int, batch_size: int, world_size: int, drop_last: bool = 
 
 
 def engine_for(model: torch.nn.Module, runtime: Runtime, config: Any, steps: int) -> Engine:
-    """The :class:`Engine` a recipe config describes: ``lr``, ``weight_decay``, ``epochs``
-    (× ``steps`` per epoch), ``warmup_epochs``, ``min_lr_ratio``, ``clip_grad``, ``amp`` and,
-    where the config has them, ``layer_decay``, ``ema_decay``, ``fsdp``, ``grad_checkpointing``."""
+    """The :class:`Engine` a recipe config describes (its optimisation, run and parallelism
+    parts: :mod:`hybridnets.engine.config`): ``epochs`` × ``steps`` per epoch."""
     return Engine(
         model,
         runtime,
@@ -251,10 +250,10 @@ def engine_for(model: torch.nn.Module, runtime: Runtime, config: Any, steps: int
         total_steps=steps * config.epochs,
         warmup_steps=round(config.warmup_epochs * steps),
         min_lr_ratio=config.min_lr_ratio,
-        layer_decay=getattr(config, "layer_decay", None),
+        layer_decay=config.layer_decay,
         clip_grad=config.clip_grad,
-        ema_decay=getattr(config, "ema_decay", None),
+        ema_decay=config.ema_decay,
         amp=config.amp,
-        fsdp=getattr(config, "fsdp", False),
-        grad_checkpointing=getattr(config, "grad_checkpointing", False),
+        fsdp=config.fsdp,
+        grad_checkpointing=config.grad_checkpointing,
     )
