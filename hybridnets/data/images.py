@@ -16,7 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = ["IMAGE_SUFFIXES", "VOLUME_SUFFIXES", "is_image_file", "read_image", "resize"]
+__all__ = ["IMAGE_SUFFIXES", "VOLUME_SUFFIXES", "is_image_file", "read_image", "resize", "to_uint8"]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 VOLUME_SUFFIXES = (".nii", ".nii.gz", ".dcm", ".nrrd", ".mha", ".mhd")
@@ -71,6 +71,11 @@ def resize(x: torch.Tensor, size: int, antialias: bool = False) -> torch.Tensor:
     return F.interpolate(
         x, size=(size,) * dims, mode=mode, align_corners=False, antialias=antialias and dims == 2
     )
+
+
+def to_uint8(x: torch.Tensor) -> torch.Tensor:
+    """Images in [0, 1] → uint8 (rounded): how files are held in memory, like MedMNIST's."""
+    return x.mul(255).round_().to(torch.uint8)
 
 
 def _read_npy(path: Path) -> np.ndarray:

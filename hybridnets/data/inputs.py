@@ -22,7 +22,7 @@ import torch
 from torch import Tensor
 
 from hybridnets.data.arrays import ImageArray
-from hybridnets.data.images import is_image_file, read_image
+from hybridnets.data.images import is_image_file, read_image, to_uint8
 from hybridnets.data.medmnist import MedMNIST
 from hybridnets.data.table import ImageTable, TableFormatError, grouped_split, load_table, read_rows
 from hybridnets.data.table_splits import read_table_images, split_from_column
@@ -99,10 +99,6 @@ class Inputs(ImageArray):
         return () if self.tabular is None else tuple(t[index] for t in self.tabular)
 
 
-def _quantised(x: Tensor) -> Tensor:
-    return x.mul(255).round_().to(torch.uint8)
-
-
 def _split_rows(table: ImageTable, spec: InputSpec, split: str) -> np.ndarray:
     """Rows of ``split`` as training drew them: from the split column, else the same grouped
     random split (group column and seed from the checkpoint)."""
@@ -151,7 +147,7 @@ def _read_files(source: Path, spec: InputSpec) -> Inputs:
     else:
         files = [source]
     images = torch.stack(
-        [_quantised(read_image(f, spec.in_chans, spec.size, spec.spatial_dims)) for f in files]
+        [to_uint8(read_image(f, spec.in_chans, spec.size, spec.spatial_dims)) for f in files]
     )
     ids = [str(f.relative_to(source)) if source.is_dir() else f.name for f in files]
     return Inputs(source.name, ids, images, spec.classes)

@@ -21,7 +21,7 @@ import torch
 from torch import Tensor
 
 from hybridnets.data.arrays import ImageArray
-from hybridnets.data.images import VOLUME_SUFFIXES, read_image
+from hybridnets.data.images import VOLUME_SUFFIXES, read_image, to_uint8
 from hybridnets.data.table import ImageTable, TableFormatError, grouped_split, load_table
 from hybridnets.data.tabular import TabularBatch, TabularPreprocessor, column_kinds
 
@@ -99,7 +99,7 @@ def read_table_images(table: ImageTable, index: np.ndarray) -> Tensor:
     shape = (table.in_chans, *(table.size,) * table.spatial_dims)
     out = torch.empty((len(index), *shape), dtype=torch.uint8)
     for k, i in enumerate(index):
-        out[k] = table.image(int(i)).mul(255).round_().to(torch.uint8)
+        out[k] = to_uint8(table.image(int(i)))
     return out
 
 

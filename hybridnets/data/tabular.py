@@ -181,20 +181,13 @@ class TabularPreprocessor:
         columns: Sequence[str],
         missing_values: Sequence[str] = MISSING_VALUES,
     ) -> TabularPreprocessor:
-        """Unfitted preprocessor: a column is numeric when every present cell parses as a float.
+        """Unfitted preprocessor with the column kinds :func:`column_kinds` infers from
+        ``rows`` (``columns`` may declare kinds: ``["age", "site:cat"]``); text in a numeric
+        column is then an error when the preprocessor is fitted or applied.
 
         ``TabularPreprocessor.infer(train_rows, ["age", "sex"]).fit(train_rows)``
         """
-        missing = tuple(v.lower() for v in missing_values)
-        numeric, categorical = [], []
-        for column in columns:
-            cells = [_cell(r, column, i) for i, r in enumerate(rows)]
-            present = [c for c in cells if not _is_missing(c, missing)]
-            try:
-                [float(c) for c in present]
-                numeric.append(column)
-            except (TypeError, ValueError):
-                categorical.append(column)
+        numeric, categorical, _ = column_kinds(rows, parse_columns(columns), missing_values)
         return cls(numeric, categorical, missing_values)
 
     @property

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from hybridnets.engine.config import field_metadata
+from hybridnets.engine.distributed import launched_as_main
 from hybridnets.engine.outputs import RunLockedError
 
 __all__ = [
@@ -212,7 +213,7 @@ def run_and_report(
 ) -> dict:
     """A recipe CLI's body: log at INFO on rank 0 (WARNING on the other torchrun ranks), run
     ``run(config)``, and on rank 0 print the result without ``leave_out`` as JSON."""
-    main_rank = int(os.environ.get("RANK", "0")) == 0  # under torchrun only rank 0 reports
+    main_rank = launched_as_main()  # under torchrun only rank 0 reports
     logging.basicConfig(
         level=logging.INFO if main_rank else logging.WARNING,
         format="%(asctime)s %(name)s: %(message)s",

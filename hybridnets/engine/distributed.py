@@ -27,6 +27,7 @@ __all__ = [
     "batch_part",
     "broadcast_module",
     "gather_rows",
+    "launched_as_main",
     "mean_over_ranks",
     "setup_runtime",
     "shard_index",
@@ -60,6 +61,12 @@ class Runtime:
     @property
     def distributed(self) -> bool:
         return self.world_size > 1
+
+
+def launched_as_main() -> bool:
+    """Whether this process is rank 0 of a torchrun launch (or not launched by torchrun),
+    known before the process group is joined."""
+    return int(os.environ.get("RANK", "0")) == 0
 
 
 def setup_runtime(device: str = "auto") -> Runtime:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
@@ -26,7 +25,13 @@ import numpy as np
 import torch
 
 from hybridnets.engine.cli import RUN_CONFIG
-from hybridnets.engine.distributed import Runtime, barrier, setup_runtime, teardown
+from hybridnets.engine.distributed import (
+    Runtime,
+    barrier,
+    launched_as_main,
+    setup_runtime,
+    teardown,
+)
 from hybridnets.engine.engine import Engine
 from hybridnets.engine.outputs import check_finished, check_out_dir, run_lock
 from hybridnets.engine.runtime import rng_state, set_rng_state
@@ -184,13 +189,14 @@ def launch_run(
 ) -> dict:
     """Run a recipe's ``body(config, runtime, stop, start)``: first check that ``folders`` and
     ``files`` can be written under ``config.out_dir`` (before minutes of training, not at the
-    first save), hold the folder's lock (a second run into it is refused) and refuse a folder
-    that holds a finished run unless ``config.overwrite``, set ``config.num_threads``, set up the runtime (one process or torchrun's
+    first save), hold the folder's lock (a second run into it is refused), refuse a folder
+    that holds a finished run unless ``config.overwrite``, set ``config.num_threads``, set up
+    the runtime (one process or torchrun's
     group) and SIGTERM/SIGINT handling, and tear the process group down however it ends."""
     start = time.perf_counter()
     check_out_dir(config.out_dir, folders=folders, files=(*files, RUN_CONFIG))
-    main_rank = int(os.environ.get("RANK", "0")) == 0  # torchrun's ranks share one folder
-    with run_lock(config.out_dir) if main_rank else contextlib.nullcontext():
+    # torchrun's ranks share one folder: rank 0 holds its lock
+    with run_lock(config.out_dir) if launched_as_main() else contextlib.nullcontext():
         check_finished(config.out_dir, config.overwrite)
         if config.num_threads is not None:
             torch.set_num_threads(config.num_threads)

@@ -61,6 +61,12 @@ def test_round_trip_through_json_gives_identical_tensors() -> None:
 def test_infer_column_types() -> None:
     pre = TabularPreprocessor.infer(TRAIN, ["age", "sex"])
     assert pre.numeric == ("age",) and pre.categorical == ("sex",)
+    assert TabularPreprocessor.infer(TRAIN, ["age:cat"]).categorical == ("age",)
+    typo = [{"age": str(20 + i)} for i in range(9)] + [{"age": "forty"}]  # one rule everywhere
+    pre = TabularPreprocessor.infer(typo, ["age"])
+    assert pre.numeric == ("age",)
+    with pytest.raises(TabularFormatError, match="'forty' is not a number"):
+        pre.fit(typo)
 
 
 def test_errors_name_the_column() -> None:
