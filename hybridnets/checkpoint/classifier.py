@@ -11,7 +11,7 @@ from typing import Any
 
 from torch import nn
 
-from hybridnets.checkpoint.record import read_record, write_record
+from hybridnets.checkpoint.record import model_kind, read_record, write_record
 from hybridnets.resolve import create_model, model_source
 
 __all__ = ["load_trained", "save_checkpoint"]
@@ -36,14 +36,8 @@ def save_checkpoint(model: nn.Module, folder: str | Path, recipe: dict[str, Any]
         save_pretrained(model, folder)
     else:
         write_state_dict(model.state_dict(), folder / _WEIGHTS_FILE)
-    write_record(folder, _kind_of(recipe), recipe)
+    write_record(folder, model_kind(recipe), recipe)
     return folder
-
-
-def _kind_of(recipe: dict[str, Any]) -> str:
-    if recipe.get("kind"):
-        return recipe["kind"]
-    return "fusion" if "fusion" in recipe else "classifier" if recipe["num_classes"] else "backbone"
 
 
 def load_trained(folder: str | Path) -> tuple[nn.Module, dict[str, Any]]:

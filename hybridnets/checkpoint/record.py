@@ -21,7 +21,14 @@ from typing import Any
 
 from hybridnets.atomic import atomic_write_text
 
-__all__ = ["CHECKPOINT_FILE", "FORMAT_VERSION", "LEGACY_FILES", "read_record", "write_record"]
+__all__ = [
+    "CHECKPOINT_FILE",
+    "FORMAT_VERSION",
+    "LEGACY_FILES",
+    "model_kind",
+    "read_record",
+    "write_record",
+]
 
 CHECKPOINT_FILE = "checkpoint.json"
 FORMAT_VERSION = 1
@@ -37,14 +44,19 @@ def write_record(folder: str | Path, kind: str, record: dict[str, Any]) -> Path:
     return atomic_write_text(Path(folder) / CHECKPOINT_FILE, json.dumps(payload, indent=2) + "\n")
 
 
-def _legacy_kind(name: str, record: dict[str, Any]) -> str:
-    if name != "recipe.json":
-        return LEGACY_FILES[name]
-    if record.get("kind"):
-        return record["kind"]
-    if "fusion" in record:
+def model_kind(recipe: dict[str, Any]) -> str:
+    """The kind of a trained model's recipe: its ``kind``, else ``fusion`` when it fuses
+    clinical columns, ``classifier`` with classes, ``backbone`` without (align's
+    ``image_tower/``)."""
+    if recipe.get("kind"):
+        return recipe["kind"]
+    if "fusion" in recipe:
         return "fusion"
-    return "classifier" if record.get("num_classes") else "backbone"  # align's image_tower/
+    return "classifier" if recipe.get("num_classes") else "backbone"
+
+
+def _legacy_kind(name: str, record: dict[str, Any]) -> str:
+    return model_kind(record) if name == "recipe.json" else LEGACY_FILES[name]
 
 
 def read_record(folder: str | Path) -> tuple[str, dict[str, Any]] | None:
