@@ -1,29 +1,42 @@
-"""Shared pieces of the benchmark scripts: model names, input sizes, environment, tables.
+"""Shared pieces of the benchmark scripts: model names, input sizes, environment, data
+folders, tables, and recipe runs.
 
 Model names go through the library's one resolver (:mod:`hybridnets.resolve`): the hybridnets
 registry first, then the MONAI aliases, then timm. So ``convvit_s``, ``swin_unetr`` and
 ``convnext_tiny`` can sit in one ``--models`` list.
+
+Sweeps build each run as the recipe's config (``TrainConfig``, ``PretrainConfig``,
+``AlignConfig``) and hand it to :func:`run_recipe`, one subprocess per run:
+
+    config = TrainConfig(model="convvit_n", data="pneumoniamnist.npz", out_dir="runs/a",
+                         num_threads=1, progress=False)
+    run_recipe(config, Path("runs/a/train.log"))  # python -m hybridnets.train --config ...
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import importlib
 import importlib.metadata
 import json
 import logging
 import os
 import platform
+import shlex
 import statistics
 import subprocess
-from collections.abc import Callable, Sequence
+import sys
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import timm
 import torch
 from torch import nn
 
 import hybridnets
+from hybridnets.atomic import atomic_write_text
 from hybridnets.resolve import create_model
 
 _logger = logging.getLogger("benchmarks")
@@ -156,14 +169,24 @@ def fmt(value: Any, digits: int = 2) -> str:
     return str(value)
 
 
+def md_table(
+    head: Sequence[str], rows: Iterable[Sequence[Any]], align: Sequence[str] | None = None
+) -> str:
+    """A Markdown table: ``head``, then ``rows`` of cells (each written with ``str``);
+    ``align`` gives each column's separator (``---`` left, ``---:`` right; default all left)."""
+    lines = [
+        "| " + " | ".join(head) + " |",
+        "|" + "".join(f"{a}|" for a in align or ["---"] * len(head)),
+    ]
+    lines += ["| " + " | ".join(map(str, row)) + " |" for row in rows]
+    return "\n".join(lines)
+
+
 def markdown_table(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str]]) -> str:
     """A Markdown table of ``rows`` with ``columns`` given as ``(key, header)`` pairs."""
-    lines = [
-        "| " + " | ".join(header for _, header in columns) + " |",
-        "|" + "|".join("---" if key in TEXT_KEYS else "---:" for key, _ in columns) + "|",
-    ]
-    lines += ["| " + " | ".join(fmt(row.get(key)) for key, _ in columns) + " |" for row in rows]
-    return "\n".join(lines)
+    align = ["---" if key in TEXT_KEYS else "---:" for key, _ in columns]
+    cells = [[fmt(row.get(key)) for key, _ in columns] for row in rows]
+    return md_table([header for _, header in columns], cells, align)
 
 
 def text_table(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str]]) -> str:
@@ -191,6 +214,63 @@ def run_logged(argv: Sequence[str], log: Path, mode: str = "w") -> int:
         done = subprocess.run(list(argv), stdout=f, stderr=subprocess.STDOUT, check=False)
     _logger.info("%s exited %d", log, done.returncode)
     return done.returncode
+
+
+def recipe_module(cls: type) -> str:
+    """The recipe a config class belongs to: ``TrainConfig`` → ``hybridnets.train``."""
+    return cls.__module__.rsplit(".", 1)[0]
+
+
+def run_recipe(config: Any, log: Path, mode: str = "w") -> int:
+    """Run the recipe of ``config`` (a ``TrainConfig``, ``PretrainConfig`` or ``AlignConfig``)
+    as ``python -m <recipe> --config <log stem>.config.json`` with its output in ``log``
+    (:func:`run_logged`); the exit status.
+
+    The config file beside the log holds every field (written atomically), so the run's own
+    ``run_config.json`` equals it. A subprocess per run: sweeps run single-thread runs side by
+    side, and one that fails leaves the others going.
+    """
+    path = log.with_name(f"{log.stem}.config.json")
+    atomic_write_text(path, json.dumps(dataclasses.asdict(config), indent=2) + "\n")
+    module = recipe_module(type(config))
+    return run_logged([sys.executable, "-m", module, "--config", str(path)], log, mode)
+
+
+def _refuse(message: str) -> NoReturn:
+    raise ValueError(message)
+
+
+def recipe_overrides(cls: type, flags: Sequence[str]) -> dict[str, Any]:
+    """The fields of config class ``cls`` that the recipe's command-line options ``flags`` set,
+    parsed by the recipe's own parser: ``["--class-balance", "loss"]`` → ``{"class_balance":
+    "loss"}`` (fields they leave out are absent), for ``dataclasses.replace``.
+
+    Raises:
+        ValueError: An option the recipe does not take, or a bad value (the parser's message).
+    """
+    parser = importlib.import_module(f"{recipe_module(cls)}.__main__").build_parser()
+    parser.error = _refuse  # type: ignore[method-assign]
+    for action in parser._actions:
+        action.default, action.required = argparse.SUPPRESS, False
+    values = vars(parser.parse_args(flags))
+    if "config" in values:
+        raise ValueError("--config: give the settings themselves")
+    return values
+
+
+def recipe_options(cls: type) -> Callable[[str], dict[str, Any]]:
+    """An argparse ``type`` for a sweep's option of extra recipe options, quoted
+    (``--extra "--class-balance loss"``): the config fields they set (:func:`recipe_overrides`),
+    parsed once with the sweep's own arguments."""
+
+    def parse(text: str) -> dict[str, Any]:
+        try:
+            return recipe_overrides(cls, shlex.split(text))
+        except ValueError as err:
+            raise argparse.ArgumentTypeError(f"python -m {recipe_module(cls)}: {err}") from None
+
+    parse.__name__ = "recipe options"
+    return parse
 
 
 def sweep_parser(
@@ -236,8 +316,6 @@ def sweep_main(
 def write_summary(out: Path, name: str, rows: Any, note: str, table: str) -> Path:
     """``out/<name>.json`` (``rows``) and ``out/<name>.md`` (``note``, then ``table``), each
     written atomically; returns the JSON path."""
-    from hybridnets.atomic import atomic_write_text
-
     atomic_write_text(out / f"{name}.json", json.dumps(rows, indent=2) + "\n")
     atomic_write_text(out / f"{name}.md", f"{note}\n\n{table}\n")
     return out / f"{name}.json"
@@ -260,6 +338,27 @@ def shared_data(env: str, *parts: str) -> Path:
     return Path(os.environ.get(env, default.joinpath(*parts)))
 
 
-def mean_std(values: Sequence[float]) -> list[float]:
+def medmnist_dir() -> Path:
+    """``$MEDMNIST_DIR``, else ``../shared/data``: the MedMNIST ``.npz`` files."""
+    return shared_data("MEDMNIST_DIR")
+
+
+def medpix_dir() -> Path:
+    """``$MEDPIX2_DIR``, else ``../shared/data/medpix2``: MedPix 2.0."""
+    return shared_data("MEDPIX2_DIR", "medpix2")
+
+
+def ham10000_dir() -> Path:
+    """``$HAM10000_DIR``, else ``../shared/data/ham10000``: HAM10000."""
+    return shared_data("HAM10000_DIR", "ham10000")
+
+
+def mean_std(values: Iterable[float]) -> list[float]:
     """``[mean, sample std]`` (std 0 for one value): the ``± `` of every results table."""
+    values = list(values)
     return [statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0]
+
+
+def plus_minus(pair: Sequence[float], digits: int = 3) -> str:
+    """``[0.5, 0.1414]`` → ``"0.500 ± 0.141"``: a :func:`mean_std` pair as a table cell."""
+    return f"{pair[0]:.{digits}f} ± {pair[1]:.{digits}f}"

@@ -1,10 +1,10 @@
 """MedPix 2.0 image–text benchmark: LiT (frozen all-MiniLM-L6-v2) with several image towers.
 
-Every run is ``python -m hybridnets.align`` on the dataset's own case-disjoint split (1,653
-train / 197 dev / 200 test images), one process per run, its log beside its result; finished
-runs (``result.json`` present) are not run again, so an interrupted sweep resumes (one that
-finished with other settings, e.g. ``--epochs``, stops the sweep: use another ``--runs``). The
-summary is mean ± std over seeds of the test split's retrieval (R@1/5/10 and median rank,
+Every run is an ``AlignConfig`` on the dataset's own case-disjoint split (1,653 train / 197 dev
+/ 200 test images), run by ``python -m hybridnets.align --config`` in a process of its own, its
+config file and log beside its result; finished runs (``result.json`` present) are not run
+again, so an interrupted sweep resumes (one that finished with other settings, e.g.
+``--epochs``, stops the sweep: use another ``--runs``). The summary is mean ± std over seeds of the test split's retrieval (R@1/5/10 and median rank,
 image→text over the 128 distinct test captions and text→image) and zero-shot accuracy on the
 5 body regions and CT vs MR:
 
@@ -13,6 +13,7 @@ image→text over the 128 distinct test captions and text→image) and zero-shot
     python benchmarks/align_medpix.py run --models convvit_n --pretrain --input-size 128 ...
     python benchmarks/align_medpix.py run --models convvit_n --pretrain --pretrain-size 64 \
         --input-size 96 ...                     # pretrain at 64², align at 96²
+    python benchmarks/align_medpix.py run --models convvit_n --extra "--text-lora-rank 8" ...
     python benchmarks/align_medpix.py rescore     # finished runs, scored with today's prompts
     python benchmarks/align_medpix.py summary     # benchmarks/results/align_medpix.{json,md}
 
@@ -20,6 +21,7 @@ image→text over the 128 distinct test captions and text→image) and zero-shot
 pretraining (``python -m hybridnets.pretrain --objective contrastive``) on the images of the
 training split, captions unused, once per model and input size (shared by the seeds; folder
 ``pretrained/<model>_contrastive_<size>`` under ``--runs``), then the same alignment.
+``--extra`` takes more options of ``python -m hybridnets.align``, parsed once by its own parser.
 
 Data: ``$MEDPIX2_DIR``, else ``../shared/data/medpix2`` beside the repository (research use
 only: never copied into the repository). Without it the script says where it looked and exits.
@@ -40,14 +42,20 @@ from typing import Any
 from _common import (
     RESULTS,
     group_results,
-    run_logged,
-    shared_data,
+    md_table,
+    mean_std,
+    medpix_dir,
+    plus_minus,
+    recipe_options,
+    run_recipe,
     sweep_main,
     sweep_parser,
     write_summary,
 )
 
-from hybridnets.align.config import EXTRA_TEXT_PROB
+from hybridnets.align.config import EXTRA_TEXT_PROB, AlignConfig
+from hybridnets.engine.config import result_free
+from hybridnets.pretrain.config import PretrainConfig
 
 _logger = logging.getLogger("align_medpix")
 METRICS = {  # column -> path in result["test"]
@@ -63,11 +71,6 @@ METRICS = {  # column -> path in result["test"]
     "region bal.": ("zero_shot", "region", "balanced_acc"),
     "CT/MR acc": ("zero_shot", "modality", "acc"),
 }
-
-
-def data_dir() -> Path:
-    """``$MEDPIX2_DIR``, else ``../shared/data/medpix2`` beside the repository."""
-    return shared_data("MEDPIX2_DIR", "medpix2")
 
 
 def run_folder(
@@ -110,46 +113,46 @@ def pretrained_size(folder: str) -> int | None:
     return int(tail) if tail.isdigit() else None
 
 
-def pretrain_command(model: str, args: argparse.Namespace, data: Path) -> list[str]:
+def pretrain_config(model: str, args: argparse.Namespace, data: Path) -> PretrainConfig:
     """Contrastive pretraining of ``model`` on the training split's images (seed 0)."""
-    argv = [sys.executable, "-m", "hybridnets.pretrain", "--model", model, "--data", str(data)]
     size = _pretrain_size(args)
-    argv += ["--objective", "contrastive", "--input-size", str(size), "--in-chans", "1"]
-    argv += ["--epochs", str(args.pretrain_epochs), "--num-threads", str(args.num_threads)]
-    argv += ["--out", str(pretrained_folder(args.runs, model, size)), "--no-progress"]
-    return argv
+    return PretrainConfig(model=model, data=str(data), objective="contrastive", input_size=size,
+                          in_chans=1, epochs=args.pretrain_epochs, num_threads=args.num_threads,
+                          out_dir=str(pretrained_folder(args.runs, model, size)),
+                          progress=False)  # fmt: skip
 
 
-def command(model: str, seed: int, args: argparse.Namespace, data: Path) -> list[str]:
-    """The recipe's command line of one run (LiT: the text tower is frozen by default)."""
-    argv = [sys.executable, "-m", "hybridnets.align", "--model", model, "--data", str(data)]
-    argv += ["--input-size", str(args.input_size), "--epochs", str(args.epochs)]
-    argv += ["--seed", str(seed), "--out", str(_folder(args, model, seed))]
-    argv += ["--num-threads", str(args.num_threads), "--no-progress", *args.extra]
+def config(model: str, seed: int, args: argparse.Namespace, data: Path) -> AlignConfig:
+    """The recipe's config of one run (LiT: the text tower is frozen by default); ``--extra``
+    overrides the sweep's size, epochs, seed and threads, not its layer decay, extra texts or
+    pretrained weights."""
+    settings = {"model": model, "data": str(data), "input_size": args.input_size,
+                "epochs": args.epochs, "seed": seed, "out_dir": str(_folder(args, model, seed)),
+                "num_threads": args.num_threads, "progress": False} | args.extra  # fmt: skip
     if args.layer_decay:
-        argv += ["--layer-decay", str(args.layer_decay)]
-    argv += ["--extra-text-prob", str(args.extra_text_prob)]
+        settings["layer_decay"] = args.layer_decay
+    settings["extra_text_prob"] = args.extra_text_prob
     if args.pretrain:
-        argv += ["--pretrained", str(pretrained_folder(args.runs, model, _pretrain_size(args)))]
-    return argv
+        settings["pretrained"] = str(pretrained_folder(args.runs, model, _pretrain_size(args)))
+    return AlignConfig(**settings)
 
 
 def run(args: argparse.Namespace) -> int:
-    data = data_dir()
+    data = medpix_dir()
     if not (data / "splits" / "descriptions_train.jsonl").is_file():
         _logger.warning("skipping: no MedPix 2.0 at %s (set MEDPIX2_DIR)", data)
         return 0
     for model in args.models:
         weights = pretrained_folder(args.runs, model, _pretrain_size(args))
         missing = args.pretrain and not (weights / "model.safetensors").is_file()
-        if missing and run_logged(pretrain_command(model, args, data), weights / "pretrain.log"):
+        if missing and run_recipe(pretrain_config(model, args, data), weights / "pretrain.log"):
             continue  # pretraining failed: its log says why
         for seed in args.seeds:
-            folder, argv = _folder(args, model, seed), command(model, seed, args, data)
+            folder, asked = _folder(args, model, seed), config(model, seed, args, data)
             if not (folder / "result.json").is_file():
-                run_logged(argv, folder / "align.log")
-            elif changed := changed_settings(folder / "result.json", argv):
-                asked = ", ".join(
+                run_recipe(asked, folder / "align.log")
+            elif changed := changed_settings(folder / "result.json", asked):
+                what = ", ".join(
                     f"{k} {new} (finished with {old})" for k, (old, new) in changed.items()
                 )
                 _logger.error(
@@ -157,34 +160,29 @@ def run(args: argparse.Namespace) -> int:
                     "another --runs folder (the folder name holds only the model, start, extra "
                     "texts, size and seed)",
                     folder,
-                    asked,
+                    what,
                 )
                 return 2
     return 0
 
 
-def _runtime() -> frozenset[str]:
-    """Settings that do not change what a run computes (or that name where it is)."""
-    from hybridnets.align.config import AlignConfig
-    from hybridnets.engine.config import result_free
-
-    return frozenset({"data", "device", *result_free(AlignConfig)})
+RUNTIME = frozenset({"data", "device", *result_free(AlignConfig)})
+"""Settings that do not change what a run computes (or that name where it is)."""
 
 
-def changed_settings(result: Path, argv: Sequence[str]) -> dict[str, tuple[Any, Any]]:
+def changed_settings(result: Path, config: AlignConfig) -> dict[str, tuple[Any, Any]]:
     """The recipe settings in which the finished run ``result`` (its ``result.json``) differs
-    from the ``python -m hybridnets.align`` command line ``argv``: ``{name: (finished, asked)}``;
-    pretrained weights compare by folder name (runs folders may be linked or moved)."""
-    from hybridnets.align.__main__ import parse_args
+    from ``config``: ``{name: (finished, asked)}``; pretrained weights compare by folder name
+    (runs folders may be linked or moved)."""
     from hybridnets.engine.loop import changed_settings as differ
 
-    asked = dataclasses.asdict(parse_args(argv[3:]))
+    asked = dataclasses.asdict(config)
     done = json.loads(result.read_text())["config"]
     for config in (asked, done):
         if config.get("pretrained"):
             config["pretrained"] = Path(config["pretrained"]).name
     asked = {k: v for k, v in asked.items() if k in done}  # settings newer than the run
-    return differ(done, asked, _runtime())
+    return differ(done, asked, RUNTIME)
 
 
 def rescore(args: argparse.Namespace) -> int:
@@ -194,7 +192,7 @@ def rescore(args: argparse.Namespace) -> int:
     from hybridnets.align import score_aligned
     from hybridnets.atomic import atomic_write_text
 
-    data = data_dir()
+    data = medpix_dir()
     for path in sorted(args.runs.glob("*__s*/result.json")):
         result = json.loads(path.read_text())
         result.setdefault("test_at_finish", result["test"])
@@ -239,25 +237,19 @@ def summarise(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "wall_time_s": [r["wall_time_s"] for r in results],
     }
     for name, path in METRICS.items():
-        values = [_get(r, path) for r in results]
-        row[name] = (statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0)
+        row[name] = mean_std(_get(r, path) for r in results)
     return row
 
 
 def table(rows: Sequence[dict[str, Any]]) -> str:
     head = ["model", "init", "text", "input", "epochs", "image params", "seeds", *METRICS]
-    head.append("wall s / run")
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    cells = []
     for r in rows:
-        cells = [r["model"], r["init"], r["mode"], str(r["input_size"]), str(r["epochs"])]
-        cells.append(f"{r['params_M']:.2f}M")
-        cells.append(str(len(r["seeds"])))
-        for name in METRICS:
-            mean, std = r[name]
-            cells.append(f"{mean:.1f} ± {std:.1f}" if "med" in name else f"{mean:.3f} ± {std:.3f}")
-        cells.append(f"{statistics.fmean(r['wall_time_s']):.0f}")
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        scores = [plus_minus(r[name], 1 if "med" in name else 3) for name in METRICS]
+        cells.append([r["model"], r["init"], r["mode"], r["input_size"], r["epochs"],
+                      f"{r['params_M']:.2f}M", len(r["seeds"]), *scores,
+                      f"{statistics.fmean(r['wall_time_s']):.0f}"])  # fmt: skip
+    return md_table([*head, "wall s / run"], cells)
 
 
 def summary(runs: Path, out: Path = RESULTS) -> Path | None:
@@ -291,18 +283,25 @@ def summary(runs: Path, out: Path = RESULTS) -> Path | None:
         "images (`--pretrain`). Zero-shot prompts: hybridnets/align/prompts.py (runs finished "
         "before a prompt change re-scored by `rescore`; their original scores stay in "
         "result.json as test_at_finish). Commands: `python benchmarks/align_medpix.py run ...` "
-        "(each run's command line is in its result.json config)."
+        "(each run's settings are in its result.json config and run_config.json)."
     )
     return write_summary(out, "align_medpix", rows, note, table(rows))
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The sweep's options (``--extra`` already parsed into config fields)."""
     p = sweep_parser(__doc__.split("\n\n")[0], "runs/align_medpix", ("rescore",))
     p.add_argument("--models", default="convvit_n,convvit_t,resnet18", type=lambda s: s.split(","))
     p.add_argument("--input-size", type=int, default=128, help="side length (default: 128)")
     p.add_argument("--epochs", type=int, default=30, help="epochs per run (default: 30)")
     p.add_argument("--num-threads", type=int, default=1, help="torch threads per run")
-    p.add_argument("--extra", default="", type=str.split, help="more recipe options, quoted")
+    p.add_argument(
+        "--extra",
+        default="",
+        type=recipe_options(AlignConfig),
+        help="more options of python -m hybridnets.align, quoted (e.g. '--text-lora-rank 8'), "
+        "parsed by its parser; they override --input-size, --epochs and --num-threads",
+    )
     p.add_argument(
         "--pretrain",
         action="store_true",
@@ -335,7 +334,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=40,
         help="contrastive pretraining epochs (default: 40)",
     )
-    return sweep_main(p, argv, run, summary, {"rescore": rescore})
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return sweep_main(build_parser(), argv, run, summary, {"rescore": rescore})
 
 
 if __name__ == "__main__":

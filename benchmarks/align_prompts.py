@@ -29,8 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from _common import RESULTS
-from align_medpix import data_dir
+from _common import RESULTS, medpix_dir
 
 from hybridnets.align.evaluate import (
     embed_images,
@@ -172,7 +171,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=RESULTS, help="folder for the JSON")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    data = data_dir()
+    data = medpix_dir()
     folders = sorted(args.runs.glob(f"{args.glob}/aligned"))
     if not folders or not (data / "splits").is_dir():
         _logger.warning(

@@ -3,8 +3,9 @@ against the same backbone trained supervised on those labels, and transfer to Pn
 with 500 labels by linear probe, LoRA and full fine-tuning.
 
 The towers are the ``image_tower/`` folders of ``benchmarks/align_medpix.py`` runs (seed S's
-tower for seed S). Every step is a subprocess of the library's own commands, logged beside its
-output; finished steps are not run again:
+tower for seed S). Every training step is a ``TrainConfig`` run by ``python -m hybridnets.train
+--config`` in a process of its own, its config file and log beside its result; every probe is
+``linear_probe.run_probe`` in this process. Finished steps are not run again:
 
     python benchmarks/align_transfer.py run --seeds 0,1,2      # after align_medpix.py run
     python benchmarks/align_transfer.py summary  # benchmarks/results/align_transfer.{json,md}
@@ -12,13 +13,15 @@ output; finished steps are not run again:
 Steps per seed S:
 - ``region_npz``: MedPix 2.0's own split written once as a MedMNIST-format file of 64² grey
   images with the 5 body regions as labels (under the runs folder, never in the repository).
-- ``supervised``: ``python -m hybridnets.train --model convvit_n`` on it, as many epochs as the
+- ``supervised``: the training recipe with ``model="convvit_n"`` on it, as many epochs as the
   alignment (12), the recipe's defaults otherwise.
-- probes (``benchmarks/linear_probe.py``, logistic regression and linear SVM, C chosen on val):
-  MedPix regions on the aligned tower, the supervised model and a random-init convvit_n;
-  PneumoniaMNIST on the aligned tower with a stratified 500-image training subsample.
-- ``full`` / ``lora``: ``python -m hybridnets.train --data pneumoniamnist.npz
-  --max-train-samples 500 --epochs 30 --pretrained <tower>`` (``lora`` adds ``--lora-rank 8``).
+- probes (``benchmarks/linear_probe.py``'s protocol, one subsample seed, logistic regression
+  and linear SVM, C chosen on val): MedPix regions on the aligned tower, the supervised model
+  and a random-init convvit_n; PneumoniaMNIST on the aligned tower with a stratified 500-image
+  training subsample.
+- ``full`` / ``lora``: the training recipe on ``pneumoniamnist.npz`` with
+  ``max_train_samples=500``, ``epochs=30``, ``pretrained=<tower>`` (``lora`` adds
+  ``lora_rank=8``).
 
 Data: ``$MEDPIX2_DIR`` / ``$MEDMNIST_DIR``, else ``../shared/data/...`` beside the repository.
 """
@@ -28,7 +31,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import statistics
 import sys
 from collections.abc import Sequence
@@ -36,24 +38,30 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _common import RESULTS, mean_std, run_logged, sweep_main, sweep_parser, write_summary
+from _common import (
+    RESULTS,
+    md_table,
+    mean_std,
+    medmnist_dir,
+    medpix_dir,
+    plus_minus,
+    run_recipe,
+    sweep_main,
+    sweep_parser,
+    write_summary,
+)
+from linear_probe import ProbeConfig, run_probe
 
-from hybridnets.atomic import atomic_path
+from hybridnets.atomic import atomic_path, atomic_write_text
+from hybridnets.train import TrainConfig
 
 _logger = logging.getLogger("align_transfer")
-HERE = Path(__file__).parent
 PNEUMONIA_TRAIN = 4708  # PneumoniaMNIST training images (the probe's subsample is 500 of them)
-TRANSFER = ["--epochs", "30", "--max-train-samples", "500"]
-
-
-def medpix_dir() -> Path:
-    default = Path(__file__).resolve().parents[2] / "shared" / "data" / "medpix2"
-    return Path(os.environ.get("MEDPIX2_DIR", default))
+TRANSFER = {"epochs": 30, "max_train_samples": 500}
 
 
 def pneumonia_file() -> Path:
-    default = Path(__file__).resolve().parents[2] / "shared" / "data"
-    return Path(os.environ.get("MEDMNIST_DIR", default)) / "pneumoniamnist.npz"
+    return medmnist_dir() / "pneumoniamnist.npz"
 
 
 def region_npz(medpix: Path, out: Path, size: int = 64) -> Path:
@@ -79,35 +87,46 @@ def tower_folder(args: argparse.Namespace, seed: int) -> Path:
     return args.align_runs / f"{args.align_run}__s{seed}" / "image_tower"
 
 
-def jobs(seed: int, args: argparse.Namespace, region: Path) -> list[tuple[Path, list[str]]]:
-    """``(output, argv)`` of every step of one seed, in order (an output that exists is done)."""
-    runs, py = args.runs, sys.executable
-    tower = tower_folder(args, seed)
-    pneumonia = pneumonia_file()
-    probe = [py, str(HERE / "linear_probe.py"), "--seeds", "1"]
-    train = [py, "-m", "hybridnets.train", "--model", "convvit_n", "--seed", str(seed)]
-    train += ["--num-threads", "1", "--no-progress"]
+def jobs(
+    seed: int, args: argparse.Namespace, region: Path
+) -> list[tuple[Path, TrainConfig | ProbeConfig]]:
+    """``(output, step)`` of every step of one seed, in order (an output that exists is done):
+    a training run's config or a probe's."""
+    runs, tower, pneumonia = args.runs, str(tower_folder(args, seed)), str(pneumonia_file())
     sup = runs / f"supervised__s{seed}"
-    out = [
-        (sup / "result.json", [*train, "--data", str(region), "--epochs", "12", "--out", str(sup)]),
-        (runs / f"probe_region_aligned__s{seed}.json",
-         [*probe, "--model", str(tower), "--data", str(region), "--subsample", "1"]),
-        (runs / f"probe_region_supervised__s{seed}.json",
-         [*probe, "--model", str(sup / "best"), "--data", str(region), "--subsample", "1"]),
-        (runs / f"probe_region_random__s{seed}.json",
-         [*probe, "--model", "convvit_n", "--data", str(region), "--subsample", "1"]),
-        (runs / f"probe_pneumonia_aligned__s{seed}.json",
-         [*probe, "--model", str(tower), "--data", str(pneumonia),
-          "--subsample", f"{500 / PNEUMONIA_TRAIN:.6f}"]),
-    ]  # fmt: skip
-    for mode, extra in (("full", []), ("lora", ["--lora-rank", "8"])):
-        folder = runs / f"{mode}__s{seed}"
-        argv = [*train, "--data", str(pneumonia), *TRANSFER, "--pretrained", str(tower), *extra]
-        out.append((folder / "result.json", [*argv, "--out", str(folder)]))
-    for path, argv in out:
-        if path.suffix == ".json" and "linear_probe.py" in argv[1]:
-            argv += ["--out", str(path)]
-    return out
+
+    def train(folder: Path, **settings: Any) -> tuple[Path, TrainConfig]:
+        config = TrainConfig(model="convvit_n", seed=seed, num_threads=1, progress=False,
+                             out_dir=str(folder), **settings)  # fmt: skip
+        return folder / "result.json", config
+
+    def probe(name: str, model: str, data: str, subsample: float) -> tuple[Path, ProbeConfig]:
+        config = ProbeConfig(model=model, data=data, seeds=1, subsample=subsample)
+        return runs / f"probe_{name}__s{seed}.json", config
+
+    # the share of PneumoniaMNIST's training split that is 500 images, to 6 decimals as the
+    # probe's command line once took it (0.106202: 499 images)
+    share = round(500 / PNEUMONIA_TRAIN, 6)
+    return [
+        train(sup, data=str(region), epochs=12),
+        probe("region_aligned", tower, str(region), 1.0),
+        probe("region_supervised", str(sup / "best"), str(region), 1.0),
+        probe("region_random", "convvit_n", str(region), 1.0),
+        probe("pneumonia_aligned", tower, pneumonia, share),
+        train(runs / f"full__s{seed}", data=pneumonia, **TRANSFER, pretrained=tower),
+        train(runs / f"lora__s{seed}", data=pneumonia, **TRANSFER, pretrained=tower, lora_rank=8),
+    ]
+
+
+def _probe(config: ProbeConfig, out: Path) -> None:
+    """:func:`linear_probe.run_probe` into ``out``; a probe that fails is logged, and the
+    sweep goes on (as it does past a failed training run)."""
+    try:
+        result = run_probe(config)
+    except Exception:
+        _logger.exception("probe of %s on %s failed", config.model, config.data)
+        return
+    atomic_write_text(out, json.dumps(result, indent=2) + "\n")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -126,11 +145,13 @@ def run(args: argparse.Namespace) -> int:
         if not (tower / "config.json").is_file():
             _logger.warning("seed %d: no aligned tower at %s yet; skipped", seed, tower)
             continue
-        for output, argv in jobs(seed, args, region):
+        for output, step in jobs(seed, args, region):
             if output.is_file():
                 continue
-            log = output.with_suffix(".log")
-            run_logged(argv, output.parent / "train.log" if output.name == "result.json" else log)
+            if isinstance(step, ProbeConfig):
+                _probe(step, output)
+            else:
+                run_recipe(step, output.parent / "train.log")
     return 0
 
 
@@ -175,14 +196,12 @@ def summary(runs: Path, out: Path = RESULTS) -> Path | None:
     if not rows:
         _logger.warning("no finished steps under %s", runs)
         return None
-    lines = ["| setting | seeds | test ACC | test AUC | trainable | wall s / run |",
-             "|---|---|---|---|---|---|"]  # fmt: skip
-    for name, r in rows.items():
-        auc = f"{r['auc'][0]:.3f} ± {r['auc'][1]:.3f}" if "auc" in r else "—"
-        wall = f"{r['wall_s']:.0f}" if "wall_s" in r else "—"
-        acc = f"{r['test_acc'][0]:.3f} ± {r['test_acc'][1]:.3f}"
-        lines.append(f"| {name} | {r['seeds']} | {acc} | {auc} | {r.get('trainable', '—')} | "
-                     f"{wall} |")  # fmt: skip
+    table = md_table(
+        ["setting", "seeds", "test ACC", "test AUC", "trainable", "wall s / run"],
+        [[name, r["seeds"], plus_minus(r["test_acc"]),
+          plus_minus(r["auc"]) if "auc" in r else "—", r.get("trainable", "—"),
+          f"{r['wall_s']:.0f}" if "wall_s" in r else "—"] for name, r in rows.items()],
+    )  # fmt: skip
     note = (
         "Aligned towers: convvit_n image towers of `benchmarks/align_medpix.py` (LiT, frozen "
         "all-MiniLM-L6-v2, 64², 12 epochs; seed S's tower for seed S). Probes: "
@@ -191,7 +210,7 @@ def summary(runs: Path, out: Path = RESULTS) -> Path | None:
         "--max-train-samples 500 --pretrained <tower> [--lora-rank 8]` at the native 28². "
         "CPU, fp32, one thread per run."
     )
-    return write_summary(out, "align_transfer", rows, note, "\n".join(lines))
+    return write_summary(out, "align_transfer", rows, note, table)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

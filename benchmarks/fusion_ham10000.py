@@ -1,21 +1,25 @@
 """HAM10000 image + clinical-data benchmark: metadata-only logistic regression, image-only
 models and the three fusions, on the same grouped splits.
 
-Every neural run is ``python -m hybridnets.train`` on a table that points at the dataset's
-images (written under the runs folder; the images are never copied), one process per run, its
-log beside its result; finished runs (``result.json`` present) are not run again, so an
-interrupted sweep resumes, and sweeps started side by side (``--seeds 0,1`` and ``--seeds 2``)
-skip a run whose log another one is writing. The split is the recipe's own grouped
-(``lesion_id``), label-stratified 70/15/15 split drawn with the run's seed, so every model of
-one seed sees the same rows; the logistic regression uses that split too (fit on train, scored on test):
+Every neural run is a ``TrainConfig`` on a table that points at the dataset's images (written
+under the runs folder; the images are never copied), run by ``python -m hybridnets.train
+--config`` in a process of its own, its config file and log beside its result; finished runs
+(``result.json`` present) are not run again, so an interrupted sweep resumes, and sweeps
+started side by side (``--seeds 0,1`` and ``--seeds 2``) skip a run whose log another one is
+writing. The split is the recipe's own grouped (``lesion_id``), label-stratified 70/15/15
+split drawn with the run's seed, so every model of one seed sees the same rows; the logistic
+regression uses that split too (fit on train, scored on test):
 
     python benchmarks/fusion_ham10000.py run --seeds 0,1,2 --input-size 64 --epochs 12 \\
         --max-train-samples 2000
+    python benchmarks/fusion_ham10000.py run --extra "--class-balance none --label-smoothing 0"
     python benchmarks/fusion_ham10000.py summary   # benchmarks/results/fusion_ham10000.{json,md}
 
 Arms (``--arms``): ``logreg`` (age, sex, site; one-hot, class-balanced), ``<model>`` (image
 only) and ``<model>+late|cross|coattn`` (image fused with age, sex and site). ``dx_type`` is
-never an input: it leaks the label.
+never an input: it leaks the label. ``--extra`` takes more recipe options as
+``python -m hybridnets.train`` would (default ``--class-balance loss``), parsed once by the
+recipe's own parser and applied last.
 
 Data: ``$HAM10000_DIR``, else ``../shared/data/ham10000`` beside the repository (research use
 only). Without it the script says where it looked and exits.
@@ -37,8 +41,12 @@ import numpy as np
 from _common import (
     RESULTS,
     group_results,
-    run_logged,
-    shared_data,
+    ham10000_dir,
+    md_table,
+    mean_std,
+    plus_minus,
+    recipe_options,
+    run_recipe,
     sweep_main,
     sweep_parser,
     write_summary,
@@ -46,16 +54,12 @@ from _common import (
 
 from hybridnets.atomic import atomic_write_text
 from hybridnets.data.ham10000 import HAM10000_CLINICAL, write_ham10000_table
+from hybridnets.train import TrainConfig
 
 _logger = logging.getLogger("fusion_ham10000")
 CLINICAL = HAM10000_CLINICAL
 DEFAULT_ARMS = "logreg,resnet18,convvit_n,convvit_n+late,convvit_n+cross,convvit_n+coattn"
 METRICS = ("balanced_acc", "auc", "acc")
-
-
-def data_dir() -> Path:
-    """``$HAM10000_DIR``, else ``../shared/data/ham10000`` beside the repository."""
-    return shared_data("HAM10000_DIR", "ham10000")
 
 
 def write_table(data: Path, out: Path) -> Path:
@@ -67,26 +71,27 @@ def run_folder(runs: Path, arm: str, seed: int) -> Path:
     return runs / f"{arm.replace('+', '_')}__s{seed}"
 
 
-def command(arm: str, seed: int, args: argparse.Namespace, table: Path) -> list[str]:
-    """The recipe's command line of one image or fusion arm."""
+def config(arm: str, seed: int, args: argparse.Namespace, table: Path) -> TrainConfig:
+    """The recipe's config of one image or fusion arm (``args.extra`` applied last)."""
     model, _, fusion = arm.partition("+")
-    argv = [sys.executable, "-m", "hybridnets.train", "--model", model, "--data", str(table)]
-    argv += ["--image-col", "image_path", "--label-col", "dx", "--group-col", "lesion_id"]
-    argv += ["--allow-outside-paths"]  # the table points into the dataset's own folder
+    settings: dict[str, Any] = {
+        "model": model,
+        "data": str(table),
+        "image_col": "image_path",
+        "label_col": "dx",
+        "group_col": "lesion_id",
+        "allow_outside_paths": True,  # the table points into the dataset's own folder
+        "input_size": args.input_size,
+        "epochs": args.epochs,
+        "seed": seed,
+        "max_train_samples": args.max_train_samples or None,
+        "out_dir": str(run_folder(args.runs, arm, seed)),
+        "num_threads": 1,
+        "progress": False,
+    }
     if fusion:
-        argv += ["--tabular", ",".join(CLINICAL), "--fusion", fusion]
-    argv += [
-        "--input-size",
-        str(args.input_size),
-        "--epochs",
-        str(args.epochs),
-        "--seed",
-        str(seed),
-    ]
-    if args.max_train_samples:
-        argv += ["--max-train-samples", str(args.max_train_samples)]
-    argv += ["--out", str(run_folder(args.runs, arm, seed)), "--num-threads", "1"]
-    return [*argv, "--no-progress", *args.extra]
+        settings |= {"tabular": ",".join(CLINICAL), "fusion": fusion}
+    return TrainConfig(**settings | args.extra)
 
 
 def logistic_regression(table: Path, seed: int) -> dict[str, Any]:
@@ -138,7 +143,7 @@ def _running(folder: Path, quiet_s: float = 300.0) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
-    data = data_dir()
+    data = ham10000_dir()
     if not (data / "HAM10000_metadata_ext.csv").is_file():
         _logger.warning("skipping: no HAM10000 at %s (set HAM10000_DIR)", data)
         return 0
@@ -153,8 +158,7 @@ def run(args: argparse.Namespace) -> int:
                 result = logistic_regression(table, seed)
                 atomic_write_text(folder / "result.json", json.dumps(result, indent=2) + "\n")
                 continue
-            argv = command(arm, seed, args, table)
-            run_logged(argv, folder / "train.log")
+            run_recipe(config(arm, seed, args, table), folder / "train.log")
     return 0
 
 
@@ -176,21 +180,18 @@ def summarise(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "wall_time_s": statistics.fmean(r["wall_time_s"] for r in results),
     }
     for name in METRICS:
-        values = [r["test"][name] for r in results]
-        row[name] = (statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0)
+        row[name] = mean_std(r["test"][name] for r in results)
     return row
 
 
 def table_md(rows: Sequence[dict[str, Any]]) -> str:
     head = ["arm", "params", "train rows", "seeds", "balanced acc", "macro AUC", "ACC", "wall s"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    cells = []
     for r in rows:
         params = f"{r['params_M']:.2f}M" if r["params_M"] >= 0.01 else f"{r['params_M'] * 1e6:.0f}"
-        cells = [r["arm"], params, str(r["train_samples"]), str(len(r["seeds"]))]
-        cells += [f"{r[m][0]:.3f} ± {r[m][1]:.3f}" for m in METRICS]
-        cells.append(f"{r['wall_time_s']:.0f}")
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        cells.append([r["arm"], params, r["train_samples"], len(r["seeds"]),
+                      *(plus_minus(r[m]) for m in METRICS), f"{r['wall_time_s']:.0f}"])  # fmt: skip
+    return md_table(head, cells)
 
 
 def summary(runs: Path, out: Path = RESULTS) -> Path | None:
@@ -209,12 +210,13 @@ def summary(runs: Path, out: Path = RESULTS) -> Path | None:
         f"(stratified), recipe options beyond the defaults: class_balance="
         f"{config.get('class_balance')}. Clinical columns: {', '.join(CLINICAL)} (never "
         "dx_type). Commands: `python benchmarks/fusion_ham10000.py run ...` (each run's "
-        "command line is in its result.json config). CPU, fp32, one thread per run, 2–5 runs sharing two cores (wall times inflated)."
+        "settings are in its result.json config and run_config.json). CPU, fp32, one thread per run, 2–5 runs sharing two cores (wall times inflated)."
     )
     return write_summary(out, "fusion_ham10000", rows, note, table_md(rows))
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The sweep's options (``--extra`` already parsed into config fields)."""
     p = sweep_parser(__doc__.split("\n\n")[0], "runs/fusion_ham10000")
     p.add_argument(
         "--arms",
@@ -234,10 +236,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument(
         "--extra",
         default="--class-balance loss",
-        type=str.split,
-        help="more recipe options, quoted (default: '--class-balance loss')",
+        type=recipe_options(TrainConfig),
+        help="more options of python -m hybridnets.train, quoted, parsed by its parser and "
+        "applied last (default: '--class-balance loss'; '' for the recipe's defaults)",
     )
-    return sweep_main(p, argv, run, summary)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return sweep_main(build_parser(), argv, run, summary)
 
 
 if __name__ == "__main__":

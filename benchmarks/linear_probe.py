@@ -13,6 +13,9 @@ reflects the training subsample (and the solver's seed), not a change of the tes
     python benchmarks/linear_probe.py --model runs/convvit_n/best --data pneumoniamnist.npz
     python benchmarks/linear_probe.py --model monai_resnet18 --data adrenalmnist3d.npz \
         --classifiers linear_svc,logreg,svc --out probe.json
+
+From Python (other benchmarks): ``run_probe(ProbeConfig(model=..., data=...))`` gives the same
+result JSON.
 """
 
 from __future__ import annotations
@@ -23,11 +26,13 @@ import logging
 import time
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from _common import md_table, plus_minus
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, f1_score
@@ -160,17 +165,81 @@ def probe(
 
 def markdown(model: str, data: str, results: dict[str, Any]) -> str:
     """A Markdown table of a :func:`probe` result."""
-    lines = ["| model | data | classifier | test ACC | test macro-F1 |", "|---|---|---|---|---|"]
-    for name, r in results.items():
-        lines.append(
-            f"| {model} | {data} | {name} | {r['test_acc']:.3f} ± {r['test_acc_std']:.3f} "
-            f"| {r['test_f1_macro']:.3f} ± {r['test_f1_macro_std']:.3f} |"
-        )
-    return "\n".join(lines)
+    rows = [
+        [model, data, name, plus_minus([r["test_acc"], r["test_acc_std"]]),
+         plus_minus([r["test_f1_macro"], r["test_f1_macro_std"]])]
+        for name, r in results.items()
+    ]  # fmt: skip
+    return md_table(["model", "data", "classifier", "test ACC", "test macro-F1"], rows)
 
 
-def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    """Parse arguments, extract features, run the probe, print a table (and write JSON)."""
+@dataclass(kw_only=True)
+class ProbeConfig:
+    """One linear probe (the command line's options but ``--out``).
+
+    Args:
+        model: A model name (random init) or a folder of the training recipe or of
+            ``hybridnets.save_pretrained``.
+        data: A MedMNIST ``.npz`` file.
+        classifiers: Of :data:`CLASSIFIERS`.
+        seeds: Training subsamples drawn (mean ± std over them).
+        subsample: Share of the training split drawn per seed (1: all of it).
+        cs: The grid of C, chosen on val accuracy.
+        resize: Edge length images are resized to (None: the recipe's, else native).
+        max_samples: At most this many samples per split (smoke tests).
+        batch_size: Feature extraction batch.
+        model_kwargs: Model constructor arguments.
+        device: Where features are extracted.
+    """
+
+    model: str
+    data: str
+    classifiers: tuple[str, ...] = ("linear_svc", "logreg")
+    seeds: int = 5
+    subsample: float = 0.8
+    cs: tuple[float, ...] = DEFAULT_CS
+    resize: int | None = None
+    max_samples: int | None = None
+    batch_size: int = 256
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+    device: str = "cpu"
+
+
+def run_probe(config: ProbeConfig) -> dict[str, Any]:
+    """Extract features of the train, val and test splits and run the protocol; the result
+    JSON (``results``: :func:`probe`'s, with the model, data, feature size and timings)."""
+    torch.manual_seed(0)
+    splits = {s: MedMNIST(config.data, s) for s in ("train", "val", "test")}
+    ds = splits["train"]
+    model, recipe = load_backbone(
+        config.model, ds.spatial_dims, ds.in_chans, ds.num_classes, **config.model_kwargs
+    )
+    size = config.resize or recipe.get("resize")
+    # A trained folder brings its input statistics; other models get the train split's.
+    mean, std = (recipe.get("mean"), recipe.get("std")) if recipe else ds.channel_stats()
+    for split in splits.values():
+        split.set_normalization(mean, std)
+    start = time.perf_counter()
+    features = {
+        s: extract_features(model, d, size, config.batch_size, config.max_samples, config.device)
+        for s, d in splits.items()
+    }
+    extract_s = time.perf_counter() - start
+    results = probe(features, config.classifiers, config.seeds, config.subsample, config.cs)
+    return {
+        "model": config.model,
+        "data": ds.name,
+        "feature_dim": int(features["train"][0].shape[1]),
+        "protocol": f"{config.seeds} seeds, stratified {config.subsample:.0%} train subsample "
+        "per seed, C chosen on val accuracy, mean ± std (ddof=1)",
+        "extract_s": extract_s,
+        "probe_s": time.perf_counter() - start - extract_s,
+        "results": results,
+    }
+
+
+def parse_args(argv: Sequence[str] | None = None) -> tuple[ProbeConfig, str | None]:
+    """The command line as a :class:`ProbeConfig` and the ``--out`` file (None: none)."""
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--model", required=True, help="model name or a training checkpoint folder")
     p.add_argument("--data", required=True, help="MedMNIST .npz file")
@@ -185,45 +254,30 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", default=None, help="write the result JSON here")
     args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    config = ProbeConfig(
+        model=args.model,
+        data=args.data,
+        classifiers=tuple(args.classifiers.split(",")),
+        seeds=args.seeds,
+        subsample=args.subsample,
+        cs=tuple(float(c) for c in args.cs.split(",")),
+        resize=args.resize,
+        max_samples=args.max_samples,
+        batch_size=args.batch_size,
+        model_kwargs=args.model_kwargs,
+        device=args.device,
+    )
+    return config, args.out
 
-    torch.manual_seed(0)
-    splits = {s: MedMNIST(args.data, s) for s in ("train", "val", "test")}
-    ds = splits["train"]
-    model, recipe = load_backbone(
-        args.model, ds.spatial_dims, ds.in_chans, ds.num_classes, **args.model_kwargs
-    )
-    size = args.resize or recipe.get("resize")
-    # A trained folder brings its input statistics; other models get the train split's.
-    mean, std = (recipe.get("mean"), recipe.get("std")) if recipe else ds.channel_stats()
-    for split in splits.values():
-        split.set_normalization(mean, std)
-    start = time.perf_counter()
-    features = {
-        s: extract_features(model, d, size, args.batch_size, args.max_samples, args.device)
-        for s, d in splits.items()
-    }
-    extract_s = time.perf_counter() - start
-    results = probe(
-        features,
-        args.classifiers.split(","),
-        args.seeds,
-        args.subsample,
-        [float(c) for c in args.cs.split(",")],
-    )
-    result = {
-        "model": args.model,
-        "data": ds.name,
-        "feature_dim": int(features["train"][0].shape[1]),
-        "protocol": f"{args.seeds} seeds, stratified {args.subsample:.0%} train subsample per seed, "
-        "C chosen on val accuracy, mean ± std (ddof=1)",
-        "extract_s": extract_s,
-        "probe_s": time.perf_counter() - start - extract_s,
-        "results": results,
-    }
-    print(markdown(args.model, ds.name, results))
-    if args.out:
-        atomic_write_text(args.out, json.dumps(result, indent=2) + "\n")
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """Parse arguments, extract features, run the probe, print a table (and write JSON)."""
+    config, out = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    result = run_probe(config)
+    print(markdown(config.model, result["data"], result["results"]))
+    if out:
+        atomic_write_text(out, json.dumps(result, indent=2) + "\n")
     return result
 
 

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from _common import mean_std
+from _common import md_table, mean_std, plus_minus
 
 from hybridnets.atomic import atomic_write_text
 from hybridnets.engine.selection import selected_index
@@ -114,28 +114,22 @@ def add(
 
 
 def _cell(row: dict[str, Any], key: str) -> str:
-    if key not in row:
-        return "–"
-    mean, std = row[key]
-    return f"{mean:.3f} ± {std:.3f}"
+    return plus_minus(row[key]) if key in row else "–"
 
 
 def table(path: Path = RESULTS) -> str:
     """The Markdown results table of every row."""
-    head = (
-        "| data | model | params | epochs | seeds | test ACC (argmax) | test ACC (val threshold) "
-        "| test AUC | val AUC | probe ACC logreg | probe ACC LinearSVC | wall time per seed (s) |"
-    )
-    lines = [head, "|" + "---|" * 12]
-    for row in json.loads(path.read_text()):
-        cells = [row["data"], row["model"], f"{row['params_M']:.2f}M", str(row["epochs"])]
-        cells.append(str(len(row["seeds"])))
-        for key in ("test_acc", "test_acc_threshold", "test_auc", "val_auc"):
-            cells.append(_cell(row, key))
-        cells += [_cell(row, "probe_logreg_acc"), _cell(row, "probe_linear_svc_acc")]
-        cells.append(", ".join(str(t) for t in row["wall_time_s"]))
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    head = ["data", "model", "params", "epochs", "seeds", "test ACC (argmax)",
+            "test ACC (val threshold)", "test AUC", "val AUC", "probe ACC logreg",
+            "probe ACC LinearSVC", "wall time per seed (s)"]  # fmt: skip
+    keys = ("test_acc", "test_acc_threshold", "test_auc", "val_auc", "probe_logreg_acc",
+            "probe_linear_svc_acc")  # fmt: skip
+    rows = [
+        [row["data"], row["model"], f"{row['params_M']:.2f}M", row["epochs"], len(row["seeds"]),
+         *(_cell(row, key) for key in keys), ", ".join(str(t) for t in row["wall_time_s"])]
+        for row in json.loads(path.read_text())
+    ]  # fmt: skip
+    return md_table(head, rows)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -2,12 +2,13 @@
 unlabelled training images, then the supervised recipe with few and with all labels, against
 scratch, 3 seeds.
 
-Every fine-tune is ``python -m hybridnets.train`` with the recipe's defaults (one thread per
-run); pretrained runs add ``--pretrained`` and ``--layer-decay 0.75``, and scratch is run both
-with its own default recipe and with that same layer decay (see :data:`INITS`). The linear probe
-is ``benchmarks/linear_probe.py``'s protocol on the frozen encoder, pretrained vs randomly
-initialised (and MIM-pretrained with BatchNorm statistics taken under masking, to show why they
-are re-estimated):
+Every run is the recipe's config (``PretrainConfig``, ``TrainConfig``) run by
+``python -m hybridnets.pretrain|train --config`` in a process of its own, one thread per run.
+Fine-tunes take the recipe's defaults; pretrained runs add ``pretrained`` and
+``layer_decay=0.75``, and scratch is run both with its own default recipe and with that same
+layer decay (see :data:`INITS`). The linear probe is ``benchmarks/linear_probe.py``'s
+protocol on the frozen encoder, pretrained vs randomly initialised (and MIM-pretrained with
+BatchNorm statistics taken under masking, to show why they are re-estimated):
 
     python benchmarks/pretrain_gain.py pretrain --datasets pneumonia,adrenal3d --jobs 2
     python benchmarks/pretrain_gain.py pretrain --objectives contrastive --epochs 40
@@ -18,7 +19,7 @@ are re-estimated):
 Data: MedMNIST files in ``$MEDMNIST_DIR`` or ``../shared/data`` (a missing file is skipped with
 its path named). Run folders go to ``--runs`` (default ``runs/pretrain_gain``); finished runs are
 not run again. ``--reuse`` names the small-data sweep's folder: its ``convvit_n`` runs of the
-same settings are the default-recipe scratch runs (identical commands), not trained twice.
+same settings are the default-recipe scratch runs (identical settings), not trained twice.
 """
 
 from __future__ import annotations
@@ -26,49 +27,50 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import sys
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
-from _common import mean_std, run_logged
+from _common import md_table, mean_std, medmnist_dir, plus_minus, run_recipe
 from linear_probe import extract_features, probe
-from small_data import data_dir
 
 from hybridnets.atomic import atomic_write_text
 from hybridnets.checkpoint import read_record
+from hybridnets.pretrain.config import PretrainConfig
+from hybridnets.train import TrainConfig
 
 _logger = logging.getLogger("pretrain_gain")
 RESULTS = Path(__file__).parent / "results"
 MODEL = "convvit_n"
 
-# dataset -> (file, pretraining arguments besides the defaults)
-PRETRAIN: dict[str, tuple[str, list[str]]] = {
-    "pneumonia": ("pneumoniamnist.npz", ["--epochs", "40"]),
-    "adrenal3d": ("adrenalmnist3d.npz", ["--epochs", "40"]),
+# dataset -> (file, PretrainConfig fields besides the defaults)
+PRETRAIN: dict[str, tuple[str, dict[str, Any]]] = {
+    "pneumonia": ("pneumoniamnist.npz", {"epochs": 40}),
+    "adrenal3d": ("adrenalmnist3d.npz", {"epochs": 40}),
 }
-# objective -> pretraining arguments besides the defaults
-OBJECTIVES: dict[str, list[str]] = {"mim": [], "contrastive": ["--objective", "contrastive"]}
-# setting -> (dataset, fine-tune arguments besides the defaults)
-SETTINGS: dict[str, tuple[str, list[str]]] = {
-    "pneumonia_500": ("pneumonia", ["--epochs", "30", "--max-train-samples", "500"]),
-    "pneumonia": ("pneumonia", ["--epochs", "10"]),
-    "adrenal3d_300": ("adrenal3d", ["--epochs", "30", "--max-train-samples", "300"]),
-    "adrenal3d": ("adrenal3d", ["--epochs", "10"]),
+# objective -> PretrainConfig fields besides the defaults
+OBJECTIVES: dict[str, dict[str, Any]] = {"mim": {}, "contrastive": {"objective": "contrastive"}}
+# setting -> (dataset, TrainConfig fields besides the defaults)
+SETTINGS: dict[str, tuple[str, dict[str, Any]]] = {
+    "pneumonia_500": ("pneumonia", {"epochs": 30, "max_train_samples": 500}),
+    "pneumonia": ("pneumonia", {"epochs": 10}),
+    "adrenal3d_300": ("adrenal3d", {"epochs": 30, "max_train_samples": 300}),
+    "adrenal3d": ("adrenal3d", {"epochs": 10}),
 }
-# init -> (fine-tune arguments, the objective whose pretrained folder it starts from). Pretrained
+# init -> (TrainConfig fields, the objective whose pretrained folder it starts from). Pretrained
 # weights are fine-tuned with layer-wise LR decay 0.75 (measured: without it, full-LR
 # fine-tuning on 500 labels erased the gain); scratch is run with the same recipe and with its
 # own default.
-INITS: dict[str, tuple[list[str], str | None]] = {
-    "scratch": ([], None),
-    "scratch_ld": (["--layer-decay", "0.75"], None),
-    "mim_nold": ([], "mim"),
-    "mim": (["--layer-decay", "0.75"], "mim"),
-    "contrastive": (["--layer-decay", "0.75"], "contrastive"),
-    "contrastive_nold": ([], "contrastive"),
+INITS: dict[str, tuple[dict[str, Any], str | None]] = {
+    "scratch": ({}, None),
+    "scratch_ld": ({"layer_decay": 0.75}, None),
+    "mim_nold": ({}, "mim"),
+    "mim": ({"layer_decay": 0.75}, "mim"),
+    "contrastive": ({"layer_decay": 0.75}, "contrastive"),
+    "contrastive_nold": ({}, "contrastive"),
 }
 INIT_LABELS = {
     "scratch": "scratch (default recipe)",
@@ -98,29 +100,33 @@ def scratch_result(runs: Path, reuse: Path | None, setting: str, seed: int) -> P
     return own
 
 
-def _launch(folder: Path, argv: list[str], marker: str) -> None:
-    if (folder / marker).is_file():
+def _launch(config: PretrainConfig | TrainConfig) -> None:
+    folder = Path(config.out_dir)
+    if (folder / "result.json").is_file():
         return
-    run_logged(argv, folder / "run.log", mode="a")
+    run_recipe(config, folder / "run.log", mode="a")
 
 
 def pretrain_jobs(
     datasets: Sequence[str], objectives: Sequence[str], runs: Path, epochs: int | None = None
-) -> list[tuple[Path, list[str], str]]:
+) -> list[PretrainConfig]:
+    """The pretraining config of every dataset and objective (``epochs``: instead of
+    :data:`PRETRAIN`'s); its ``out_dir`` is the pretrained folder."""
     jobs = []
     for name in datasets:
         file, extra = PRETRAIN[name]
-        path = data_dir() / file
+        path = medmnist_dir() / file
         if not path.is_file():
             _logger.warning("skipping %s: %s not found (set MEDMNIST_DIR)", name, path)
             continue
         for objective in objectives:
+            settings = (
+                extra | OBJECTIVES[objective] | ({} if epochs is None else {"epochs": epochs})
+            )
             folder = pretrained_folder(runs, name, objective)
-            argv = [sys.executable, "-m", "hybridnets.pretrain", "--model", MODEL]
-            argv += ["--data", str(path), *extra, *OBJECTIVES[objective]]
-            argv += [] if epochs is None else ["--epochs", str(epochs)]
-            argv += ["--out", str(folder), "--num-threads", "1", "--no-progress"]
-            jobs.append((folder, argv, "result.json"))
+            config = PretrainConfig(model=MODEL, data=str(path), **settings, out_dir=str(folder),
+                                    num_threads=1, progress=False)  # fmt: skip
+            jobs.append(config)
     return jobs
 
 
@@ -130,16 +136,18 @@ def finetune_jobs(
     seeds: Sequence[int],
     runs: Path,
     reuse: Path | None,
-) -> list[tuple[Path, list[str], str]]:
+) -> list[TrainConfig]:
+    """The fine-tuning config of every setting, init and seed not done yet (scratch runs the
+    ``reuse`` sweep holds are left out); its ``out_dir`` is the run folder."""
     jobs = []
     for setting in settings:
         dataset, extra = SETTINGS[setting]
-        path = data_dir() / PRETRAIN[dataset][0]
+        path = medmnist_dir() / PRETRAIN[dataset][0]
         if not path.is_file():
             _logger.warning("skipping %s: %s not found", setting, path)
             continue
         for init in inits:
-            init_args, objective = INITS[init]
+            init_settings, objective = INITS[init]
             pretrained = pretrained_folder(runs, dataset, objective or "mim")
             if objective and not (pretrained / "model.safetensors").is_file():
                 _logger.warning("skipping %s/%s: pretrain %s first", setting, init, dataset)
@@ -148,12 +156,10 @@ def finetune_jobs(
                 if init == "scratch" and scratch_result(runs, reuse, setting, seed).parent != runs:
                     continue  # the small-data sweep already ran this exact command
                 folder = run_folder(runs, setting, init, seed)
-                argv = [sys.executable, "-m", "hybridnets.train", "--model", MODEL]
-                argv += ["--data", str(path), *extra, "--seed", str(seed), "--out", str(folder)]
-                argv += [*init_args, "--num-threads", "1", "--no-progress"]
-                if objective:
-                    argv += ["--pretrained", str(pretrained)]
-                jobs.append((folder, argv, "result.json"))
+                start = {"pretrained": str(pretrained)} if objective else {}
+                jobs.append(TrainConfig(model=MODEL, data=str(path), **extra, seed=seed,
+                                        out_dir=str(folder), **init_settings, num_threads=1,
+                                        progress=False, **start))  # fmt: skip
     return jobs
 
 
@@ -199,7 +205,7 @@ def run_probes(runs: Path, datasets: Sequence[str], objectives: Sequence[str]) -
             if out.is_file() or not (folder / "model.safetensors").is_file():
                 continue
             splits = {
-                s: MedMNIST(data_dir() / PRETRAIN[name][0], s) for s in ("train", "val", "test")
+                s: MedMNIST(medmnist_dir() / PRETRAIN[name][0], s) for s in ("train", "val", "test")
             }
             mean, std = splits["train"].channel_stats()
             for ds in splits.values():
@@ -231,13 +237,7 @@ def summary(
 ) -> Path:
     """Fine-tune rows (mean ± std over ``seeds``, every init on the same ones), probes and
     pretraining cost into ``pretrain_gain.json`` and ``pretrain_gain_table.md``."""
-    rows, lines = (
-        [],
-        [
-            "| setting | init | seeds | test ACC | test AUC | wall s/run (2 jobs on 2 cores) |",
-            "|---|---|---|---|---|---|",
-        ],
-    )
+    rows, finetune, pretrain, probed = [], [], [], []
     for setting in SETTINGS:
         for init in INITS:
             results = []
@@ -254,26 +254,11 @@ def summary(
             acc = mean_std([r["test"]["acc"] for r in results])
             auc = mean_std([r["test"]["auc"] for r in results])
             wall = float(np.median([r["wall_time_s"] for r in results]))
-            rows.append(
-                {
-                    "setting": setting,
-                    "init": init,
-                    "seeds": len(results),
-                    "test_acc": acc,
-                    "test_auc": auc,
-                    "wall_time_s": wall,
-                }
-            )
-            lines.append(
-                f"| {setting} | {INIT_LABELS[init]} | {len(results)} | {acc[0]:.3f} ± {acc[1]:.3f} "
-                f"| {auc[0]:.3f} ± {auc[1]:.3f} | {wall:.0f} |"
-            )
+            rows.append({"setting": setting, "init": init, "seeds": len(results),
+                         "test_acc": acc, "test_auc": auc, "wall_time_s": wall})  # fmt: skip
+            finetune.append([setting, INIT_LABELS[init], len(results), plus_minus(acc),
+                             plus_minus(auc), f"{wall:.0f}"])  # fmt: skip
     pretraining, probes = {}, {}
-    lines += [
-        "",
-        "| pretraining | images | epochs | final loss | images/s | wall s |",
-        "|---|---|---|---|---|---|",
-    ]
     for name in PRETRAIN:
         for objective in OBJECTIVES:
             folder = pretrained_folder(runs, name, objective)
@@ -283,24 +268,25 @@ def summary(
                     k: r[k]
                     for k in ("images", "epochs_run", "final_loss", "images_per_s", "wall_time_s")
                 }
-                lines.append(
-                    f"| {name} ({objective}) | {r['images']} | {r['epochs_run']} "
-                    f"| {r['final_loss']:.4f} | {r['images_per_s']:.0f} | {r['wall_time_s']:.0f} |"
-                )
+                pretrain.append([f"{name} ({objective})", r["images"], r["epochs_run"],
+                                 f"{r['final_loss']:.4f}", f"{r['images_per_s']:.0f}",
+                                 f"{r['wall_time_s']:.0f}"])  # fmt: skip
             if (folder / "probe.json").is_file():
                 found = json.loads((folder / "probe.json").read_text())
                 probes[name] = probes.get(name, {}) | found
-    lines += [
-        "",
-        "| linear probe (logreg, 5 subsample seeds) | encoder | test ACC |",
-        "|---|---|---|",
-    ]
     for name, result in probes.items():
         for label, r in result.items():
-            lines.append(f"| {name} | {label} | {r['test_acc']:.3f} ± {r['test_acc_std']:.3f} |")
+            probed.append([name, label, plus_minus([r["test_acc"], r["test_acc_std"]])])
+    tables = [
+        md_table(["setting", "init", "seeds", "test ACC", "test AUC",
+                  "wall s/run (2 jobs on 2 cores)"], finetune),
+        md_table(["pretraining", "images", "epochs", "final loss", "images/s", "wall s"],
+                 pretrain),
+        md_table(["linear probe (logreg, 5 subsample seeds)", "encoder", "test ACC"], probed),
+    ]  # fmt: skip
     payload = {"finetune": rows, "pretraining": pretraining, "linear_probe": probes}
     atomic_write_text(out / "pretrain_gain.json", json.dumps(payload, indent=2) + "\n")
-    atomic_write_text(out / "pretrain_gain_table.md", "\n".join(lines) + "\n")
+    atomic_write_text(out / "pretrain_gain_table.md", "\n\n".join(tables) + "\n")
     return out / "pretrain_gain_table.md"
 
 
@@ -352,7 +338,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             args.settings.split(","), args.inits.split(","), seeds, args.runs, args.reuse
         )
     with ThreadPoolExecutor(args.jobs) as pool:
-        list(pool.map(lambda job: _launch(*job), jobs))
+        list(pool.map(_launch, jobs))
 
 
 if __name__ == "__main__":

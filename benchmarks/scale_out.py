@@ -27,8 +27,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from _common import env_info, markdown_table, split_names
-from small_data import data_dir
+from _common import env_info, markdown_table, medmnist_dir, split_names
 
 from hybridnets.atomic import atomic_write_text
 
@@ -102,7 +101,7 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for setting in split_names(args.settings):
-            data = data_dir() / SETTINGS[setting]
+            data = medmnist_dir() / SETTINGS[setting]
             if not data.is_file():
                 _logger.warning("skipping %s: %s not found (set $MEDMNIST_DIR)", setting, data)
                 continue

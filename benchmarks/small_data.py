@@ -1,9 +1,10 @@
 """Small-data benchmark: convvit_n vs CNN and ViT baselines from scratch, one recipe, 3 seeds.
 
-Every run is ``python -m hybridnets.train`` with the recipe's defaults (what a new user gets),
-one thread per run, plus ``--log-test`` so that the test metrics of every epoch are kept for the
-analysis of checkpoint selectors (the selection itself never sees them); settings differ only
-in data, epochs and the labelled subset:
+Every run is a :class:`~hybridnets.train.TrainConfig` with the recipe's defaults (what a new
+user gets), run by ``python -m hybridnets.train --config`` in a process of its own with one
+thread, plus ``log_test`` so that the test metrics of every epoch are kept for the analysis of
+checkpoint selectors (the selection itself never sees them); settings differ only in data,
+epochs and the labelled subset:
 
     python benchmarks/small_data.py run --jobs 2                   # every setting, model, seed
     python benchmarks/small_data.py run --settings retina --models convvit_n,resnet18
@@ -23,17 +24,19 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import sys
+import statistics
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
+from typing import Any
 
-from _common import run_logged, shared_data
+from _common import md_table, medmnist_dir, plus_minus, run_recipe
 from medmnist_summary import add
 
 from hybridnets.atomic import atomic_path, atomic_write_text
 from hybridnets.engine.selection import SELECT, selected_index
+from hybridnets.train import TrainConfig
 
 _logger = logging.getLogger("small_data")
 RESULTS = Path(__file__).parent / "results"
@@ -91,18 +94,14 @@ def with_val_size(src: Path, dst: Path, size: int, seed: int = 0) -> Path:
     return _write_npz(dst, out)
 
 
-# setting -> (file, spatial dims, recipe arguments besides the defaults)
-SETTINGS: dict[str, tuple[str, int, list[str]]] = {
-    "pneumonia": ("pneumoniamnist.npz", 2, ["--epochs", "10"]),
-    "pneumonia_500": ("pneumoniamnist.npz", 2, ["--epochs", "30", "--max-train-samples", "500"]),
-    "retina": ("retinamnist.npz", 2, ["--epochs", "30"]),
-    "adrenal3d": ("adrenalmnist3d.npz", 3, ["--epochs", "10"]),
-    "pneumonia_500_val78": (
-        "pneumoniamnist.npz",
-        2,
-        ["--epochs", "30", "--max-train-samples", "500"],
-    ),
-    "adrenal3d_11pct": ("adrenalmnist3d.npz", 3, ["--epochs", "10"]),
+# setting -> (file, spatial dims, TrainConfig fields besides the defaults)
+SETTINGS: dict[str, tuple[str, int, dict[str, Any]]] = {
+    "pneumonia": ("pneumoniamnist.npz", 2, {"epochs": 10}),
+    "pneumonia_500": ("pneumoniamnist.npz", 2, {"epochs": 30, "max_train_samples": 500}),
+    "retina": ("retinamnist.npz", 2, {"epochs": 30}),
+    "adrenal3d": ("adrenalmnist3d.npz", 3, {"epochs": 10}),
+    "pneumonia_500_val78": ("pneumoniamnist.npz", 2, {"epochs": 30, "max_train_samples": 500}),
+    "adrenal3d_11pct": ("adrenalmnist3d.npz", 3, {"epochs": 10}),
 }
 # settings on a derived copy of their file (written once under <runs>/data), the stand-ins for
 # the hidden sets of issue 11: a 3D set with about 11 % positives, and a 2D set of about 550
@@ -111,39 +110,19 @@ DERIVED: dict[str, Callable[[Path, Path], Path]] = {
     "adrenal3d_11pct": partial(with_prevalence, fraction=0.11),
     "pneumonia_500_val78": partial(with_val_size, size=78),
 }
-# label -> (spatial dims, model arguments)
-MODELS: dict[str, tuple[int, list[str]]] = {
-    "convvit_n": (0, ["--model", "convvit_n"]),
-    "convvit_n (v0.1 layout)": (
-        2,
-        [
-            "--model",
-            "convvit_n",
-            "--model-kwargs",
-            '{"block_types": ["C", "C", "W", "G"], "stem_type": "patch", "downsample": "patch"}',
-        ],
-    ),
-    "resnet18": (2, ["--model", "resnet18"]),
-    "convnext_atto": (2, ["--model", "convnext_atto", "--input-size", "32"]),
+V01_LAYOUT = {"block_types": ["C", "C", "W", "G"], "stem_type": "patch", "downsample": "patch"}
+# label -> (spatial dims (0: any), TrainConfig model fields)
+MODELS: dict[str, tuple[int, dict[str, Any]]] = {
+    "convvit_n": (0, {"model": "convvit_n"}),
+    "convvit_n (v0.1 layout)": (2, {"model": "convvit_n", "model_kwargs": V01_LAYOUT}),
+    "resnet18": (2, {"model": "resnet18"}),
+    "convnext_atto": (2, {"model": "convnext_atto", "input_size": 32}),
     "vit_tiny (patch 4)": (
         2,
-        [
-            "--model",
-            "vit_tiny_patch16_224",
-            "--model-kwargs",
-            '{"img_size": 28, "patch_size": 4}',
-        ],
+        {"model": "vit_tiny_patch16_224", "model_kwargs": {"img_size": 28, "patch_size": 4}},
     ),
-    "monai_resnet18": (
-        3,
-        ["--model", "monai_resnet18", "--model-kwargs", '{"conv1_t_stride": 2}'],
-    ),
+    "monai_resnet18": (3, {"model": "monai_resnet18", "model_kwargs": {"conv1_t_stride": 2}}),
 }
-
-
-def data_dir() -> Path:
-    """``$MEDMNIST_DIR``, else ``../shared/data`` beside the repository."""
-    return shared_data("MEDMNIST_DIR")
 
 
 def run_name(setting: str, label: str, seed: int) -> str:
@@ -151,36 +130,37 @@ def run_name(setting: str, label: str, seed: int) -> str:
     return f"{setting}__{slug}__s{seed}"
 
 
-def commands(
+def configs(
     settings: Sequence[str], labels: Sequence[str], seeds: Sequence[int], runs: Path
-) -> list[tuple[Path, list[str]]]:
-    """``(run folder, argv)`` of every run that applies (a model's dims match the setting's)."""
+) -> list[TrainConfig]:
+    """The config of every run that applies (a model's dims match the setting's); its
+    ``out_dir`` is the run folder."""
     out = []
     for setting in settings:
         file, dims, recipe = SETTINGS[setting]
-        path = data_dir() / file
+        path = medmnist_dir() / file
         if not path.is_file():
             _logger.warning("skipping %s: %s not found (set MEDMNIST_DIR)", setting, path)
             continue
         if setting in DERIVED:
             path = DERIVED[setting](path, runs / "data" / f"{setting}.npz")
         for label in labels:
-            model_dims, model_args = MODELS[label]
+            model_dims, model = MODELS[label]
             if model_dims not in (0, dims):
                 continue
             for seed in seeds:
                 folder = runs / run_name(setting, label, seed)
-                argv = [sys.executable, "-m", "hybridnets.train", "--data", str(path)]
-                argv += [*model_args, *recipe, "--seed", str(seed), "--out", str(folder)]
-                extra = ["--num-threads", "1", "--no-progress", "--log-test"]
-                out.append((folder, [*argv, *extra]))
+                out.append(TrainConfig(data=str(path), **model, **recipe, seed=seed,
+                                       out_dir=str(folder), num_threads=1, progress=False,
+                                       log_test=True))  # fmt: skip
     return out
 
 
-def _run(folder: Path, argv: list[str]) -> None:
+def _run(config: TrainConfig) -> None:
+    folder = Path(config.out_dir)
     if (folder / "result.json").is_file():
         return
-    run_logged(argv, folder / "train.log")
+    run_recipe(config, folder / "train.log")
 
 
 def summary(runs: Path, out: Path = RESULTS, select: str | None = None) -> Path:
@@ -216,13 +196,8 @@ def _selectors(groups: dict[tuple[str, str], list[Path]]) -> str:
     """Mean test ACC / AUC if each selector had chosen the epoch (from ``--log-test`` history;
     training does not depend on the selector without early stopping, so each column is what
     that selector would have reported)."""
-    import statistics
-
     pick = {name: partial(selected_index, name) for name in SELECT}
-    lines = [
-        "| setting | model | " + " | ".join(f"{k}: test ACC / AUC" for k in pick) + " |",
-        "|---|---|" + "---|" * len(pick),
-    ]
+    rows = []
     for (setting, label), folders in groups.items():
         histories = [json.loads((f / "result.json").read_text())["history"] for f in folders]
         if not all(h and "test_auc" in h[0] for h in histories):
@@ -233,22 +208,19 @@ def _selectors(groups: dict[tuple[str, str], list[Path]]) -> str:
             acc = statistics.fmean(r["test_acc"] for r in chosen)
             auc = statistics.fmean(r["test_auc"] for r in chosen)
             cells.append(f"{acc:.3f} / {auc:.3f}")
-        lines.append(f"| {setting} | {label} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        rows.append([setting, label, *cells])
+    return md_table(["setting", "model", *(f"{k}: test ACC / AUC" for k in pick)], rows)
 
 
 def _table(rows: list[dict]) -> str:
-    lines = [
-        "| setting | model | params | seeds | test ACC | test AUC | wall s / run |",
-        "|---|---|---|---|---|---|---|",
-    ]
+    head = ["setting", "model", "params", "seeds", "test ACC", "test AUC", "wall s / run"]
+    cells = []
     for r in rows:
         label, setting = r["model"].rsplit(" [", 1)
-        cells = [setting.rstrip("]"), label, f"{r['params_M']:.2f}M", str(len(r["seeds"]))]
-        cells += [f"{r[k][0]:.3f} ± {r[k][1]:.3f}" for k in ("test_acc", "test_auc")]
-        cells.append(f"{sum(r['wall_time_s']) / len(r['wall_time_s']):.0f}")
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        cells.append([setting.rstrip("]"), label, f"{r['params_M']:.2f}M", len(r["seeds"]),
+                      plus_minus(r["test_acc"]), plus_minus(r["test_auc"]),
+                      f"{sum(r['wall_time_s']) / len(r['wall_time_s']):.0f}"])  # fmt: skip
+    return md_table(head, cells)
 
 
 def _plot(rows: list[dict], path: Path) -> None:
@@ -315,11 +287,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     ]
     if unknown:
         raise SystemExit(f"unknown {unknown}; models {list(MODELS)}, settings {list(SETTINGS)}")
-    todo = commands(
+    todo = configs(
         args.settings.split(","), labels, [int(s) for s in args.seeds.split(",")], args.runs
     )
     with ThreadPoolExecutor(args.jobs) as pool:
-        list(pool.map(lambda job: _run(*job), todo))
+        list(pool.map(_run, todo))
 
 
 if __name__ == "__main__":

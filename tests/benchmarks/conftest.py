@@ -4,9 +4,11 @@ tests/test_packaging.py checks that none shares a name)."""
 
 from __future__ import annotations
 
+import importlib
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -22,6 +24,28 @@ def _restore_threads() -> Iterator[None]:
     threads = torch.get_num_threads()
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def parse_old_command() -> Callable[[Sequence[str]], Any]:
+    """``parse_old_command(argv)``: the config that the recipe command line ``argv``
+    (``[python, "-m", "hybridnets.train", "--model", ...]``, as the sweeps built them before they
+    built configs) parses into, by the recipe's own parser: the "before" of each sweep's
+    configs, which must equal it field for field."""
+    from hybridnets.align.config import AlignConfig
+    from hybridnets.engine import cli
+    from hybridnets.pretrain.config import PretrainConfig
+    from hybridnets.train.config import TrainConfig
+
+    classes = {"hybridnets.train": TrainConfig, "hybridnets.pretrain": PretrainConfig,
+               "hybridnets.align": AlignConfig}  # fmt: skip
+
+    def parse(argv: Sequence[str]) -> Any:
+        assert argv[0] == sys.executable and argv[1] == "-m"
+        parser = importlib.import_module(f"{argv[2]}.__main__").build_parser()
+        return cli.parse_config(classes[argv[2]], parser, argv[3:])
+
+    return parse
 
 
 @pytest.fixture

@@ -1,11 +1,16 @@
-"""benchmarks/align_medpix.py: the command of a run, the summary table, and a clear skip."""
+"""benchmarks/align_medpix.py: the config of a run, the summary table, and a clear skip."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import sys
 from pathlib import Path
 
 import align_medpix
+
+from hybridnets.align.config import AlignConfig
+from hybridnets.pretrain.config import PretrainConfig
 
 W64 = "runs/pretrained/convvit_n_contrastive_64"
 
@@ -76,33 +81,34 @@ def test_pretrain_runs_once_per_model_then_every_seed_starts_from_it(
     monkeypatch.setenv("MEDPIX2_DIR", str(tmp_path / "data"))
     calls = []
 
-    def fake(argv: list[str], log: Path) -> int:
-        calls.append(argv[2])
+    def fake(config: PretrainConfig | AlignConfig, log: Path) -> int:
+        calls.append(type(config).__name__)
         folder = log.parent
-        if argv[2] == "hybridnets.pretrain":
+        assert config.out_dir == str(folder)
+        if isinstance(config, PretrainConfig):
             folder.mkdir(parents=True)
             (folder / "model.safetensors").write_bytes(b"")
-            assert argv[argv.index("--objective") + 1] == "contrastive"
+            assert config.objective == "contrastive" and config.input_size == 64
         else:
-            assert argv[argv.index("--pretrained") + 1] == str(
+            assert config.pretrained == str(
                 folder.parent / "pretrained" / "convvit_n_contrastive_64"
             )
             assert folder.name.startswith("convvit_n+contrastive")
             folder.mkdir()
         return 0
 
-    monkeypatch.setattr(align_medpix, "run_logged", fake)
+    monkeypatch.setattr(align_medpix, "run_recipe", fake)
     argv = ["run", "--runs", str(tmp_path / "runs"), "--models", "convvit_n", "--input-size", "64"]
     assert align_medpix.main([*argv, "--pretrain", "--seeds", "0,1"]) == 0
-    assert calls == ["hybridnets.pretrain", "hybridnets.align", "hybridnets.align"]
+    assert calls == ["PretrainConfig", "AlignConfig", "AlignConfig"]
     calls.clear()
     assert align_medpix.main([*argv, "--pretrain", "--seeds", "2", "--layer-decay", "0.75"]) == 0
-    assert calls == ["hybridnets.align"]  # the weights exist: not pretrained again
+    assert calls == ["AlignConfig"]  # the weights exist: not pretrained again
     assert (tmp_path / "runs" / "convvit_n+contrastive+ld0.75+extra0.5@64__s2").is_dir()
     calls.clear()  # aligning at 128 from the weights pretrained at 64: not pretrained again
     argv[-1] = "128"
     assert align_medpix.main([*argv, "--pretrain", "--pretrain-size", "64", "--seeds", "0"]) == 0
-    assert calls == ["hybridnets.align"]
+    assert calls == ["AlignConfig"]
     assert (tmp_path / "runs" / "convvit_n+contrastive64+extra0.5@128__s0").is_dir()
 
 
@@ -110,20 +116,43 @@ def test_missing_data_is_skipped_with_where_it_looked(tmp_path: Path, monkeypatc
     monkeypatch.setenv("MEDPIX2_DIR", str(tmp_path / "nowhere"))
     assert align_medpix.main(["run", "--runs", str(tmp_path / "runs")]) == 0
     assert "no MedPix 2.0 at" in caplog.text and "MEDPIX2_DIR" in caplog.text
-    args = align_medpix.argparse.Namespace(
-        input_size=64,
-        epochs=5,
-        runs=tmp_path,
-        num_threads=1,
-        extra=["--pool", "avg"],
-        pretrain=False,
-        layer_decay=None,
-        extra_text_prob=0.5,
-        pretrain_size=None,
+    argv = ["run", "--runs", str(tmp_path), "--input-size", "64", "--epochs", "5"]
+    args = align_medpix.build_parser().parse_args([*argv, "--extra", "--pool avg"])
+    config = align_medpix.config("convvit_n", 0, args, tmp_path)
+    assert config.pool == "avg" and config.extra_text_prob == 0.5 and config.pretrained is None
+    assert config.out_dir == str(tmp_path / "convvit_n+extra0.5@64__s0")
+    assert (config.input_size, config.epochs, config.num_threads, config.progress) == (
+        64,
+        5,
+        1,
+        False,
     )
-    argv = align_medpix.command("convvit_n", 0, args, tmp_path)
-    assert argv[1:3] == ["-m", "hybridnets.align"] and argv[-2:] == ["--extra-text-prob", "0.5"]
-    assert "--pool" in argv and argv[argv.index("--out") + 1].endswith("convvit_n+extra0.5@64__s0")
+
+
+def test_a_run_has_the_settings_of_its_former_command_lines(
+    tmp_path: Path, parse_old_command
+) -> None:
+    """The "before" anchor: the pretraining and alignment configs of a run with pretrained
+    weights, layer decay and extra recipe options equal what the sweep's command lines of those
+    runs parsed into before the sweep built configs."""
+    runs, data = tmp_path / "runs", tmp_path / "medpix2"
+    argv = ["run", "--runs", str(runs), "--input-size", "64", "--epochs", "12", "--pretrain",
+            "--pretrain-size", "32", "--layer-decay", "0.75", "--num-threads", "2",
+            "--extra", "--pool avg --extra-text-prob 0.1 --text-max-length 64"]  # fmt: skip
+    args = align_medpix.build_parser().parse_args(argv)
+    weights = str(runs / "pretrained" / "convvit_n_contrastive_32")
+    before = [sys.executable, "-m", "hybridnets.pretrain", "--model", "convvit_n", "--data", str(data),
+              "--objective", "contrastive", "--input-size", "32", "--in-chans", "1", "--epochs", "40",
+              "--num-threads", "2", "--out", weights, "--no-progress"]  # fmt: skip
+    assert align_medpix.pretrain_config("convvit_n", args, data) == parse_old_command(before)
+    before = [sys.executable, "-m", "hybridnets.align", "--model", "convvit_n", "--data", str(data),
+              "--input-size", "64", "--epochs", "12", "--seed", "2",
+              "--out", str(runs / "convvit_n+contrastive32+ld0.75+extra0.5@64__s2"),
+              "--num-threads", "2", "--no-progress", "--pool", "avg", "--extra-text-prob", "0.1",
+              "--text-max-length", "64", "--layer-decay", "0.75", "--extra-text-prob", "0.5",
+              "--pretrained", weights]  # fmt: skip
+    config = align_medpix.config("convvit_n", 2, args, data)
+    assert config == parse_old_command(before) and config.extra_text_prob == 0.5  # the sweep's
 
 
 def test_rescore_scores_the_saved_models_again(tmp_path: Path, finished_align_run) -> None:
@@ -144,23 +173,19 @@ def test_rescore_scores_the_saved_models_again(tmp_path: Path, finished_align_ru
 def test_a_finished_run_with_other_settings_is_refused(tmp_path: Path, monkeypatch, caplog) -> None:
     """The folder name holds only some settings: a sweep asking for other epochs or recipe
     options where a run already finished stops with what differs, instead of skipping it."""
-    import dataclasses
-
-    from hybridnets.align.__main__ import parse_args
-
     (tmp_path / "data" / "splits").mkdir(parents=True)
     (tmp_path / "data" / "splits" / "descriptions_train.jsonl").write_text("")
     monkeypatch.setenv("MEDPIX2_DIR", str(tmp_path / "data"))
     calls = []
 
-    def fake(argv: list[str], log: Path) -> int:
-        calls.append(argv)
+    def fake(config: AlignConfig, log: Path) -> int:
+        calls.append(config)
         log.parent.mkdir(parents=True)
-        config = dataclasses.asdict(parse_args(argv[3:]))
-        (log.parent / "result.json").write_text(json.dumps({"config": config}))
+        result = {"config": dataclasses.asdict(config)}
+        (log.parent / "result.json").write_text(json.dumps(result))
         return 0
 
-    monkeypatch.setattr(align_medpix, "run_logged", fake)
+    monkeypatch.setattr(align_medpix, "run_recipe", fake)
     argv = ["run", "--runs", str(tmp_path / "runs"), "--models", "convvit_n", "--seeds", "0"]
     argv += ["--input-size", "64", "--num-threads", "1"]
     assert align_medpix.main([*argv, "--epochs", "12"]) == 0 and len(calls) == 1

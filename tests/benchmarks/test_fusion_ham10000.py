@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from pathlib import Path
 
 import fusion_ham10000
@@ -21,16 +22,44 @@ def test_table_and_metadata_baseline_learn_a_site_label(tmp_path: Path, ham_like
     assert fusion_ham10000.arm_of(result) == "logreg"
 
 
-def test_commands_of_image_and_fusion_arms(tmp_path: Path) -> None:
-    args = fusion_ham10000.main.__globals__["argparse"].Namespace(
-        input_size=64, epochs=3, max_train_samples=100, runs=tmp_path, extra=["--lr", "1e-3"]
-    )
-    image = fusion_ham10000.command("resnet18", 1, args, tmp_path / "t.csv")
-    fused = fusion_ham10000.command("convvit_n+coattn", 1, args, tmp_path / "t.csv")
-    assert "--tabular" not in image and image[image.index("--model") + 1] == "resnet18"
-    assert fused[fused.index("--tabular") + 1] == "age,sex,localization"
-    assert fused[fused.index("--fusion") + 1] == "coattn" and fused[-2:] == ["--lr", "1e-3"]
-    assert fused[fused.index("--out") + 1] == str(tmp_path / "convvit_n_coattn__s1")
+def test_configs_of_image_and_fusion_arms(tmp_path: Path) -> None:
+    argv = ["run", "--runs", str(tmp_path), "--epochs", "3", "--max-train-samples", "100"]
+    args = fusion_ham10000.build_parser().parse_args([*argv, "--extra", "--lr 1e-3"])
+    image = fusion_ham10000.config("resnet18", 1, args, tmp_path / "t.csv")
+    fused = fusion_ham10000.config("convvit_n+coattn", 1, args, tmp_path / "t.csv")
+    assert image.tabular is None and image.model == "resnet18"
+    assert fused.tabular == "age,sex,localization" and fused.fusion == "coattn"
+    assert fused.lr == 1e-3 and fused.class_balance == "none"  # --extra replaces its default
+    assert fused.out_dir == str(tmp_path / "convvit_n_coattn__s1")
+    assert (fused.epochs, fused.max_train_samples, fused.input_size) == (3, 100, 64)
+    args = fusion_ham10000.build_parser().parse_args([*argv, "--max-train-samples", "0"])
+    assert fusion_ham10000.config("resnet18", 0, args, tmp_path / "t.csv").max_train_samples is None
+    args = fusion_ham10000.build_parser().parse_args([*argv, "--extra", "--epochs 7"])
+    assert fusion_ham10000.config("resnet18", 0, args, tmp_path / "t.csv").epochs == 7  # last
+
+
+def test_a_run_has_the_settings_of_its_former_command_line(
+    tmp_path: Path, parse_old_command
+) -> None:
+    """The "before" anchor: the config of a fusion arm with the sweep's defaults equals what the
+    sweep's command line of that run parsed into before the sweep built configs."""
+    args = fusion_ham10000.build_parser().parse_args(["run", "--runs", str(tmp_path)])
+    table = tmp_path / "ham10000.csv"
+    config = fusion_ham10000.config("convvit_n+cross", 2, args, table)
+    before = [sys.executable, "-m", "hybridnets.train", "--model", "convvit_n", "--data", str(table),
+              "--image-col", "image_path", "--label-col", "dx", "--group-col", "lesion_id",
+              "--allow-outside-paths", "--tabular", "age,sex,localization", "--fusion", "cross",
+              "--input-size", "64", "--epochs", "12", "--seed", "2", "--max-train-samples", "2000",
+              "--out", str(tmp_path / "convvit_n_cross__s2"), "--num-threads", "1", "--no-progress",
+              "--class-balance", "loss"]  # fmt: skip
+    assert config == parse_old_command(before)
+
+
+def test_extra_options_the_recipe_does_not_take_are_refused(capsys) -> None:
+    with pytest.raises(SystemExit):
+        fusion_ham10000.build_parser().parse_args(["run", "--extra", "--class-balance often"])
+    err = capsys.readouterr().err
+    assert "--extra" in err and "python -m hybridnets.train" in err and "often" in err
 
 
 def _result(arm: str, seed: int, bacc: float) -> dict:

@@ -1,27 +1,16 @@
-"""Smoke test for benchmarks/linear_probe.py on a tiny subset of real data."""
+"""benchmarks/linear_probe.py: the protocol on separable features, the library call and the
+command line on a tiny file, and a smoke test on a tiny subset of real data."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
+import linear_probe as lp
 import numpy as np
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _load():
-    spec = importlib.util.spec_from_file_location(
-        "linear_probe", ROOT / "benchmarks" / "linear_probe.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_probe_separable_features() -> None:
-    lp = _load()
     rng = np.random.default_rng(0)
 
     def split(n: int):
@@ -39,7 +28,6 @@ def test_probe_separable_features() -> None:
 def test_cli_tiny_subset(tmp_path: Path, medmnist_file) -> None:
     data = medmnist_file("pneumoniamnist.npz")
     out = tmp_path / "probe.json"
-    lp = _load()
     lp.main(
         [
             "--model",
@@ -60,3 +48,25 @@ def test_cli_tiny_subset(tmp_path: Path, medmnist_file) -> None:
     assert result["feature_dim"] > 0 and result["data"] == "pneumoniamnist"
     for r in result["results"].values():
         assert 0 <= r["test_acc"] <= 1 and 0 <= r["test_f1_macro"] <= 1
+
+
+def test_run_probe_gives_what_the_command_line_writes(tmp_path: Path, patch_toy) -> None:
+    data = str(patch_toy(tmp_path / "toy.npz"))
+    out = str(tmp_path / "probe.json")
+    argv = ["--model", "convvit_test", "--data", data, "--seeds", "2", "--cs", "0.1,1"]
+    argv += ["--subsample", "1", "--classifiers", "logreg", "--out", out]
+    config, where = lp.parse_args(argv)
+    expected = lp.ProbeConfig(
+        model="convvit_test",
+        data=data,
+        seeds=2,
+        cs=(0.1, 1.0),
+        subsample=1.0,
+        classifiers=("logreg",),
+    )
+    assert (config, where) == (expected, out)
+    lp.main(argv)
+    written, direct = json.loads(Path(out).read_text()), lp.run_probe(config)
+    for result in (written, direct):
+        del result["extract_s"], result["probe_s"]  # timings
+    assert written == json.loads(json.dumps(direct)) and written["protocol"].startswith("2 seeds")

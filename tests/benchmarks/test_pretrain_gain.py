@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pretrain_gain
@@ -22,7 +24,7 @@ def _result(folder: Path, acc: float, auc: float) -> None:
     (folder / "result.json").write_text(json.dumps(result))
 
 
-def test_finetune_is_the_scratch_command_plus_pretrained(data_dir: Path, tmp_path: Path) -> None:
+def test_finetune_is_the_scratch_config_plus_pretrained(data_dir: Path, tmp_path: Path) -> None:
     runs, reuse = tmp_path / "runs", tmp_path / "small"
     _result(reuse / "pneumonia_500__convvit_n__s0", 0.8, 0.9)  # an identical run already done
     mim = pretrain_gain.pretrained_folder(runs, "pneumonia", "mim")
@@ -30,21 +32,44 @@ def test_finetune_is_the_scratch_command_plus_pretrained(data_dir: Path, tmp_pat
     (mim / "model.safetensors").write_bytes(b"")
     inits = ["scratch", "scratch_ld", "mim"]
     jobs = pretrain_gain.finetune_jobs(["pneumonia_500", "adrenal3d"], inits, [0, 1], runs, reuse)
-    names = sorted(folder.name for folder, _, _ in jobs)
-    assert names == [
+    configs = {Path(config.out_dir).name: config for config in jobs}
+    assert sorted(configs) == [
         "pneumonia_500__mim__s0",
         "pneumonia_500__mim__s1",
         "pneumonia_500__scratch__s1",  # s0 comes from the small-data sweep
         "pneumonia_500__scratch_ld__s0",
         "pneumonia_500__scratch_ld__s1",
     ]  # adrenal3d: its file is missing
-    argv = {folder.name: argv for folder, argv, _ in jobs}
-    mim_argv, same_recipe = argv["pneumonia_500__mim__s1"], argv["pneumonia_500__scratch_ld__s1"]
-    assert mim_argv[mim_argv.index("--pretrained") + 1] == str(mim)
-    assert mim_argv[mim_argv.index("--layer-decay") + 1] == "0.75"
-    strip = [a for a in mim_argv if a not in ("--pretrained", str(mim))]
-    assert [a.replace("__mim__", "__scratch_ld__") for a in strip] == same_recipe
-    assert "--layer-decay" not in argv["pneumonia_500__scratch__s1"]  # scratch's own default
+    pretrained, same_recipe = (
+        configs["pneumonia_500__mim__s1"],
+        configs["pneumonia_500__scratch_ld__s1"],
+    )
+    assert pretrained.pretrained == str(mim) and pretrained.layer_decay == 0.75
+    assert replace(pretrained, pretrained=None, out_dir=same_recipe.out_dir) == same_recipe
+    assert configs["pneumonia_500__scratch__s1"].layer_decay is None  # scratch's own default
+
+
+def test_runs_have_the_settings_of_their_former_command_lines(
+    data_dir: Path, tmp_path: Path, parse_old_command
+) -> None:
+    """The "before" anchor: a fine-tune and a pretraining equal what the sweep's command lines
+    of those runs parsed into before the sweep built configs."""
+    mim = pretrain_gain.pretrained_folder(tmp_path, "pneumonia", "mim")
+    mim.mkdir(parents=True)
+    (mim / "model.safetensors").write_bytes(b"")
+    (config,) = pretrain_gain.finetune_jobs(["pneumonia_500"], ["mim"], [1], tmp_path, None)
+    data = str(data_dir / "pneumoniamnist.npz")
+    before = [sys.executable, "-m", "hybridnets.train", "--model", "convvit_n", "--data", data,
+              "--epochs", "30", "--max-train-samples", "500", "--seed", "1",
+              "--out", str(tmp_path / "pneumonia_500__mim__s1"), "--layer-decay", "0.75",
+              "--num-threads", "1", "--no-progress", "--pretrained", str(mim)]  # fmt: skip
+    assert config == parse_old_command(before)
+    (config,) = pretrain_gain.pretrain_jobs(["pneumonia"], ["contrastive"], tmp_path, epochs=5)
+    before = [sys.executable, "-m", "hybridnets.pretrain", "--model", "convvit_n", "--data", data,
+              "--epochs", "40", "--objective", "contrastive", "--epochs", "5",
+              "--out", str(tmp_path / "contrastive_pneumonia"), "--num-threads", "1",
+              "--no-progress"]  # fmt: skip
+    assert config == parse_old_command(before)
 
 
 def test_summary_takes_scratch_from_the_sweep_and_reports_mean_std(tmp_path: Path) -> None:
@@ -71,12 +96,13 @@ def test_pretrain_jobs_one_folder_per_objective(data_dir: Path, tmp_path: Path) 
     jobs = pretrain_gain.pretrain_jobs(
         ["pneumonia", "adrenal3d"], ["mim", "contrastive"], tmp_path, epochs=5
     )
-    argv = {folder.name: argv for folder, argv, _ in jobs}
-    assert sorted(argv) == ["contrastive_pneumonia", "mim_pneumonia"]  # adrenal3d: no file
-    contrastive = argv["contrastive_pneumonia"]
-    assert contrastive[contrastive.index("--objective") + 1] == "contrastive"
-    assert contrastive[contrastive.index("--epochs", 8) + 1] == "5"  # the override comes last
-    assert "--objective" not in argv["mim_pneumonia"]
+    configs = {Path(config.out_dir).name: config for config in jobs}
+    assert sorted(configs) == ["contrastive_pneumonia", "mim_pneumonia"]  # adrenal3d: no file
+    assert configs["contrastive_pneumonia"].objective == "contrastive"
+    assert configs["contrastive_pneumonia"].epochs == 5  # instead of PRETRAIN's 40
+    assert configs["mim_pneumonia"].objective == "mim"
+    (default,) = pretrain_gain.pretrain_jobs(["pneumonia"], ["mim"], tmp_path)
+    assert default.epochs == 40 and not default.progress and default.num_threads == 1
 
 
 def test_probe_compares_with_the_same_random_init_in_every_folder(

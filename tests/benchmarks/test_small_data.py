@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import sys
+from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
 import pytest
 import small_data
+
+from hybridnets.train import TrainConfig
 
 
 def _binary_file(path: Path, positives: int, negatives: int) -> Path:
@@ -55,22 +59,73 @@ def test_with_val_size_draws_a_stratified_validation_split(tmp_path: Path) -> No
         small_data.with_val_size(src, tmp_path / "big.npz", 100)
 
 
-def test_commands_match_dims_and_use_the_recipe_defaults(data_dir: Path, tmp_path: Path) -> None:
-    jobs = small_data.commands(
+def test_configs_match_dims_and_use_the_recipe_defaults(data_dir: Path, tmp_path: Path) -> None:
+    configs = small_data.configs(
         list(small_data.SETTINGS), ["convvit_n", "resnet18", "monai_resnet18"], [0, 1], tmp_path
     )
-    names = sorted(folder.name for folder, _ in jobs)
+    runs = {Path(c.out_dir).relative_to(tmp_path).as_posix(): c for c in configs}
+    names = sorted(runs)
     assert "pneumonia_500__convvit_n__s1" in names and "adrenal3d__monai_resnet18__s0" in names
-    argv = dict(jobs)[tmp_path / "adrenal3d_11pct__convvit_n__s0"]  # on its derived copy
-    assert argv[argv.index("--data") + 1] == str(tmp_path / "data" / "adrenal3d_11pct.npz")
+    derived = runs["adrenal3d_11pct__convvit_n__s0"].data  # on its derived copy
+    assert derived == str(tmp_path / "data" / "adrenal3d_11pct.npz")
     assert not any(n.startswith("retina") for n in names)  # its file is missing: skipped
     assert not any("adrenal3d__resnet18" in n or "pneumonia__monai" in n for n in names)
-    argv = dict(jobs)[tmp_path / "pneumonia_500_val78__resnet18__s0"]
-    assert argv[argv.index("--data") + 1] == str(tmp_path / "data" / "pneumonia_500_val78.npz")
-    argv = dict(jobs)[tmp_path / "pneumonia_500__convvit_n__s1"]
-    assert argv[argv.index("--max-train-samples") + 1] == "500"
-    assert argv[argv.index("--seed") + 1] == "1" and "--log-test" in argv
-    assert "--lr" not in argv and "--batch-size" not in argv  # what a new user gets
+    val78 = runs["pneumonia_500_val78__resnet18__s0"].data
+    assert val78 == str(tmp_path / "data" / "pneumonia_500_val78.npz")
+    config = runs["pneumonia_500__convvit_n__s1"]
+    default = TrainConfig(model=config.model, data=config.data)  # what a new user gets
+    changed = {
+        f.name for f in fields(config) if getattr(config, f.name) != getattr(default, f.name)
+    }
+    assert changed == {
+        "max_train_samples",
+        "seed",
+        "out_dir",
+        "num_threads",
+        "progress",
+        "log_test",
+    }
+    assert (config.max_train_samples, config.seed, config.log_test) == (500, 1, True)
+
+
+def test_a_run_has_the_settings_of_its_former_command_line(
+    data_dir: Path, tmp_path: Path, parse_old_command
+) -> None:
+    """The "before" anchor: the config of a run equals what the sweep's command line of that
+    run parsed into before the sweep built configs."""
+    (config,) = small_data.configs(["pneumonia_500"], ["convvit_n (v0.1 layout)"], [1], tmp_path)
+    folder = tmp_path / "pneumonia_500__convvit_n__v0_1_layout__s1"
+    before = [sys.executable, "-m", "hybridnets.train", "--data", str(data_dir / "pneumoniamnist.npz"),
+              "--model", "convvit_n", "--model-kwargs",
+              '{"block_types": ["C", "C", "W", "G"], "stem_type": "patch", "downsample": "patch"}',
+              "--epochs", "30", "--max-train-samples", "500", "--seed", "1", "--out", str(folder),
+              "--num-threads", "1", "--no-progress", "--log-test"]  # fmt: skip
+    assert config == parse_old_command(before)
+
+
+def test_run_hands_each_config_to_the_recipe_once(
+    data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = []
+    monkeypatch.setattr(small_data, "run_recipe", lambda config, log: calls.append((config, log)))
+    done = tmp_path / "runs" / "adrenal3d__convvit_n__s0"
+    done.mkdir(parents=True)
+    (done / "result.json").write_text("{}")  # finished: not run again
+    argv = [
+        "run",
+        "--settings",
+        "adrenal3d",
+        "--models",
+        "convvit_n",
+        "--seeds",
+        "0,1",
+        "--jobs",
+        "1",
+    ]
+    small_data.main([*argv, "--runs", str(tmp_path / "runs")])
+    [(config, log)] = calls
+    assert config.seed == 1 and config.epochs == 10
+    assert log == tmp_path / "runs" / "adrenal3d__convvit_n__s1" / "train.log"
 
 
 def _run(folder: Path, seed: int, auc: float, multiclass: bool = False) -> None:
