@@ -34,7 +34,7 @@ def predict(
     index = torch.arange(len(ds)) if index is None else index
     out = []
     for batch in index.split(batch_size):
-        x = ds.batch(batch, size, device)
+        x = ds.batch(batch, device, size)
         extra = [t.to(device) for t in ds.extra_inputs(batch)]  # clinical columns, if any
         with torch.autocast(
             device.type, dtype=torch.bfloat16, enabled=amp and device.type == "cuda"

@@ -19,6 +19,7 @@ import torch
 from torch import Tensor
 
 from hybridnets.align.prompts import ZeroShotTask, task_for
+from hybridnets.data.in_memory import channel_stat, standardize
 from hybridnets.data.pairs import ImageTextPairs, load_pairs
 from hybridnets.multimodal import (
     ImageTextModel,
@@ -50,7 +51,9 @@ def embed_images(
     prepare: Callable[[Tensor], Tensor],
     device: torch.device,
 ) -> Tensor:
-    """Normalised embeddings ``(N, D)`` of every image of ``pairs`` (model in eval mode)."""
+    """Normalised embeddings ``(N, D)`` of every image of ``pairs``, each batch passed through
+    ``prepare`` (the run's standardisation: ``train.standardize``, or what
+    :func:`load_for_scoring` returns) on its way in (model in eval mode)."""
     model.eval()
     index = torch.arange(len(pairs))
     out = [model.encode_image(prepare(pairs.batch(i, device))).float() for i in index.split(_CHUNK)]
@@ -156,7 +159,5 @@ def load_for_scoring(
     model, recipe = load_aligned(folder)
     model.to(device)
     pairs = load_pairs(data, split, recipe["in_chans"], recipe["input_size"], **columns)
-    shape = (1, -1) + (1,) * pairs.spatial_dims
-    mean = torch.tensor(recipe["mean"], device=device).view(shape)
-    std = torch.tensor(recipe["std"], device=device).view(shape)
-    return model, pairs, lambda x: (x - mean) / std
+    mean, std = (channel_stat(recipe[k], pairs.spatial_dims).to(device) for k in ("mean", "std"))
+    return model, pairs, partial(standardize, mean=mean, std=std)

@@ -69,8 +69,6 @@ class _Run(RecipeTask):
     classes: dict[str, list[str]]
     engine: Engine
     augment: RandomFlipAffine | None
-    mean: torch.Tensor
-    std: torch.Tensor
     steps_per_epoch: int
     extra_text_prob: float
     recipe: dict[str, Any]
@@ -79,15 +77,11 @@ class _Run(RecipeTask):
     def device(self) -> torch.device:
         return self.runtime.device
 
-    def prepare(self, x: torch.Tensor) -> torch.Tensor:
-        """Standardise a batch ``(B, C, *S)`` with the training statistics."""
-        shape = (1, -1) + (1,) * (x.ndim - 2)
-        return (x - self.mean.view(shape)) / self.std.view(shape)
-
     def evaluate(self, pairs: ImageTextPairs) -> dict[str, Any]:
-        model = self.engine.eval_model
+        """Scores on ``pairs``, standardised as training batches are (training statistics)."""
+        model, prepare = self.engine.eval_model, self.train.standardize
         return evaluate_pairs(
-            model, pairs, self.prepare, self.device, self.classes, self.engine.autocast()
+            model, pairs, prepare, self.device, self.classes, self.engine.autocast()
         )
 
     def batches(self, generator: torch.Generator) -> tuple[torch.Tensor, ...]:
@@ -178,12 +172,11 @@ def _setup(config: AlignConfig, generator: torch.Generator, runtime: Runtime) ->
     train_index = torch.randperm(len(train), generator=generator)[:n].sort().values
     # full batches only: every one has batch_size - 1 negatives per pair
     steps = steps_per_epoch(n, config.batch_size, runtime.world_size, drop_last=True)
-    images = train.images[train_index]
-    dims = [0, *range(2, images.ndim)]
-    if config.normalize:
-        mean, std = images.mean(dims), images.std(dims).clamp_min(1e-6)
+    if config.normalize:  # statistics of the pairs training sees
+        mean, std = train.channel_stats(train_index)
     else:
-        mean, std = torch.zeros(train.in_chans), torch.ones(train.in_chans)
+        mean, std = [0.0] * train.in_chans, [1.0] * train.in_chans
+    train.set_normalization(mean, std)  # val and test: at evaluation, see _Run.evaluate
     # pooling and projection start fresh
     kwargs = dict(config.model_kwargs) | pretrained_kwargs(config.model, config.pretrained)
     if config.drop_path_rate is not None and model_source(config.model) != "monai":
@@ -219,18 +212,16 @@ def _setup(config: AlignConfig, generator: torch.Generator, runtime: Runtime) ->
         classes=zero_shot_classes(train, val, test),
         engine=engine,
         augment=augment,
-        mean=mean.to(runtime.device),
-        std=std.to(runtime.device),
         steps_per_epoch=steps,
         extra_text_prob=extra_text_prob,
-        recipe=_recipe(config, train, model) | {"mean": mean.tolist(), "std": std.tolist()},
+        recipe=_recipe(config, train, model) | {"mean": mean, "std": std},
     )
 
 
 def _step(run: _Run, index: torch.Tensor, generator: torch.Generator) -> float:
     """One step on the global batch ``index``: every rank prepares the whole batch (the same
     random draws as one process), then embeds its part; the loss gathers all parts."""
-    x = run.prepare(run.train.batch(index, run.device))
+    x = run.train.batch(index, run.device)  # standardised
     if run.augment is not None:
         x = run.augment(x, generator)
     texts = _texts(run, index, generator)

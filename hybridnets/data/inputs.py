@@ -91,7 +91,6 @@ class Inputs(ImageArray):
         self.classes, self.num_classes = list(classes), len(classes)
         self.known_labels = labels
         self.labels = labels if labels is not None else torch.zeros(len(images), dtype=torch.long)
-        self.in_chans, self.spatial_shape = images.shape[1], tuple(images.shape[2:])
         self.tabular = tabular
 
     def extra_inputs(self, index: Tensor) -> tuple[Tensor, ...]:

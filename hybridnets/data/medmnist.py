@@ -136,8 +136,6 @@ class MedMNIST(ImageArray, Dataset):
         images = self._read(f"{split}_images")
         self.images = self._to_channels_first(torch.from_numpy(images))  # (N, C, *S) uint8
         self.labels = torch.from_numpy(label_sets[split].astype(np.int64))  # (N,)
-        self.in_chans = self.images.shape[1]
-        self.spatial_shape = tuple(self.images.shape[2:])
         self.set_normalization(mean, std)
         _logger.info(
             "MedMNIST %s/%s: %d images %s, %d classes",

@@ -16,7 +16,8 @@ everything is resized to ``size`` per side and loaded once into memory as float3
 name the file, the row and the fix.
 
     train = load_pairs("/data/medpix2", "train", size=128)      # or "pairs.csv"
-    x = train.batch(torch.arange(8))                            # (8, 1, 128, 128)
+    train.set_normalization(*train.channel_stats())
+    x = train.batch(torch.arange(8))                            # (8, 1, 128, 128), standardised
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import torch
 from torch import Tensor
 
 from hybridnets.data.images import read_image
+from hybridnets.data.in_memory import InMemoryImages
 from hybridnets.data.table import TableFormatError, read_rows
 
 __all__ = [
@@ -69,8 +71,9 @@ class PairsFormatError(TableFormatError):
 
 
 @dataclass
-class ImageTextPairs:
-    """Images with one caption each, and optional labels per task.
+class ImageTextPairs(InMemoryImages):
+    """Images with one caption each, and optional labels per task; statistics, standardisation
+    and batches as :class:`~hybridnets.data.in_memory.InMemoryImages` gives them.
 
     Attributes:
         images: ``(N, C, *S)`` float32 (8-bit images in [0, 1]).
@@ -93,28 +96,13 @@ class ImageTextPairs:
     split: str = ""
     extra_texts: list[str] = field(default_factory=list)
 
-    def __len__(self) -> int:
-        return len(self.texts)
-
-    @property
-    def spatial_dims(self) -> int:
-        return self.images.ndim - 2
-
-    @property
-    def in_chans(self) -> int:
-        return self.images.shape[1]
-
-    def batch(self, index: Tensor, device: torch.device | str = "cpu") -> Tensor:
-        """Images ``(B, C, *S)`` at ``index`` on ``device``."""
-        return self.images[index].to(device)
-
     def label_index(self, task: str, classes: Sequence[str]) -> Tensor:
         """``(N,)`` index of each image's class of ``task`` in ``classes`` (-1: unknown)."""
         where = {c: i for i, c in enumerate(classes)}
         return torch.tensor([where.get(v, -1) if v is not None else -1 for v in self.labels[task]])
 
     def subset(self, index: Tensor) -> ImageTextPairs:
-        """The pairs at ``index`` (labels and classes kept)."""
+        """The pairs at ``index`` (labels, classes and standardisation kept)."""
         keep = index.tolist()
         return ImageTextPairs(
             self.images[index],
@@ -124,7 +112,7 @@ class ImageTextPairs:
             self.name,
             self.split,
             [self.extra_texts[i] for i in keep] if self.extra_texts else [],
-        )
+        ).set_normalization(self.mean, self.std)
 
 
 def _stack(

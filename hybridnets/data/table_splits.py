@@ -61,8 +61,6 @@ class TableSplit(ImageArray):
         self.labels = labels
         self.classes = list(classes)
         self.num_classes = len(self.classes)
-        self.in_chans = images.shape[1]
-        self.spatial_shape = tuple(images.shape[2:])
         self.tabular = tabular
 
     def extra_inputs(self, index: Tensor) -> tuple[Tensor, ...]:

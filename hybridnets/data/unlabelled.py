@@ -3,6 +3,7 @@ folders of images or volumes, and the images of image–text sources (a MedPix 2
 CSV/JSONL table of pairs; captions ignored), several sources combined into one set.
 
     images = UnlabelledImages(["pneumoniamnist.npz", "extra_xrays/"], size=28)
+    images.set_normalization(*images.channel_stats())
     x = images.batch(torch.arange(32))      # (32, 1, 28, 28) float, standardised
 """
 
@@ -15,6 +16,7 @@ from pathlib import Path
 import torch
 
 from hybridnets.data.images import is_image_file, read_image, resize
+from hybridnets.data.in_memory import InMemoryImages
 from hybridnets.data.medmnist import MedMNIST
 from hybridnets.data.pairs import has_split, is_pairs_source, load_pairs
 
@@ -23,7 +25,7 @@ __all__ = ["UnlabelledImages"]
 _logger = logging.getLogger(__name__)
 
 
-class UnlabelledImages:
+class UnlabelledImages(InMemoryImages):
     """Every image of ``sources`` as one float tensor ``(N, C, *S)`` in [0, 1], in memory.
 
     Args:
@@ -66,8 +68,6 @@ class UnlabelledImages:
             self.names.append(str(source))
             _logger.info("%s: %d images %s", source, len(x), tuple(x.shape[1:]))
         self.images = torch.cat(parts)  # (N, C, *S) float in [0, 1]
-        self.mean: torch.Tensor | None = None
-        self.std: torch.Tensor | None = None
 
     @staticmethod
     def _read(source: Path, size: int | None, in_chans: int | None, split: str) -> torch.Tensor:
@@ -101,37 +101,3 @@ class UnlabelledImages:
                 f"images in {source} differ in shape ({sorted(shapes)[:3]}...): pass `input_size`"
             )
         return torch.stack(images)
-
-    @property
-    def spatial_dims(self) -> int:
-        return self.images.ndim - 2
-
-    @property
-    def in_chans(self) -> int:
-        return self.images.shape[1]
-
-    @property
-    def spatial_shape(self) -> tuple[int, ...]:
-        return tuple(self.images.shape[2:])
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def channel_stats(self) -> tuple[list[float], list[float]]:
-        """Per-channel mean and std over all images."""
-        reduce = (0, *range(2, self.images.ndim))
-        x = self.images.double()
-        return x.mean(reduce).tolist(), x.std(reduce, correction=0).clamp_min(1e-6).tolist()
-
-    def set_normalization(self, mean: Sequence[float], std: Sequence[float]) -> None:
-        """Standardise batches with these per-channel statistics."""
-        shape = (-1, *([1] * self.spatial_dims))
-        self.mean = torch.tensor(mean, dtype=torch.float32).reshape(shape)
-        self.std = torch.tensor(std, dtype=torch.float32).reshape(shape)
-
-    def batch(self, index: torch.Tensor, device: torch.device | str = "cpu") -> torch.Tensor:
-        """Images at ``index``, standardised, ``(B, C, *S)`` on ``device``."""
-        x = self.images[index].to(device)
-        if self.mean is not None:
-            x = (x - self.mean.to(device)) / self.std.to(device)
-        return x

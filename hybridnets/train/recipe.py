@@ -119,7 +119,7 @@ class _Run(RecipeTask):
         batch (the same random draws as one process would make), then trains on its part, its
         loss weighted by its share of the batch so that DDP's gradient average is the global
         mean."""
-        x = self.train_ds.batch(index, self.config.input_size, self.device)
+        x = self.train_ds.batch(index, self.device, self.config.input_size)
         if self.augment is not None:
             x = self.augment(x, generator)
         y = self.train_ds.labels[index].to(self.device)
