@@ -5,12 +5,12 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
-EXTRAS := dev,hub,lora,text
+EXTRAS := dev,docs,hub,lora,text
 # requirements.lock pins every transitive dependency of .[$(EXTRAS)] at the versions the suite
 # passed with; the package's own metadata (setup.cfg) keeps ranges. Regenerate: `make lock`.
 LOCK := requirements.lock
 
-.PHONY: install demo test test-latest lock lint format clean gpu-check
+.PHONY: install demo test docs test-latest lock lint format clean gpu-check
 
 $(STAMP): setup.cfg pyproject.toml constraints.txt $(LOCK)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,13 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -n 2 --durations=15 tests
+
+# The documentation site (docs/mkdocs.yml → build/site): strict (a broken link, a missing
+# reference or a docstring warning fails it), results pages generated from
+# benchmarks/results/*.json, then every page, link and public name checked over HTTP.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict -q -f docs/mkdocs.yml
+	$(PY) docs/check_site.py build/site
 
 # Drift caught early: the whole suite in a fresh temporary venv with the newest releases that
 # setup.cfg and constraints.txt allow (no lock). Run before every stop; when it fails, fix the
@@ -54,12 +61,12 @@ gpu-check:
 	bash benchmarks/gpu_check.sh
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check hybridnets kernels benchmarks tests examples
-	$(VENV)/bin/ruff format --check hybridnets kernels benchmarks tests examples
+	$(VENV)/bin/ruff check hybridnets kernels benchmarks tests examples docs
+	$(VENV)/bin/ruff format --check hybridnets kernels benchmarks tests examples docs
 
 format: $(STAMP)
-	$(VENV)/bin/ruff format hybridnets kernels benchmarks tests examples
-	$(VENV)/bin/ruff check --fix hybridnets kernels benchmarks tests examples
+	$(VENV)/bin/ruff format hybridnets kernels benchmarks tests examples docs
+	$(VENV)/bin/ruff check --fix hybridnets kernels benchmarks tests examples docs
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache

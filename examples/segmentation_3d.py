@@ -18,6 +18,7 @@ from torch import Tensor, nn
 import hybridnets
 
 
+# --8<-- [start:model]
 class HybridUNet(nn.Module):
     """``convvit_*`` encoder + MONAI decoder for ``spatial_dims`` 2 or 3."""
 
@@ -74,6 +75,9 @@ class HybridUNet(nn.Module):
             y = block(y, skip)
         y = self.out(self.up_final(y, self.skip0(x)))  # (B, num_classes, *S_pad)
         return y[(..., *(slice(0, s) for s in size))]  # (B, num_classes, *S)
+
+
+# --8<-- [end:model]
 
 
 def main() -> None:

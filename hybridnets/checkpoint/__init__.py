@@ -6,7 +6,7 @@ preds = ckpt.predict("scans/")                 # classifiers: probabilities on n
 
 from hybridnets.checkpoint.aligned import load_aligned, save_aligned, save_image_tower
 from hybridnets.checkpoint.classifier import load_trained, save_checkpoint
-from hybridnets.checkpoint.load import KINDS, Checkpoint, CheckpointKindError, load
+from hybridnets.checkpoint.folder import KINDS, Checkpoint, CheckpointKindError, load
 from hybridnets.checkpoint.record import CHECKPOINT_FILE, read_record, write_record
 
 __all__ = [

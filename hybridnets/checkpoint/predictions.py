@@ -84,7 +84,7 @@ def predict_inputs(
     device: str = "auto",
     batch_size: int = 256,
 ) -> Predictions:
-    """Probabilities of ``model`` on ``inputs`` read for it (:func:`read_inputs`), standardised
+    """Probabilities of ``model`` on ``inputs`` read for it (:func:`~hybridnets.data.inputs.read_inputs`), standardised
     with ``recipe``'s mean/std and sized to its ``input_size``, in batches of ``batch_size``
     (256, as the training run evaluated, so a run's own test split scores as it did)."""
     inputs.set_normalization(recipe.get("mean"), recipe.get("std"))

@@ -24,8 +24,8 @@ from torch import Tensor
 from hybridnets.data.arrays import ImageArray
 from hybridnets.data.images import is_image_file, read_image, to_uint8
 from hybridnets.data.medmnist import MedMNIST
+from hybridnets.data.split_table import read_table_images, split_from_column
 from hybridnets.data.table import ImageTable, TableFormatError, grouped_split, load_table, read_rows
-from hybridnets.data.table_splits import read_table_images, split_from_column
 from hybridnets.data.tabular import TabularPreprocessor
 
 __all__ = ["TABLE_SUFFIXES", "InputSpec", "Inputs", "read_inputs"]

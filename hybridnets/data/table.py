@@ -5,7 +5,7 @@ Image paths are relative to the table's folder (absolute paths work too) and rea
 :func:`hybridnets.data.images.read_image` at ``size`` per side, cached in memory once read.
 Labels (strings or integers) become class indices; ``classes`` keeps the mapping for the
 checkpoint. Tabular cells stay as read: fit a
-:class:`~hybridnets.multimodal.tabular.TabularPreprocessor` on the training rows only.
+:class:`~hybridnets.data.tabular.TabularPreprocessor` on the training rows only.
 
     table = load_table("ham.csv", "image_path", "dx", tabular=["age", "sex"], group_col="lesion_id")
     train, val, test = grouped_split(table.groups, table.labels, seed=0)

@@ -192,7 +192,7 @@ class TabularPreprocessor:
 
     @property
     def spec(self) -> TabularSpec:
-        """The :class:`TabularSpec` a :class:`TabularTokenizer` is built from."""
+        """The :class:`TabularSpec` a :class:`~hybridnets.multimodal.TabularTokenizer` is built from."""
         self._check_fitted()
         sizes = tuple((c, len(self.categories[c]) + 2) for c in self.categorical)
         return TabularSpec(self.numeric, sizes)

@@ -1,9 +1,12 @@
 """Reusable blocks, each written once for 2D and 3D (``spatial_dims``).
 
-MLP, DropPath and LayerScale are timm's (they act on the last dim, so they are rank-agnostic).
+MLP, DropPath and LayerScale are timm's (they act on the last dim, so they are rank-agnostic):
+importable from here, documented by timm, so not in ``__all__``.
 """
 
-from timm.layers import DropPath, LayerScale, Mlp
+from timm.layers import DropPath as DropPath
+from timm.layers import LayerScale as LayerScale
+from timm.layers import Mlp as Mlp
 
 from hybridnets.layers.attention_pool import AttentionPool
 from hybridnets.layers.cbam import CBAM
@@ -46,13 +49,10 @@ __all__ = [
     "ConvStem",
     "CrossAttentionFusion",
     "Downsample",
-    "DropPath",
     "FusedMBConvBlock",
     "GlobalAttention",
     "LayerNormNd",
-    "LayerScale",
     "MBConvBlock",
-    "Mlp",
     "PooledHead",
     "RelativePositionBias",
     "SqueezeExcite",

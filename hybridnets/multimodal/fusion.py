@@ -197,7 +197,7 @@ class FusionClassifier(nn.Module):
         numeric_missing: Tensor | None = None,
         categorical: Tensor | None = None,
     ) -> Tensor:
-        """Images ``(B, in_chans, *S)`` and a :class:`TabularBatch` → logits ``(B, classes)``."""
+        """Images ``(B, in_chans, *S)`` and a :class:`~hybridnets.data.tabular.TabularBatch` → logits ``(B, classes)``."""
         if self.head is None:  # "cross": the backbone's own head, as in the image-only model
             fmap, _ = self._fuse(x, numeric, numeric_missing, categorical)
             return self.image.forward_head(fmap)

@@ -27,7 +27,9 @@ class ContrastiveViews(nn.Module):
         zoom: ``(low, high)`` zoom range; above 1 crops into the image.
         degrees: Maximum rotation per axis.
         translate: Maximum shift as a fraction of the image size.
-        contrast, brightness, noise: Intensity changes (see :class:`RandomIntensity`).
+        contrast: Contrast change (see :class:`~hybridnets.data.RandomIntensity`).
+        brightness: Brightness change (likewise).
+        noise: Gaussian noise level (likewise).
     """
 
     def __init__(

@@ -17,7 +17,7 @@ from hybridnets.pretrained.adapt import (
     inflate_rel_pos_table,
     resample_rel_pos_table,
 )
-from hybridnets.pretrained.download import (
+from hybridnets.pretrained.fetch import (
     ChecksumError,
     DownloadError,
     OfflineError,

@@ -57,7 +57,7 @@ def checkpoint_problem(path: str | Path) -> str | None:
 
 def remedy(path: str | Path) -> str:
     """What to do about a bad file at ``path``: delete a cached download, else replace it."""
-    from hybridnets.pretrained.download import cache_dir
+    from hybridnets.pretrained.fetch import cache_dir
 
     path = Path(path)
     if path.resolve().is_relative_to(cache_dir().resolve()):

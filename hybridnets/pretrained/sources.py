@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from hybridnets.pretrained.download import (
+from hybridnets.pretrained.fetch import (
     ChecksumError,
     DownloadError,
     OfflineError,

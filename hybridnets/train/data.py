@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from hybridnets.data import MedMNIST
 from hybridnets.data.arrays import ImageArray
-from hybridnets.data.table_splits import table_splits
+from hybridnets.data.split_table import table_splits
 from hybridnets.data.tabular import TabularPreprocessor
 from hybridnets.train.config import TABLE_SIZE, TrainConfig
 

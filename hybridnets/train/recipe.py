@@ -318,7 +318,7 @@ def train(config: TrainConfig) -> dict[str, Any]:
     binary test ACC at the threshold chosen on validation, epochs run, wall time, parameter
     count, world size and global batch, the per-epoch history and the checkpoint folder. The
     training state is saved to ``out_dir/state.pt`` after every epoch and when SIGTERM or
-    SIGINT arrives (then :class:`TrainingStopped` exits with code 143); an interrupted run
+    SIGINT arrives (then :class:`~hybridnets.engine.TrainingStopped` exits with code 143); an interrupted run
     started again with the same settings continues from there and ends with the same result.
 
     Raises:

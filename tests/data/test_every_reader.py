@@ -104,8 +104,8 @@ def test_a_nan_voxel_is_refused_naming_row_and_file(tmp_path: Path) -> None:
     x = np.zeros((16, 16, 16))
     x[3, 4, 5] = np.nan
     nib.save(nib.Nifti1Image(x, np.eye(4)), tmp_path / "data" / "vol9.nii.gz")
+    from hybridnets.data.split_table import table_splits
     from hybridnets.data.table import TableFormatError
-    from hybridnets.data.table_splits import table_splits
 
     with pytest.raises(
         TableFormatError, match=r"row 9 \(line 11\): .*vol9.nii.gz: 1 of 4096 values"
@@ -114,8 +114,8 @@ def test_a_nan_voxel_is_refused_naming_row_and_file(tmp_path: Path) -> None:
 
 
 def test_a_table_of_one_class_is_refused(tmp_path: Path) -> None:
+    from hybridnets.data.split_table import table_splits
     from hybridnets.data.table import TableFormatError
-    from hybridnets.data.table_splits import table_splits
 
     for i in range(6):
         Image.fromarray(np.full((8, 8), 40 * i, np.uint8)).save(tmp_path / f"{i}.png")

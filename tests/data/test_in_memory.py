@@ -18,7 +18,7 @@ from hybridnets.data.in_memory import STD_FLOOR, InMemoryImages, channel_stat, s
 from hybridnets.data.inputs import Inputs
 from hybridnets.data.medmnist import MedMNIST
 from hybridnets.data.pairs import ImageTextPairs, read_table
-from hybridnets.data.table_splits import TableSplit
+from hybridnets.data.split_table import TableSplit
 from hybridnets.data.unlabelled import UnlabelledImages
 
 

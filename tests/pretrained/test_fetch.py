@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from hybridnets.pretrained.download import (
+from hybridnets.pretrained.fetch import (
     ChecksumError,
     DownloadError,
     OfflineError,
@@ -28,9 +28,9 @@ from hybridnets.pretrained.io import write_state_dict
 
 BODY = bytes(range(256)) * 1024  # 256 KiB, several chunks
 SHA = hashlib.sha256(BODY).hexdigest()
-DOWNLOAD_PY = importlib.import_module("hybridnets.pretrained.download").__file__
+FETCH_PY = importlib.import_module("hybridnets.pretrained.fetch").__file__
 ATOMIC_PY = importlib.import_module("hybridnets.atomic").__file__
-# Load download.py and atomic.py alone (stdlib + tqdm), not the torch-importing package, so the
+# Load fetch.py and atomic.py alone (stdlib + tqdm), not the torch-importing package, so the
 # processes start fast.
 STANDALONE = (
     "import importlib.util, sys, types; "
@@ -46,7 +46,7 @@ STANDALONE = (
 
 def _download_process(url: str, sha256: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-c", STANDALONE, url, sha256, DOWNLOAD_PY, ATOMIC_PY],
+        [sys.executable, "-c", STANDALONE, url, sha256, FETCH_PY, ATOMIC_PY],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 from hybridnets.data import TableFormatError
-from hybridnets.data.table_splits import table_splits
+from hybridnets.data.split_table import table_splits
 
 
 def write_rows(folder: Path, n: int = 24, split: bool = True, mode: str = "L") -> Path:

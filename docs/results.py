@@ -1,0 +1,310 @@
+"""Generate the site's results pages from ``benchmarks/results/*.json``.
+
+    python docs/results.py [--results benchmarks/results] [--out docs/src/results]
+
+Every table and plot on the results pages is computed here from the benchmark scripts' JSON
+files, never copied by hand: re-run a benchmark, rebuild the site, and the pages follow. A JSON
+file that is absent is reported on its page as not measured yet. ``make docs`` (through the
+MkDocs hook ``docs/hooks.py``) runs this before every build.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+OUT = ROOT / "docs" / "src" / "results"
+
+PUBLISHED = {  # MedMNIST v2 (Yang et al., Scientific Data 2023), test ACC / AUC
+    "PneumoniaMNIST": {
+        "ResNet-18 (28)": (0.854, 0.944),
+        "ResNet-50 (224)": (0.884, 0.962),
+        "AutoML Vision": (0.946, 0.991),
+    },
+    "RetinaMNIST": {"ResNet-18 (28)": (0.524, 0.717), "AutoML Vision": (0.531, 0.750)},
+    "AdrenalMNIST3D": {
+        "ResNet-18 + 3D": (0.721, 0.827),
+        "ResNet-18 + ACS": (0.754, 0.839),
+        "auto-sklearn": (0.802, 0.828),
+    },
+}
+"""Published rows shown beside ours (the MedMNIST v2 paper's table)."""
+
+
+def cell(value: Any) -> str:
+    """A table cell: ``[mean, std]`` as ``mean ± std``, floats to 3 decimals, None as ``-``."""
+    if value is None:
+        return "-"
+    if isinstance(value, list) and len(value) == 2 and all(isinstance(v, float) for v in value):
+        return f"{value[0]:.3f} ± {value[1]:.3f}"
+    if isinstance(value, list):
+        return ", ".join(cell(v) for v in value)
+    if isinstance(value, float):
+        return f"{value:.3f}" if abs(value) < 100 else f"{value:,.0f}"
+    return str(value).replace("|", "\\|")
+
+
+def mean_of(value: Any) -> float | None:
+    """The mean of a ``[mean, std]`` pair, a number as it is, None otherwise."""
+    if isinstance(value, list) and value and isinstance(value[0], (int, float)):
+        return float(value[0])
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+def table(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str]]) -> str:
+    """A Markdown table of ``rows`` with ``(key, header)`` columns."""
+    lines = ["| " + " | ".join(h for _, h in columns) + " |"]
+    lines.append("|" + "|".join("---" for _ in columns) + "|")
+    lines += ["| " + " | ".join(cell(r.get(k)) for k, _ in columns) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def save_plot(fig: Any, out: Path, name: str) -> str:
+    """Write ``fig`` as ``out/name`` (PNG) and return the Markdown that shows it."""
+    fig.tight_layout()
+    fig.savefig(out / name, dpi=110)
+    plt.close(fig)
+    return f"![{name}]({name})\n"
+
+
+def read(results: Path, name: str) -> Any | None:
+    path = results / name
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def missing(name: str) -> str:
+    return f"Not measured yet: `benchmarks/results/{name}` is absent.\n"
+
+
+def source(name: str, script: str) -> str:
+    return f"From `benchmarks/results/{name}`, written by `benchmarks/{script}`.\n\n"
+
+
+def small_data_page(results: Path, out: Path) -> str:
+    """MedMNIST under the default recipe: ours vs the ResNet-18 baselines, AUC vs parameters."""
+    text = "# Small data: MedMNIST under one recipe\n\n"
+    rows = read(results, "small_data.json")
+    if rows is None:
+        return text + missing("small_data.json")
+    text += source("small_data.json", "small_data.py")
+    text += (
+        "From scratch at the native 28² / 28³, the recipe's defaults for every model, 2-core "
+        "CPU, one thread per run, test split, mean ± std over the seeds.\n\n"
+    )
+    for r in rows:
+        r["setting"] = r["model"].split("[", 1)[-1].rstrip("]")
+        r["name"] = r["model"].split(" [", 1)[0]
+    cols = [("setting", "setting"), ("name", "model"), ("epochs", "epochs")]
+    cols += [("params_M", "params (M)"), ("test_acc", "test ACC"), ("test_auc", "test AUC")]
+    cols += [("val_auc", "val AUC")]
+    text += table(rows, cols)
+    text += "\nPublished MedMNIST v2 rows (test ACC / AUC):\n\n"
+    pub = [
+        {"data": d, "model": m, "acc": a, "auc": u}
+        for d, models in PUBLISHED.items()
+        for m, (a, u) in models.items()
+    ]
+    text += table(pub, [("data", "data"), ("model", "model"), ("acc", "ACC"), ("auc", "AUC")])
+    fig, ax = plt.subplots(figsize=(6.4, 4))
+    for setting in sorted({r["setting"] for r in rows}):
+        mine = [r for r in rows if r["setting"] == setting]
+        ax.plot(
+            [r["params_M"] for r in mine],
+            [mean_of(r["test_auc"]) for r in mine],
+            "o-",
+            label=setting,
+        )
+        for r in mine:
+            ax.annotate(r["name"], (r["params_M"], mean_of(r["test_auc"])), fontsize=7)
+    ax.set(xscale="log", xlabel="parameters (M)", ylabel="test AUC", title="AUC vs parameters")
+    ax.legend(fontsize=7)
+    return text + "\n" + save_plot(fig, out, "auc_vs_params.png")
+
+
+LABELS = {"pneumonia_500": ("pneumonia", 500), "pneumonia": ("pneumonia", 4708)}
+LABELS |= {"adrenal3d_300": ("adrenal3d", 300), "adrenal3d": ("adrenal3d", 1188)}
+"""Fine-tuning settings of ``pretrain_gain.json``: (data set, labelled training images)."""
+
+
+def label_efficiency_page(results: Path, out: Path) -> str:
+    """Self-supervised pretraining: fine-tuning at several label counts, and linear probes."""
+    text = "# Pretraining and label efficiency\n\n"
+    data = read(results, "pretrain_gain.json")
+    if data is None:
+        return text + missing("pretrain_gain.json")
+    text += source("pretrain_gain.json", "pretrain_gain.py")
+    rows = data["finetune"]
+    cols = [("setting", "setting"), ("init", "initialisation"), ("seeds", "seeds")]
+    cols += [("test_acc", "test ACC"), ("test_auc", "test AUC"), ("wall_time_s", "wall s")]
+    text += "## Fine-tuning\n\n" + table(rows, cols)
+    fig, axes = plt.subplots(1, 2, figsize=(8, 3.6))
+    for ax, dataset in zip(axes, ("pneumonia", "adrenal3d")):
+        for init in sorted({r["init"] for r in rows}):
+            points = sorted(
+                (LABELS[r["setting"]][1], mean_of(r["test_auc"]))
+                for r in rows
+                if r["init"] == init and LABELS.get(r["setting"], ("",))[0] == dataset
+            )
+            if len(points) > 1:
+                ax.plot(*zip(*points), "o-", label=init)
+        ax.set(xscale="log", xlabel="labelled training images", ylabel="test AUC", title=dataset)
+        ax.legend(fontsize=6)
+    text += "\n" + save_plot(fig, out, "label_efficiency.png")
+    probes = [
+        {"data": d, "encoder": e, "test_acc": [v["test_acc"], v["test_acc_std"]]}
+        for d, encoders in data["linear_probe"].items()
+        for e, v in encoders.items()
+    ]
+    text += "\n## Linear probe of frozen features\n\n"
+    text += table(probes, [("data", "data"), ("encoder", "encoder"), ("test_acc", "test ACC")])
+    runs = [{"run": k} | v for k, v in data["pretraining"].items()]
+    cols = [("run", "pretraining"), ("images", "images"), ("epochs_run", "epochs")]
+    cols += [("final_loss", "final loss"), ("images_per_s", "images/s")]
+    cols += [("wall_time_s", "wall s")]
+    return text + "\n## Pretraining runs\n\n" + table(runs, cols)
+
+
+ALIGN_COLUMNS = ("i2t R@10", "t2i R@10", "region acc", "CT/MR acc")
+
+
+def alignment_page(results: Path, out: Path) -> str:
+    """Image–text alignment on MedPix 2.0: retrieval and zero-shot, and transfer."""
+    text = "# Image–text alignment (MedPix 2.0)\n\n"
+    rows = read(results, "align_medpix.json")
+    if rows is None:
+        return text + missing("align_medpix.json")
+    text += source("align_medpix.json", "align_medpix.py")
+    cols = [("model", "image tower"), ("init", "init"), ("input_size", "input")]
+    cols += [("epochs", "epochs"), ("seeds", "seeds")]
+    cols += [(k, k) for k in ("i2t R@1", "i2t R@10", "t2i R@1", "t2i R@10")]
+    cols += [("region acc", "zero-shot region"), ("CT/MR acc", "zero-shot CT/MR")]
+    text += table(rows, cols)
+    several = [r for r in rows if len(r["seeds"]) > 1]
+    fig, ax = plt.subplots(figsize=(7, 3.8))
+    width = 0.8 / max(1, len(several))
+    for i, r in enumerate(several):
+        xs = [j + i * width for j in range(len(ALIGN_COLUMNS))]
+        ax.bar(
+            xs,
+            [r[k][0] for k in ALIGN_COLUMNS],
+            width,
+            yerr=[r[k][1] for k in ALIGN_COLUMNS],
+            label=f"{r['model']}, {r['init']}, {r['epochs']} ep",
+        )
+    ax.set_xticks([j + 0.4 - width / 2 for j in range(len(ALIGN_COLUMNS))], ALIGN_COLUMNS)
+    ax.set(ylabel="test score", title="alignment scores (runs with several seeds)")
+    ax.legend(fontsize=6)
+    text += "\n" + save_plot(fig, out, "alignment_scores.png")
+    transfer = read(results, "align_transfer.json")
+    if transfer is not None:
+        text += "\n## What the aligned tower transfers\n\n"
+        text += source("align_transfer.json", "align_transfer.py")
+        flat = [{"setting": k} | v for k, v in transfer.items()]
+        keys = sorted({k for r in flat for k in r} - {"setting", "seeds"})
+        text += table(flat, [("setting", "setting"), ("seeds", "seeds")] + [(k, k) for k in keys])
+    return text
+
+
+def fusion_page(results: Path, out: Path) -> str:
+    """Fusion with clinical data on HAM10000."""
+    text = "# Fusion with clinical data (HAM10000)\n\n"
+    rows = read(results, "fusion_ham10000.json")
+    if rows is None:
+        return text + missing("fusion_ham10000.json")
+    text += source("fusion_ham10000.json", "fusion_ham10000.py")
+    cols = [("arm", "model"), ("params_M", "params (M)"), ("train_samples", "training images")]
+    cols += [("balanced_acc", "balanced acc"), ("auc", "macro AUC"), ("acc", "ACC")]
+    text += table(rows, cols)
+    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    names = [r["arm"] for r in rows]
+    ax.barh(
+        names,
+        [mean_of(r["balanced_acc"]) for r in rows],
+        xerr=[r["balanced_acc"][1] if isinstance(r["balanced_acc"], list) else 0 for r in rows],
+    )
+    ax.set(xlabel="test balanced accuracy", title="HAM10000, 7 classes")
+    return text + "\n" + save_plot(fig, out, "fusion_balanced_acc.png")
+
+
+def speed_page(results: Path, out: Path) -> str:
+    """Latency vs GMACs from every ``latency*.json``; scale-out from ``scale_out.json``."""
+    text = "# Speed: latency, GMACs and scale-out\n\n"
+    files = sorted(results.glob("latency*.json")) + sorted(results.glob("gpu_check/*.json"))
+    runs = [(f, json.loads(f.read_text(encoding="utf-8"))) for f in files]
+    runs = [(f, r) for f, r in runs if isinstance(r, dict) and r.get("rows")]
+    if not runs:
+        text += missing("latency*.json")
+    for path, run in runs:
+        env, rows = run.get("env", {}), run["rows"]
+        name = path.relative_to(results).as_posix()
+        text += f"## {name}\n\n" + source(name, "latency.py")
+        text += (
+            f"Device: {env.get('device_name', env.get('device', '?'))}, torch "
+            f"{env.get('torch', '?')}, {env.get('threads', '?')} thread(s).\n\n"
+        )
+        keys = [k for k in ("model", "input_size", "batch_size", "dtype", "mode") if k in rows[0]]
+        keys += [k for k in ("params_m", "gmacs", "p50_ms", "p90_ms", "throughput") if k in rows[0]]
+        text += table(rows, [(k, k) for k in keys])
+        if "gmacs" in rows[0] and "p50_ms" in rows[0]:
+            fig, ax = plt.subplots(figsize=(6.4, 4))
+            for r in rows:
+                ax.scatter(r["gmacs"], r["p50_ms"])
+                ax.annotate(str(r["model"]), (r["gmacs"], r["p50_ms"]), fontsize=7)
+            ax.set(xlabel="GMACs per sample", ylabel="latency p50 (ms per batch)")
+            ax.set_title(f"latency vs GMACs ({env.get('device', '?')})")
+            png = re.sub(r"[^A-Za-z0-9]+", "_", name.removesuffix(".json")) + ".png"
+            text += "\n" + save_plot(fig, out, png)
+    scale = read(results, "scale_out.json")
+    if scale is not None:
+        text += "\n## One process or several (torchrun)\n\n"
+        text += source("scale_out.json", "scale_out.py")
+        rows = scale["rows"]
+        text += table(rows, [(k, k) for k in rows[0]])
+    return text
+
+
+PAGES: dict[str, tuple[str, Callable[[Path, Path], str]]] = {
+    "small-data.md": ("Small data (MedMNIST)", small_data_page),
+    "label-efficiency.md": ("Pretraining and label efficiency", label_efficiency_page),
+    "alignment.md": ("Image–text alignment", alignment_page),
+    "fusion.md": ("Fusion with clinical data", fusion_page),
+    "speed.md": ("Speed", speed_page),
+}
+"""Page file → (title, the function that writes it)."""
+
+
+def generate(results: Path = RESULTS, out: Path = OUT) -> list[Path]:
+    """Write every results page (and its plots) into ``out``; returns the Markdown files."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    index = "# Results\n\nGenerated from `benchmarks/results/*.json` when the site is built.\n\n"
+    for name, (title, page) in PAGES.items():
+        (out / name).write_text(page(results, out), encoding="utf-8")
+        written.append(out / name)
+        index += f"- [{title}]({name})\n"
+    (out / "index.md").write_text(index, encoding="utf-8")
+    return [out / "index.md", *written]
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--results", type=Path, default=RESULTS, help="benchmark JSON folder")
+    p.add_argument("--out", type=Path, default=OUT, help="where the pages go")
+    args = p.parse_args(argv)
+    for path in generate(args.results, args.out):
+        print(path)
+
+
+if __name__ == "__main__":
+    main()
