@@ -149,16 +149,21 @@ def label_efficiency_page(results: Path, out: Path) -> str:
     cols += [("test_acc", "test ACC"), ("test_auc", "test AUC"), ("wall_time_s", "wall s")]
     text += "## Fine-tuning\n\n" + table(rows, cols)
     fig, axes = plt.subplots(1, 2, figsize=(8, 3.6))
+    inits = sorted({r["init"] for r in rows})
     for ax, dataset in zip(axes, ("pneumonia", "adrenal3d")):
-        for init in sorted({r["init"] for r in rows}):
+        counts = set()
+        for i, init in enumerate(inits):
             points = sorted(
                 (LABELS[r["setting"]][1], mean_of(r["test_auc"]))
                 for r in rows
                 if r["init"] == init and LABELS.get(r["setting"], ("",))[0] == dataset
             )
             if len(points) > 1:
-                ax.plot(*zip(*points), "o-", label=init)
+                ax.plot(*zip(*points), "o-", color=f"C{i}", label=init)
+                counts |= {x for x, _ in points}
         ax.set(xscale="log", xlabel="labelled training images", ylabel="test AUC", title=dataset)
+        ax.set_xticks(sorted(counts), [str(c) for c in sorted(counts)])
+        ax.minorticks_off()
         ax.legend(fontsize=6)
     text += "\n" + save_plot(fig, out, "label_efficiency.png")
     probes = [
@@ -249,18 +254,20 @@ def speed_page(results: Path, out: Path) -> str:
         env, rows = run.get("env", {}), run["rows"]
         name = path.relative_to(results).as_posix()
         text += f"## {name}\n\n" + source(name, "latency.py")
-        text += (
-            f"Device: {env.get('device_name', env.get('device', '?'))}, torch "
-            f"{env.get('torch', '?')}, {env.get('threads', '?')} thread(s).\n\n"
-        )
-        keys = [k for k in ("model", "input_size", "batch_size", "dtype", "mode") if k in rows[0]]
-        keys += [k for k in ("params_m", "gmacs", "p50_ms", "p90_ms", "throughput") if k in rows[0]]
+        summary = run.get("settings", {}).get("summary")
+        text += f"Setting: {summary}.\n\n" if summary else ""
+        text += f"Device: {env.get('device_name', env.get('device', '?'))}.\n\n"
+        keys = [k for k in ("model", "batch_size", "dtype", "mode") if k in rows[0]]
+        keys += [
+            k for k in ("params_m", "gmacs", "latency_ms_p50", "latency_ms_p90") if k in rows[0]
+        ]
+        keys += [k for k in ("throughput", "peak_mem_mb") if k in rows[0]]
         text += table(rows, [(k, k) for k in keys])
-        if "gmacs" in rows[0] and "p50_ms" in rows[0]:
+        if "gmacs" in rows[0] and "latency_ms_p50" in rows[0]:
             fig, ax = plt.subplots(figsize=(6.4, 4))
             for r in rows:
-                ax.scatter(r["gmacs"], r["p50_ms"])
-                ax.annotate(str(r["model"]), (r["gmacs"], r["p50_ms"]), fontsize=7)
+                ax.scatter(r["gmacs"], r["latency_ms_p50"])
+                ax.annotate(str(r["model"]), (r["gmacs"], r["latency_ms_p50"]), fontsize=7)
             ax.set(xlabel="GMACs per sample", ylabel="latency p50 (ms per batch)")
             ax.set_title(f"latency vs GMACs ({env.get('device', '?')})")
             png = re.sub(r"[^A-Za-z0-9]+", "_", name.removesuffix(".json")) + ".png"

@@ -2,8 +2,8 @@
 with grouped splits, image–text pairs, unlabelled images, one in-memory dataset base under all
 of them (:class:`InMemoryImages`: one standardisation rule), and batched 2D/3D augmentation.
 
-from hybridnets.data import MedMNIST
-train = MedMNIST("pneumoniamnist.npz", "train")
+    from hybridnets.data import MedMNIST
+    train = MedMNIST("pneumoniamnist.npz", "train")
 """
 
 from hybridnets.data.arrays import ImageArray
