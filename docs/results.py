@@ -91,14 +91,9 @@ def source(name: str, script: str) -> str:
     return f"From `benchmarks/results/{name}`, written by `benchmarks/{script}`.\n\n"
 
 
-def small_data_page(results: Path, out: Path) -> str:
+def small_data_page(rows: Any, results: Path, out: Path) -> str:
     """MedMNIST under the default recipe: ours vs the ResNet-18 baselines, AUC vs parameters."""
-    text = "# Small data: MedMNIST under one recipe\n\n"
-    rows = read(results, "small_data.json")
-    if rows is None:
-        return text + missing("small_data.json")
-    text += source("small_data.json", "small_data.py")
-    text += (
+    text = (
         "From scratch at the native 28² / 28³, the recipe's defaults for every model, 2-core "
         "CPU, one thread per run, test split, mean ± std over the seeds.\n\n"
     )
@@ -137,17 +132,12 @@ LABELS |= {"adrenal3d_300": ("adrenal3d", 300), "adrenal3d": ("adrenal3d", 1188)
 """Fine-tuning settings of ``pretrain_gain.json``: (data set, labelled training images)."""
 
 
-def label_efficiency_page(results: Path, out: Path) -> str:
+def label_efficiency_page(data: Any, results: Path, out: Path) -> str:
     """Self-supervised pretraining: fine-tuning at several label counts, and linear probes."""
-    text = "# Pretraining and label efficiency\n\n"
-    data = read(results, "pretrain_gain.json")
-    if data is None:
-        return text + missing("pretrain_gain.json")
-    text += source("pretrain_gain.json", "pretrain_gain.py")
     rows = data["finetune"]
     cols = [("setting", "setting"), ("init", "initialisation"), ("seeds", "seeds")]
     cols += [("test_acc", "test ACC"), ("test_auc", "test AUC"), ("wall_time_s", "wall s")]
-    text += "## Fine-tuning\n\n" + table(rows, cols)
+    text = "## Fine-tuning\n\n" + table(rows, cols)
     fig, axes = plt.subplots(1, 2, figsize=(8, 3.6))
     inits = sorted({r["init"] for r in rows})
     for ax, dataset in zip(axes, ("pneumonia", "adrenal3d")):
@@ -183,18 +173,13 @@ def label_efficiency_page(results: Path, out: Path) -> str:
 ALIGN_COLUMNS = ("i2t R@10", "t2i R@10", "region acc", "CT/MR acc")
 
 
-def alignment_page(results: Path, out: Path) -> str:
+def alignment_page(rows: Any, results: Path, out: Path) -> str:
     """Image–text alignment on MedPix 2.0: retrieval and zero-shot, and transfer."""
-    text = "# Image–text alignment (MedPix 2.0)\n\n"
-    rows = read(results, "align_medpix.json")
-    if rows is None:
-        return text + missing("align_medpix.json")
-    text += source("align_medpix.json", "align_medpix.py")
     cols = [("model", "image tower"), ("init", "init"), ("input_size", "input")]
     cols += [("epochs", "epochs"), ("seeds", "seeds")]
     cols += [(k, k) for k in ("i2t R@1", "i2t R@10", "t2i R@1", "t2i R@10")]
     cols += [("region acc", "zero-shot region"), ("CT/MR acc", "zero-shot CT/MR")]
-    text += table(rows, cols)
+    text = table(rows, cols)
     several = [r for r in rows if len(r["seeds"]) > 1]
     fig, ax = plt.subplots(figsize=(7, 3.8))
     width = 0.8 / max(1, len(several))
@@ -221,16 +206,11 @@ def alignment_page(results: Path, out: Path) -> str:
     return text
 
 
-def fusion_page(results: Path, out: Path) -> str:
+def fusion_page(rows: Any, results: Path, out: Path) -> str:
     """Fusion with clinical data on HAM10000."""
-    text = "# Fusion with clinical data (HAM10000)\n\n"
-    rows = read(results, "fusion_ham10000.json")
-    if rows is None:
-        return text + missing("fusion_ham10000.json")
-    text += source("fusion_ham10000.json", "fusion_ham10000.py")
     cols = [("arm", "model"), ("params_M", "params (M)"), ("train_samples", "training images")]
     cols += [("balanced_acc", "balanced acc"), ("auc", "macro AUC"), ("acc", "ACC")]
-    text += table(rows, cols)
+    text = table(rows, cols)
     fig, ax = plt.subplots(figsize=(6.4, 3.6))
     names = [r["arm"] for r in rows]
     ax.barh(
@@ -242,9 +222,10 @@ def fusion_page(results: Path, out: Path) -> str:
     return text + "\n" + save_plot(fig, out, "fusion_balanced_acc.png")
 
 
-def speed_page(results: Path, out: Path) -> str:
-    """Latency vs GMACs from every ``latency*.json``; scale-out from ``scale_out.json``."""
-    text = "# Speed: latency, GMACs and scale-out\n\n"
+def speed_page(scale: Any, results: Path, out: Path) -> str:
+    """Scale-out from ``scale_out.json``; latency vs GMACs from every ``latency*.json``."""
+    text = "## One process or several (torchrun)\n\n"
+    text += table(scale["rows"], [(k, k) for k in scale["rows"][0]]) + "\n"
     files = sorted(results.glob("latency*.json")) + sorted(results.glob("gpu_check/*.json"))
     runs = [(f, json.loads(f.read_text(encoding="utf-8"))) for f in files]
     runs = [(f, r) for f, r in runs if isinstance(r, dict) and r.get("rows")]
@@ -272,36 +253,35 @@ def speed_page(results: Path, out: Path) -> str:
             ax.set_title(f"latency vs GMACs ({env.get('device', '?')})")
             png = re.sub(r"[^A-Za-z0-9]+", "_", name.removesuffix(".json")) + ".png"
             text += "\n" + save_plot(fig, out, png)
-    scale = read(results, "scale_out.json")
-    if scale is not None:
-        text += "\n## One process or several (torchrun)\n\n"
-        text += source("scale_out.json", "scale_out.py")
-        rows = scale["rows"]
-        text += table(rows, [(k, k) for k in rows[0]])
     return text
 
 
-PAGES: dict[str, tuple[str, Callable[[Path, Path], str]]] = {
-    "small-data.md": ("Small data (MedMNIST)", small_data_page),
-    "label-efficiency.md": ("Pretraining and label efficiency", label_efficiency_page),
-    "alignment.md": ("Image–text alignment", alignment_page),
-    "fusion.md": ("Fusion with clinical data", fusion_page),
-    "speed.md": ("Speed", speed_page),
-}
-"""Page file → (title, the function that writes it)."""
+PAGES: dict[str, tuple[str, str, str, Callable[[Any, Path, Path], str]]] = {
+    "small-data.md": ("Small data: MedMNIST under one recipe", "small_data", "small_data", small_data_page),
+    "label-efficiency.md": ("Pretraining and label efficiency", "pretrain_gain", "pretrain_gain", label_efficiency_page),
+    "alignment.md": ("Image–text alignment (MedPix 2.0)", "align_medpix", "align_medpix", alignment_page),
+    "fusion.md": ("Fusion with clinical data (HAM10000)", "fusion_ham10000", "fusion_ham10000", fusion_page),
+    "speed.md": ("Speed: latency, GMACs and scale-out", "scale_out", "scale_out", speed_page),
+}  # fmt: skip
+"""Page file → (title, the JSON it is drawn from (``benchmarks/results/<name>.json``), the
+benchmark script that writes it, the function that writes the page's body from its data)."""
 
 
 def generate(results: Path = RESULTS, out: Path = OUT) -> list[Path]:
     """Write every results page (and its plots) into ``out``; returns the Markdown files."""
     out.mkdir(parents=True, exist_ok=True)
-    written = []
     index = "# Results\n\nGenerated from `benchmarks/results/*.json` when the site is built.\n\n"
-    for name, (title, page) in PAGES.items():
-        (out / name).write_text(page(results, out), encoding="utf-8")
-        written.append(out / name)
+    for name, (title, data_name, script, body) in PAGES.items():
+        data = read(results, f"{data_name}.json")
+        text = f"# {title}\n\n"
+        if data is None:
+            text += missing(f"{data_name}.json")
+        else:
+            text += source(f"{data_name}.json", f"{script}.py") + body(data, results, out)
+        (out / name).write_text(text, encoding="utf-8")
         index += f"- [{title}]({name})\n"
     (out / "index.md").write_text(index, encoding="utf-8")
-    return [out / "index.md", *written]
+    return [out / "index.md", *(out / name for name in PAGES)]
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -60,6 +60,27 @@ def write_patch_toy(path: Path, n_train: int = 29, n_eval: int = 21, size: int =
     return path
 
 
+def write_cube_toy(path: Path, n: int = 24, size: int = 16) -> Path:
+    """A tiny 3D MedMNIST-format ``.npz``: noise, plus a bright cube on class-1 volumes."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    arrays = {}
+    for split in ("train", "val", "test"):
+        labels = np.arange(n, dtype=np.uint8) % 2
+        images = rng.integers(0, 64, (n, size, size, size), dtype=np.uint8)
+        images[labels == 1, 4:12, 4:12, 4:12] += 128  # a bright cube marks class 1
+        arrays |= {f"{split}_images": images, f"{split}_labels": labels[:, None]}
+    np.savez(path, **arrays)
+    return path
+
+
+@pytest.fixture
+def cube_toy() -> Callable[..., Path]:
+    """``cube_toy(path, n=24, size=16)``: write :func:`write_cube_toy` and return its path."""
+    return write_cube_toy
+
+
 @pytest.fixture
 def patch_toy() -> Callable[..., Path]:
     """``patch_toy(path, n_train=29)``: write :func:`write_patch_toy` and return its path."""

@@ -49,18 +49,6 @@ def blocks(page: Path, lang: str) -> list[tuple[str, str]]:
     return [(m["before"], m["code"]) for m in FENCE.finditer(text) if m["lang"] == lang]
 
 
-def _write_volumes(path: Path, n: int = 6, size: int = 28) -> Path:
-    rng = np.random.default_rng(0)
-    arrays = {}
-    for split in ("train", "val", "test"):
-        labels = np.arange(n, dtype=np.uint8) % 2
-        volumes = rng.integers(0, 80, (n, size, size, size), dtype=np.uint8)
-        volumes[labels == 1, 8:16, 8:16, 8:16] += 120
-        arrays |= {f"{split}_images": volumes, f"{split}_labels": labels[:, None]}
-    np.savez(path, **arrays)
-    return path
-
-
 @contextlib.contextmanager
 def _inside(folder: Path):
     before = Path.cwd()
@@ -84,7 +72,7 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     root = tmp_path_factory.mktemp("docs_workspace")
     helpers.write_patch_toy(root / "pneumoniamnist.npz", n_train=40, n_eval=20, size=28)
-    _write_volumes(root / "adrenalmnist3d.npz")
+    helpers.write_cube_toy(root / "adrenalmnist3d.npz", n=6, size=28)
     (root / "my_xrays").mkdir()
     for i in range(3):
         Image.fromarray(np.full((28, 28), 40 * i, np.uint8)).save(root / "my_xrays" / f"{i}.png")

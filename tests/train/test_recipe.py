@@ -23,18 +23,6 @@ from hybridnets.train.batches import stratified_subset
 from hybridnets.train.recipe import STATE_FILE
 
 
-def _toy_3d(path: Path, n: int = 24, size: int = 16) -> Path:
-    rng = np.random.default_rng(0)
-    arrays = {}
-    for split in ("train", "val", "test"):
-        labels = np.arange(n, dtype=np.uint8) % 2
-        images = rng.integers(0, 64, (n, size, size, size), dtype=np.uint8)
-        images[labels == 1, 4:12, 4:12, 4:12] += 128  # a bright cube marks class 1
-        arrays |= {f"{split}_images": images, f"{split}_labels": labels[:, None]}
-    np.savez(path, **arrays)
-    return path
-
-
 def _check_result(result: dict, out: Path, data: Path) -> None:
     """The saved result is the one returned, its checkpoint reproduces its test metrics, and
     the reported epoch is the one the default selector (validation loss minus AUC, trailing
@@ -73,8 +61,8 @@ def test_one_epoch_2d_real_data(tmp_path: Path, medmnist_file) -> None:
     _check_result(train(config), tmp_path, data)
 
 
-def test_one_epoch_3d_hybridnets(tmp_path: Path) -> None:
-    data = _toy_3d(tmp_path / "toy3d.npz")
+def test_one_epoch_3d_hybridnets(cube_toy, tmp_path: Path) -> None:
+    data = cube_toy(tmp_path / "toy3d.npz")
     argv = ["--model", "convvit_test", "--data", str(data)]
     argv += ["--out", str(tmp_path / "run"), "--epochs", "4", "--batch-size", "8"]
     config = parse_args([*argv, "--no-progress", "--num-threads", "1"])
@@ -131,8 +119,10 @@ def test_bad_choices_are_refused() -> None:
         parse_args(["--model", "m", "--data", "d", "--select", "best"])
 
 
-def test_interrupted_run_resumes_to_the_same_result(tmp_path: Path, crash_after_saves) -> None:
-    data = _toy_3d(tmp_path / "toy3d.npz", n=16, size=16)
+def test_interrupted_run_resumes_to_the_same_result(
+    cube_toy, tmp_path: Path, crash_after_saves
+) -> None:
+    data = cube_toy(tmp_path / "toy3d.npz", n=16, size=16)
     config = dict(model="convvit_test", data=str(data), epochs=3, batch_size=8, progress=False)
     config["num_threads"] = 1  # bit-equality needs the same reduction order
     full = train(TrainConfig(**config, out_dir=str(tmp_path / "full")))
@@ -158,8 +148,8 @@ def test_interrupted_run_resumes_to_the_same_result(tmp_path: Path, crash_after_
         assert torch.equal(a, b), name
 
 
-def test_no_resume_starts_over(tmp_path: Path, crash_after_saves) -> None:
-    data = _toy_3d(tmp_path / "toy3d.npz", n=16, size=16)
+def test_no_resume_starts_over(cube_toy, tmp_path: Path, crash_after_saves) -> None:
+    data = cube_toy(tmp_path / "toy3d.npz", n=16, size=16)
     config = dict(model="convvit_test", data=str(data), epochs=2, batch_size=8, progress=False)
     with crash_after_saves(1), pytest.raises(KeyboardInterrupt):
         train(TrainConfig(**config, out_dir=str(tmp_path)))
@@ -167,15 +157,17 @@ def test_no_resume_starts_over(tmp_path: Path, crash_after_saves) -> None:
     assert result["epochs_run"] == 2 and not (tmp_path / STATE_FILE).exists()
 
 
-def test_unreadable_state_says_how_to_recover(tmp_path: Path) -> None:
-    data = _toy_3d(tmp_path / "toy3d.npz", n=16, size=16)
+def test_unreadable_state_says_how_to_recover(cube_toy, tmp_path: Path) -> None:
+    data = cube_toy(tmp_path / "toy3d.npz", n=16, size=16)
     (tmp_path / STATE_FILE).write_bytes(b"not a checkpoint")
     with pytest.raises(ValueError, match=r"cannot read training state.*delete it"):
         train(TrainConfig(model="convvit_test", data=str(data), out_dir=str(tmp_path), epochs=1))
 
 
-def test_stop_request_mid_epoch_saves_and_resumes_exactly(tmp_path: Path, monkeypatch) -> None:
-    data = _toy_3d(tmp_path / "toy3d.npz", n=24, size=16)  # 3 steps per epoch at batch 8
+def test_stop_request_mid_epoch_saves_and_resumes_exactly(
+    cube_toy, tmp_path: Path, monkeypatch
+) -> None:
+    data = cube_toy(tmp_path / "toy3d.npz", n=24, size=16)  # 3 steps per epoch at batch 8
     config = dict(model="convvit_test", data=str(data), epochs=2, batch_size=8, progress=False)
     config["num_threads"] = 1
     full = train(TrainConfig(**config, out_dir=str(tmp_path / "full")))
@@ -234,8 +226,8 @@ def test_unwritable_outputs_fail_before_training(tmp_path: Path, monkeypatch, la
         train(TrainConfig(model="convvit_test", data="x.npz", out_dir=str(tmp_path / out)))
 
 
-def test_labels_that_skip_a_class_fail_before_training(tmp_path: Path) -> None:
-    data = _toy_3d(tmp_path / "scans.npz", n=8, size=16)
+def test_labels_that_skip_a_class_fail_before_training(cube_toy, tmp_path: Path) -> None:
+    data = cube_toy(tmp_path / "scans.npz", n=8, size=16)
     arrays = dict(np.load(data))
     for split in ("train", "val", "test"):
         arrays[f"{split}_labels"] = arrays[f"{split}_labels"] * 2  # classes 0 and 2, no 1
