@@ -111,6 +111,7 @@ def _load_splits(
         "text_col": config.text_col,
         "label_col": config.label_col,
         "extra_text_col": config.extra_text_col,
+        "allow_outside_paths": config.allow_outside_paths,
     }
 
     def table(path: str, split: str | None) -> ImageTextPairs:

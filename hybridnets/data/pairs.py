@@ -34,7 +34,7 @@ from torch import Tensor
 
 from hybridnets.data.images import read_image
 from hybridnets.data.in_memory import InMemoryImages
-from hybridnets.data.table import TableFormatError, read_rows
+from hybridnets.data.table import TableFormatError, image_cell_problem, read_rows
 
 __all__ = [
     "MEDPIX_MODALITIES",
@@ -116,12 +116,24 @@ class ImageTextPairs(InMemoryImages):
 
 
 def _stack(
-    rows: list[dict[str, Any]], source: Path, folder: Path, in_chans: int, size: int | None
+    rows: list[dict[str, Any]],
+    source: Path,
+    folder: Path,
+    in_chans: int,
+    size: int | None,
+    allow_outside: bool = True,
 ) -> Tensor:
-    """The images of ``rows`` (paths relative to ``folder``) as one ``(N, C, *S)`` tensor."""
+    """The images of ``rows`` (paths relative to ``folder``) as one ``(N, C, *S)`` tensor;
+    a path outside ``folder`` is refused unless ``allow_outside``."""
     images = []
     for row in rows:
         path = folder / row["image"]
+        problem = image_cell_problem(row["image"].strip(), path, folder, allow_outside)
+        if problem is not None:
+            raise PairsFormatError(
+                f"{source} row {row['_row']}: the image cell {problem}; fix it (paths are "
+                f"relative to {folder}) or remove the row"
+            )
         try:
             images.append(read_image(path, in_chans, size, square=True, antialias=True))
         except (OSError, ValueError) as err:
@@ -224,6 +236,7 @@ def read_table(
     text_col: str = "text",
     label_col: str = "label",
     extra_text_col: str = "extra_text",
+    allow_outside_paths: bool = False,
 ) -> ImageTextPairs:
     """Pairs from a CSV or JSONL table; image paths are relative to the table's folder.
 
@@ -238,6 +251,8 @@ def read_table(
         label_col: Optional column with a class name per row (zero-shot task ``"label"``).
         extra_text_col: Optional column with a second text per row (see
             :attr:`ImageTextPairs.extra_texts`; empty cells: none).
+        allow_outside_paths: Follow image paths that lead outside the table's folder
+            (absolute, ``../``); off: such a row is refused.
 
     Raises:
         PairsFormatError: a missing column, empty caption or unreadable image (with the row
@@ -277,7 +292,7 @@ def read_table(
                 "extra_text": _clean(record.get(extra_text_col) or ""),
             }
         )
-    images = _stack(rows, path, path.parent, in_chans, size)
+    images = _stack(rows, path, path.parent, in_chans, size, allow_outside_paths)
     has_labels = any(r["label"] is not None for r in rows)
     labels = {"label": [r["label"] for r in rows]} if has_labels else {}
     extra = [r["extra_text"] for r in rows]

@@ -182,22 +182,27 @@ class ImageTable:
         """Raise :class:`TableFormatError` naming the first row whose image file is missing."""
         for i in range(len(self)):
             cell = str(self.rows[i][self.image_col] or "").strip()
-            path = self.image_path(i)
-            inside = path.resolve().is_relative_to(self.path.parent.resolve())
-            what = (
-                "is empty" if not cell
-                else f"names {path}, outside the table's folder (set "
-                "`allow_outside_paths=True` to follow it)" if not (inside or self.allow_outside)
-                else f"names a folder ({path})" if path.is_dir()
-                else f"names {path}, which does not exist" if not path.exists()
-                else f"names {path}, which is not a regular file" if not path.is_file()
-                else None
-            )  # fmt: skip
+            what = image_cell_problem(cell, self.image_path(i), self.path.parent, self.allow_outside)
             if what is not None:
                 raise TableFormatError(
                     f"{self.path}, row {i} (line {i + 2}): the {self.image_col!r} cell {what}; "
                     f"fix it (paths are relative to {self.path.parent}) or drop the row"
                 )
+
+
+def image_cell_problem(cell: str, path: Path, folder: Path, allow_outside: bool) -> str | None:
+    """What is wrong with a table's image cell ``cell`` (resolved to ``path``, relative to the
+    table's ``folder``), as the end of a sentence ("the 'image' cell ..."), or None."""
+    inside = path.resolve().is_relative_to(folder.resolve())
+    return (
+        "is empty" if not cell
+        else f"names {path}, outside the table's folder (set `allow_outside_paths=True` to "
+        "follow it)" if not (inside or allow_outside)
+        else f"names a folder ({path})" if path.is_dir()
+        else f"names {path}, which does not exist" if not path.exists()
+        else f"names {path}, which is not a regular file" if not path.is_file()
+        else None
+    )  # fmt: skip
 
 
 def load_table(

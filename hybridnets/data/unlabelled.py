@@ -38,6 +38,8 @@ class UnlabelledImages(InMemoryImages):
         size: Resize every image to this edge length; needed when sources differ in size.
         in_chans: Channels to convert to (default: those of the first source).
         split: Which split of ``.npz`` sources to read.
+        allow_outside_paths: Tables: follow image paths that lead outside the table's folder
+            (absolute, ``../``); off: such a row is refused.
 
     Raises:
         FileNotFoundError: A source does not exist, or a folder holds no image.
@@ -50,6 +52,7 @@ class UnlabelledImages(InMemoryImages):
         size: int | None = None,
         in_chans: int | None = None,
         split: str = "train",
+        allow_outside_paths: bool = False,
     ) -> None:
         if isinstance(sources, (str, Path)):
             sources = [sources]
@@ -57,7 +60,7 @@ class UnlabelledImages(InMemoryImages):
             raise ValueError("no data sources given: pass .npz files and/or image folders")
         parts, self.names = [], []
         for source in sources:
-            x = self._read(Path(source), size, in_chans, split)
+            x = self._read(Path(source), size, in_chans, split, allow_outside_paths)
             in_chans = in_chans or x.shape[1]
             if parts and x.shape[2:] != parts[0].shape[2:]:
                 raise ValueError(
@@ -70,12 +73,16 @@ class UnlabelledImages(InMemoryImages):
         self.images = torch.cat(parts)  # (N, C, *S) float in [0, 1]
 
     @staticmethod
-    def _read(source: Path, size: int | None, in_chans: int | None, split: str) -> torch.Tensor:
+    def _read(
+        source: Path, size: int | None, in_chans: int | None, split: str, allow_outside: bool
+    ) -> torch.Tensor:
         if not source.exists():
             raise FileNotFoundError(f"data source {str(source)!r} does not exist")
         if is_pairs_source(source):  # a table without a split column: every row
             rows = split if has_split(source, split) else None
-            return load_pairs(source, rows, in_chans or 1, size).images
+            return load_pairs(
+                source, rows, in_chans or 1, size, allow_outside_paths=allow_outside
+            ).images
         if source.is_file():
             if source.suffix != ".npz":
                 raise ValueError(

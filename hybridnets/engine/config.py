@@ -154,6 +154,8 @@ class DataConfig(Settings):
         normalize: Standardise inputs with the training data's per-channel mean and std
             (stored with the checkpoint).
         augment: Random augmentation of training images (see the recipe).
+        allow_outside_paths: Tables: follow image paths that lead outside the table's folder
+            (absolute paths, ../); off: such a row is refused.
     """
 
     data: str = setting()
@@ -162,6 +164,7 @@ class DataConfig(Settings):
     max_train_samples: int | None = setting(None, minimum=1)
     normalize: bool = True
     augment: bool = True
+    allow_outside_paths: bool = setting(False, result=False)
 
 
 @dataclass(kw_only=True)

@@ -121,7 +121,12 @@ def build_pretrain_model(
 
 
 def _setup(config: PretrainConfig, runtime: Runtime) -> _Run:
-    images = UnlabelledImages(config.sources, config.input_size, config.in_chans)
+    images = UnlabelledImages(
+        config.sources,
+        config.input_size,
+        config.in_chans,
+        allow_outside_paths=config.allow_outside_paths,
+    )
     if config.max_train_samples is not None and config.max_train_samples < len(images):
         draw = torch.Generator().manual_seed(config.seed)  # leaves the run's generator alone
         keep = torch.randperm(len(images), generator=draw)[: config.max_train_samples]

@@ -75,8 +75,6 @@ class TrainConfig(ParallelConfig, RunConfig, SelectConfig, OptimConfig, DataConf
             lora/ holds them alone (None: train every weight).
         log_test: Also evaluate the test split after every epoch into history (analysis of
             selectors only; never used to choose weights).
-        allow_outside_paths: Tables: follow image paths that lead outside the table's folder
-            (absolute paths, ../); off: such a row is refused.
     """
 
     out_dir: str = "runs/train"
@@ -95,7 +93,6 @@ class TrainConfig(ParallelConfig, RunConfig, SelectConfig, OptimConfig, DataConf
     prior_bias: bool = True
     lora_rank: int | None = setting(None, minimum=1)
     log_test: bool = False
-    allow_outside_paths: bool = setting(False, result=False)
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -42,7 +42,8 @@ def test_medpix_errors_name_the_row_and_the_fix(tmp_path: Path, medpix_like) -> 
     root = medpix_like(tmp_path / "m")
     (root / "images" / "MPX1_train.png").unlink()
     with pytest.raises(
-        PairsFormatError, match=r"descriptions_train.jsonl row 2: cannot read image"
+        PairsFormatError,
+        match=r"descriptions_train.jsonl row 2: the image cell names .*, which does not exist",
     ):
         read_medpix(root, "train", size=16)
     lines = (root / "splits" / "descriptions_test.jsonl").read_text().splitlines()
@@ -82,7 +83,10 @@ def test_table_errors_name_the_row_and_the_fix(tmp_path: Path, shape_pairs) -> N
         read_table(tmp_path / "no_text.csv")
     assert len(read_table(tmp_path / "no_text.csv", text_col="caption", size=8)) == 1
     (tmp_path / "missing.csv").write_text("image,text\ntrain_0.png,a\nnowhere.png,b\n")
-    with pytest.raises(PairsFormatError, match=r"missing.csv row 2: cannot read image .*nowhere"):
+    with pytest.raises(
+        PairsFormatError,
+        match=r"missing.csv row 2: the image cell names .*nowhere.png, which does not exist",
+    ):
         read_table(tmp_path / "missing.csv", size=8)
     (tmp_path / "mixed.csv").write_text("image,text\ntrain_0.png,a\nbig.png,b\n")
     Image.new("L", (8, 8)).save(tmp_path / "big.png")
@@ -155,3 +159,41 @@ def test_table_extra_text_column(tmp_path: Path) -> None:
     (tmp_path / "p.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
     assert read_table(tmp_path / "p.jsonl", size=8).extra_texts == ["its report", ""]
     assert read_table(tmp_path / "p.jsonl", size=8, extra_text_col="other").extra_texts == []
+
+
+def test_pair_paths_outside_the_tables_folder_are_refused_unless_allowed(tmp_path: Path) -> None:
+    """Alignment and pretraining tables follow the training tables' rule (issue 31, item 10)."""
+    from hybridnets.align.__main__ import parse_args
+    from hybridnets.data.unlabelled import UnlabelledImages
+
+    (tmp_path / "tables").mkdir()
+    (tmp_path / "images").mkdir()
+    for i in range(3):
+        Image.new("L", (8, 8), 40 * i).save(tmp_path / "images" / f"{i}.png")
+    rows = [f"../images/{i}.png,a grey square {i},{s}" for i, s in enumerate(("train", "test"))]
+    table = tmp_path / "tables" / "pairs.csv"
+    table.write_text(
+        "image,text,split\n" + f"{tmp_path}/images/2.png,a square,train\n" + "\n".join(rows)
+    )
+    with pytest.raises(
+        PairsFormatError,
+        match=r"row 1: the image cell names .*outside the table's folder \(set `allow_outside_paths=True`",
+    ):
+        read_table(table, "train", 1, 8)
+    assert len(read_table(table, "train", 1, 8, allow_outside_paths=True)) == 2
+    with pytest.raises(PairsFormatError, match="outside the table's folder"):
+        UnlabelledImages([table], size=8)
+    assert len(UnlabelledImages([table], size=8, allow_outside_paths=True)) == 2
+    flagged = parse_args(["--model", "convvit_n", "--data", str(table), "--allow-outside-paths"])
+    assert (
+        flagged.allow_outside_paths
+        and not parse_args(["--model", "convvit_n", "--data", str(table)]).allow_outside_paths
+    )
+
+
+def test_an_empty_or_folder_image_cell_says_so(tmp_path: Path) -> None:
+    (tmp_path / "sub").mkdir()
+    table = tmp_path / "pairs.csv"
+    table.write_text("image,text\nsub,a folder\n")
+    with pytest.raises(PairsFormatError, match=r"row 1: the image cell names a folder"):
+        read_table(table, None, 1, 8)
