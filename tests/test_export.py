@@ -102,3 +102,33 @@ def test_empty_batch_gives_empty_output(name, spatial_dims):
         assert model(x).shape == (0, 3)
         features = model.forward_features(x)
     assert features.shape[:2] == (0, model.num_features)
+
+
+@pytest.mark.parametrize("exporter", ["dynamo", "torchscript"])
+def test_dynamic_onnx_refuses_sizes_in_another_window_regime(exporter, tmp_path):
+    """Issue 31, item 5: ``convswin_test`` exported at 32² serves 40² exactly (every window
+    stage in the same regime) and refuses 64² (a stage's map passes its window: the graph's
+    clipped window would be wrong), in ONNX Runtime, with either exporter."""
+    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    model = _model("convswin_test", 2)
+    x = torch.randn(2, 1, 32, 32)
+    path = tmp_path / "model.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation and tracer
+        if exporter == "dynamo":
+            dynamic = {"x": dict.fromkeys((0, 2, 3), torch.export.Dim.DYNAMIC)}
+            torch.onnx.export(model, (x,), path, dynamic_shapes=dynamic, external_data=False)
+        else:
+            torch.onnx.export(
+                model, (x,), path, dynamo=False, opset_version=17, input_names=["x"],
+                dynamic_axes={"x": {0: "batch", 2: "h", 3: "w"}},
+            )  # fmt: skip
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    same = torch.randn(3, 1, 40, 40)
+    (got,) = session.run(None, {name: same.numpy()})
+    with torch.no_grad():
+        torch.testing.assert_close(torch.from_numpy(got), model(same), atol=1e-5, rtol=1e-5)
+    with pytest.raises(Exception, match="out of data bounds"):  # onnxruntime's own error type
+        session.run(None, {name: torch.randn(1, 1, 64, 64).numpy()})

@@ -38,6 +38,31 @@ def _known(condition: bool | torch.SymBool | Tensor) -> bool:
     return not isinstance(condition, Tensor) and condition
 
 
+def _regime(size: int | torch.SymInt | Tensor, window: int) -> int:
+    """-1: the map is smaller than the window (one clipped window, no shift); 0: equal (no
+    shift); 1: larger (shifted windows)."""
+    return int(bool(size > window)) - int(bool(size < window))
+
+
+def refuse_other_regimes(x: Tensor, window: tuple[int, ...]) -> Tensor:
+    """``x`` ``(B, *S, C)`` unchanged, through an op that fails when ``S`` is in another window
+    regime (:func:`_regime`, per dim) than the size being exported: for ``torch.onnx.export``,
+    whose graph cannot hold the regime's guard. An ONNX Runtime session then refuses such an
+    input (an ``index_select`` out of range in this layer) instead of returning logits that
+    differ from the model's."""
+    size = x.shape[1:-1]  # SymInts (dynamo exporter) or traced 0-dim tensors (TorchScript's)
+    expected = torch.tensor([_regime(s, w) for s, w in zip(size, window)], device=x.device)
+    sizes = torch.stack(
+        [
+            s.long() if isinstance(s, Tensor) else torch.scalar_tensor(s, dtype=torch.long)
+            for s in size
+        ]
+    ).to(x.device)
+    got = torch.sign(sizes - torch.tensor(window, device=x.device))
+    wrong = (got != expected).any().long().view(1)
+    return x + x.new_zeros(1).index_select(0, wrong * (2**31 - 1))  # index 0 where right
+
+
 class WindowAttention(MultiHeadProjections):
     """Window attention on a channels-last map ``(B, *S, C)``.
 
@@ -97,6 +122,8 @@ class WindowAttention(MultiHeadProjections):
         return cached_buffer(self, "region_ids", size, build)
 
     def forward(self, x: Tensor) -> Tensor:
+        if torch.onnx.is_in_onnx_export():  # the graph serves this window regime only
+            x = refuse_other_regimes(x, self.window_size)
         size = tuple(x.shape[1:-1])
         window, shift, padded = self.layout(size)
         pads = [p for s, pp in zip(reversed(size), reversed(padded)) for p in (0, pp - s)]
