@@ -25,11 +25,13 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 
 from _common import env_info, markdown_table, medmnist_dir, split_names
 
 from hybridnets.atomic import atomic_write_text
+from hybridnets.train import TrainConfig
 
 _logger = logging.getLogger("scale_out")
 RESULTS = Path(__file__).parent / "results"
@@ -57,18 +59,34 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def train_config(data: Path, out: Path, args: argparse.Namespace) -> TrainConfig:
+    """The run's settings: the same for every process count."""
+    return TrainConfig(
+        model=args.model,
+        model_kwargs=json.loads(args.model_kwargs) if args.model_kwargs else {},
+        data=str(data),
+        out_dir=str(out),
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        max_train_samples=args.max_train_samples,
+        num_threads=args.threads,
+        device=args.device,
+        progress=False,
+        resume=False,
+    )
+
+
 def run_once(data: Path, nproc: int, out: Path, args: argparse.Namespace) -> dict:
-    """One training run in ``nproc`` processes; returns its result.json."""
+    """One training run in ``nproc`` processes (torchrun above one); returns its result.json.
+    The settings travel as a ``--config`` file written beside the run folder."""
+    config = out.with_name(f"{out.name}.config.json")
+    config.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(config, json.dumps(asdict(train_config(data, out, args)), indent=2) + "\n")
     launcher = [sys.executable, "-m", "hybridnets.train"]
     if nproc > 1:
         launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
         launcher += ["--nproc_per_node", str(nproc), "-m", "hybridnets.train"]
-    cmd = [*launcher, "--model", args.model, "--data", str(data), "--out", str(out)]
-    cmd += ["--epochs", str(args.epochs), "--batch-size", str(args.batch_size)]
-    cmd += ["--max-train-samples", str(args.max_train_samples), "--num-threads", str(args.threads)]
-    cmd += ["--device", args.device, "--no-progress", "--no-resume"]
-    if args.model_kwargs:
-        cmd += ["--model-kwargs", args.model_kwargs]
+    cmd = [*launcher, "--config", str(config)]
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
     _logger.info("%s", " ".join(cmd))
     done = subprocess.run(cmd, env=env, capture_output=True, text=True)
