@@ -41,9 +41,8 @@ def test_every_recipe_has_the_shared_parts_and_documents_every_field(config) -> 
         assert {f.name for f in fields(part)} <= names, part.__name__
     assert set(cli.field_help(config)) >= names
     shared = {"out_dir", "progress", "num_threads", "resume", "overwrite", "fsdp",
-              "grad_checkpointing"}  # fmt: skip
-    own = {"allow_outside_paths"} if config is TrainConfig else set()
-    assert set(result_free(config)) == shared | own
+              "grad_checkpointing", "allow_outside_paths"}  # fmt: skip
+    assert set(result_free(config)) == shared
     text = PARSERS[config]().format_help()
     for title in ("The model a run trains", "Optimisation", "Where and how a run executes"):
         assert title in text

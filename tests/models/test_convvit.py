@@ -257,3 +257,32 @@ def test_transplant_default_layout_is_the_models_default():
     from hybridnets.models.convvit_timm import PARENT_LAYOUT
 
     assert ConvViTCfg().block_types == PARENT_LAYOUT
+
+
+def test_convvit_n_keeps_3d_convolutions_channels_last_with_the_same_outputs(tmp_path) -> None:
+    """``channels_last_3d`` is memory layout only: the same logits and gradients as the
+    contiguous model, weights that save and load, and nothing changed in 2D."""
+    torch.manual_seed(0)
+    model = hybridnets.create("convvit_n", spatial_dims=3, in_chans=1, num_classes=2)
+    conv = next(m for m in model.modules() if isinstance(m, torch.nn.Conv3d))
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last_3d)
+    plain = hybridnets.create("convvit_n", spatial_dims=3, in_chans=1, num_classes=2)
+    plain.memory_format = torch.contiguous_format
+    plain = plain.to(memory_format=torch.contiguous_format)
+    plain.load_state_dict(model.state_dict())
+    x = torch.randn(2, 1, 28, 28, 28)
+    model.train(), plain.train()
+    a, b = model(x), plain(x)
+    torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
+    a.sum().backward(), b.sum().backward()
+    torch.testing.assert_close(
+        conv.weight.grad,
+        plain.get_submodule(next(n for n, m in model.named_modules() if m is conv)).weight.grad,
+        atol=1e-3,
+        rtol=1e-3,
+    )
+    hybridnets.save_pretrained(model, tmp_path / "m")
+    again = hybridnets.create(pretrained=str(tmp_path / "m"))
+    torch.testing.assert_close(again.eval()(x), model.eval()(x))
+    flat = hybridnets.create("convvit_n", spatial_dims=2, in_chans=1)
+    assert flat.memory_format == torch.contiguous_format
