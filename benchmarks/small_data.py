@@ -181,8 +181,12 @@ def summary(runs: Path, out: Path = RESULTS, select: str | None = None) -> Path:
     groups: dict[tuple[str, str], list[Path]] = {}
     for setting in SETTINGS:
         for label in MODELS:
-            folders = sorted(runs.glob(run_name(setting, label, 0)[:-1] + "*"))
-            folders = [f for f in folders if (f / "result.json").is_file()]
+            stem = run_name(setting, label, 0)[:-1]  # "<setting>__<label>__s"
+            folders = sorted(runs.glob(stem + "*"))  # the seed is all that may follow
+            folders = [
+                f for f in folders
+                if f.name[len(stem):].isdigit() and (f / "result.json").is_file()
+            ]  # fmt: skip
             if folders:
                 groups[(setting, label)] = folders
     for (setting, label), folders in groups.items():
@@ -284,11 +288,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="report runs made with another selector at the epoch this one picks in their "
         "--log-test history (training does not depend on it); default: as each run selected",
     )
+    s.add_argument("--out", type=Path, default=RESULTS, help="where the summary goes")
     for q in (r, s):
         q.add_argument("--runs", type=Path, default=Path("runs/small_data"), help="run folders")
     args = p.parse_args(argv)
     if args.command == "summary":
-        print(summary(args.runs, select=args.select))
+        print(summary(args.runs, args.out, select=args.select))
         return
     labels = args.models.split(",")
     unknown = [m for m in labels if m not in MODELS] + [

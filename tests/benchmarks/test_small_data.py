@@ -186,3 +186,18 @@ def test_summary_reselects_runs_made_with_another_selector(tmp_path: Path) -> No
     assert all(r["reselected"] == "val_auc" for r in row["runs"])
     rows = json.loads(small_data.summary(runs, out, select="val_loss").read_text())
     assert rows[0]["best_epoch"] == [3, 3] and "test_acc_threshold" in rows[0]  # as run
+
+
+def test_summary_keeps_a_models_runs_apart_from_a_label_that_extends_its_name(tmp_path) -> None:
+    """``convvit_n`` runs are ``<setting>__convvit_n__s<seed>``; the runs of the label
+    ``convvit_n (stage-2 expansion 2)`` (``..__convvit_n__stage_2_expansion_2__s0``) share that
+    prefix and must not be counted as ``convvit_n``'s."""
+    runs, out = tmp_path / "runs", tmp_path / "out"
+    out.mkdir()
+    _run(runs / small_data.run_name("pneumonia_500", "convvit_n", 0), 0, 0.9)
+    wider = "convvit_n (stage-2 expansion 2)"
+    _run(runs / small_data.run_name("pneumonia_500", wider, 0), 0, 0.5)
+    _run(runs / small_data.run_name("pneumonia_500", wider, 1), 1, 0.5)
+    rows = {r["model"]: r for r in json.loads(small_data.summary(runs, out).read_text())}
+    assert rows["convvit_n [pneumonia_500]"]["seeds"] == [0]
+    assert rows[f"{wider} [pneumonia_500]"]["seeds"] == [0, 1]
