@@ -376,8 +376,16 @@ class ConvViT(nn.Module):
     def forward_features(self, x: Tensor) -> Tensor:
         """``(B, in_chans, *S)`` → last stage map ``(B, num_features, *S/stride)``."""
         self.check_input(x)
-        x = x.contiguous(memory_format=self.memory_format)
-        return self.norm_pre(self.stages(self.stem(x)))
+        return self.norm_pre(self.stages(self.stem(self._in_memory_format(x))))
+
+    def _in_memory_format(self, x: Tensor) -> Tensor:
+        """``x`` in the model's memory format (a layout, not values); left as it is while
+        exporting or tracing, whose graphs have no memory formats (ONNX cannot express one)."""
+        if self.memory_format == torch.contiguous_format or torch.onnx.is_in_onnx_export():
+            return x
+        if torch.jit.is_tracing():
+            return x
+        return x.contiguous(memory_format=self.memory_format)
 
     def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
         """Pool, norm and classify; ``pre_logits=True`` returns the pooled ``(B, num_features)``."""
@@ -414,7 +422,7 @@ class ConvViT(nn.Module):
         last = len(self.stages) - 1
         stages = self.stages[: max_index + 1] if stop_early else self.stages
         intermediates = []
-        x = self.stem(x.contiguous(memory_format=self.memory_format))
+        x = self.stem(self._in_memory_format(x))
         for i, stage in enumerate(stages):
             x = stage(x)
             if i in take:
