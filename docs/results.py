@@ -226,6 +226,14 @@ def speed_page(scale: Any, results: Path, out: Path) -> str:
     """Scale-out from ``scale_out.json``; latency vs GMACs from every ``latency*.json``."""
     text = "## One process or several (torchrun)\n\n"
     text += table(scale["rows"], [(k, k) for k in scale["rows"][0]]) + "\n"
+    cost = read(results, "epoch_cost.json")
+    if cost is not None:
+        text += "\n## One training epoch under the recipe\n\n"
+        text += source("epoch_cost.json", "epoch_cost.py")
+        cols = [("model", "model"), ("params_M", "params (M)"), ("wall_s", "wall s / run")]
+        cols += [("train_s", "train s / epoch"), ("images_per_s", "images / s")]
+        text += f"Device: {cost['env'].get('device_name', '?')}, one thread.\n\n"
+        text += table(cost["rows"], cols) + "\n"
     files = sorted(results.glob("latency*.json")) + sorted(results.glob("gpu_check/*.json"))
     runs = [(f, json.loads(f.read_text(encoding="utf-8"))) for f in files]
     runs = [(f, r) for f, r in runs if isinstance(r, dict) and r.get("rows")]
