@@ -182,7 +182,9 @@ class ImageTable:
         """Raise :class:`TableFormatError` naming the first row whose image file is missing."""
         for i in range(len(self)):
             cell = str(self.rows[i][self.image_col] or "").strip()
-            what = image_cell_problem(cell, self.image_path(i), self.path.parent, self.allow_outside)
+            what = image_cell_problem(
+                cell, self.image_path(i), self.path.parent, self.allow_outside
+            )
             if what is not None:
                 raise TableFormatError(
                     f"{self.path}, row {i} (line {i + 2}): the {self.image_col!r} cell {what}; "
