@@ -221,6 +221,13 @@ def recipe_module(cls: type) -> str:
     return cls.__module__.rsplit(".", 1)[0]
 
 
+def write_config(config: Any, path: Path) -> Path:
+    """Every field of a recipe config as the JSON file ``path`` (atomically; its folder made),
+    which ``python -m <recipe> --config path`` reads back."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return atomic_write_text(path, json.dumps(dataclasses.asdict(config), indent=2) + "\n")
+
+
 def run_recipe(config: Any, log: Path, mode: str = "w") -> int:
     """Run the recipe of ``config`` (a ``TrainConfig``, ``PretrainConfig`` or ``AlignConfig``)
     as ``python -m <recipe> --config <log stem>.config.json`` with its output in ``log``
@@ -230,8 +237,7 @@ def run_recipe(config: Any, log: Path, mode: str = "w") -> int:
     ``run_config.json`` equals it. A subprocess per run: sweeps run single-thread runs side by
     side, and one that fails leaves the others going.
     """
-    path = log.with_name(f"{log.stem}.config.json")
-    atomic_write_text(path, json.dumps(dataclasses.asdict(config), indent=2) + "\n")
+    path = write_config(config, log.with_name(f"{log.stem}.config.json"))
     module = recipe_module(type(config))
     return run_logged([sys.executable, "-m", module, "--config", str(path)], log, mode)
 

@@ -25,10 +25,9 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Sequence
-from dataclasses import asdict
 from pathlib import Path
 
-from _common import env_info, markdown_table, medmnist_dir, split_names
+from _common import env_info, markdown_table, medmnist_dir, split_names, write_config
 
 from hybridnets.atomic import atomic_write_text
 from hybridnets.train import TrainConfig
@@ -79,9 +78,7 @@ def train_config(data: Path, out: Path, args: argparse.Namespace) -> TrainConfig
 def run_once(data: Path, nproc: int, out: Path, args: argparse.Namespace) -> dict:
     """One training run in ``nproc`` processes (torchrun above one); returns its result.json.
     The settings travel as a ``--config`` file written beside the run folder."""
-    config = out.with_name(f"{out.name}.config.json")
-    config.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(config, json.dumps(asdict(train_config(data, out, args)), indent=2) + "\n")
+    config = write_config(train_config(data, out, args), out.with_name(f"{out.name}.config.json"))
     launcher = [sys.executable, "-m", "hybridnets.train"]
     if nproc > 1:
         launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone"]

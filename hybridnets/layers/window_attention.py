@@ -98,10 +98,11 @@ class WindowAttention(MultiHeadProjections):
         """Window, shift and padded size used for a map of spatial ``size``."""
         window, shift, padded = [], [], []
         for w, sh, s in zip(self.window_size, self.shift_size, size):
-            if s < w:  # the map is one clipped window
-                w, sh = s, 0
+            regime = _regime(s, w)
+            if regime < 0:  # the map is one clipped window
+                w = s
             window.append(w)
-            shift.append(sh if s > w else 0)
+            shift.append(sh if regime > 0 else 0)
             padded.append((s + w - 1) // w * w)  # the next multiple, in terms export can simplify
         return tuple(window), tuple(shift), tuple(padded)
 

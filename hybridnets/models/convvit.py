@@ -381,9 +381,8 @@ class ConvViT(nn.Module):
     def _in_memory_format(self, x: Tensor) -> Tensor:
         """``x`` in the model's memory format (a layout, not values); left as it is while
         exporting or tracing, whose graphs have no memory formats (ONNX cannot express one)."""
-        if self.memory_format == torch.contiguous_format or torch.onnx.is_in_onnx_export():
-            return x
-        if torch.jit.is_tracing():
+        exporting = torch.onnx.is_in_onnx_export() or torch.jit.is_tracing()
+        if self.memory_format == torch.contiguous_format or exporting:
             return x
         return x.contiguous(memory_format=self.memory_format)
 
