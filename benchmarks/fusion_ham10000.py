@@ -16,7 +16,14 @@ regression uses that split too (fit on train, scored on test):
     python benchmarks/fusion_ham10000.py summary   # benchmarks/results/fusion_ham10000.{json,md}
 
 Arms (``--arms``): ``logreg`` (age, sex, site; one-hot, class-balanced), ``<model>`` (image
-only) and ``<model>+late|cross|coattn`` (image fused with age, sex and site). ``dx_type`` is
+only) and ``<model>+late|cross|coattn`` (image fused with age, sex and site), each fusion arm
+optionally qualified: ``~always`` keeps the table in every sample and the saved model (no
+table dropout, no fallback: the recipe before issue 32), ``~shuffled`` reads a copy of the
+table whose clinical columns are permuted across rows (seed 0; each row keeps a real
+age-sex-site triple, no longer its own), where the table cannot help:
+
+    python benchmarks/fusion_ham10000.py run --input-size 28 \
+        --arms convvit_n,convvit_n+cross,convvit_n+cross~always,convvit_n+cross~shuffled ``dx_type`` is
 never an input: it leaks the label. ``--extra`` takes more recipe options as
 ``python -m hybridnets.train`` would (default ``--class-balance loss``), parsed once by the
 recipe's own parser and applied last.
@@ -67,13 +74,38 @@ def write_table(data: Path, out: Path) -> Path:
     return write_ham10000_table(data, out)
 
 
+QUALIFIERS = ("always", "shuffled")
+SHUFFLED = "ham10000_shuffled.csv"
+
+
+def shuffled_table(table: Path, out: Path, seed: int = 0) -> Path:
+    """``out``: ``table`` with its clinical columns moved together to a random other row."""
+    lines = table.read_text().splitlines()
+    header, rows = lines[0].split(","), [line.split(",") for line in lines[1:]]
+    columns = [header.index(c) for c in CLINICAL]
+    order = np.random.default_rng(seed).permutation(len(rows))
+    shuffled = [list(r) for r in rows]
+    for row, source in zip(shuffled, order):
+        for c in columns:
+            row[c] = rows[source][c]
+    text = "\n".join(",".join(r) for r in [header, *shuffled]) + "\n"
+    return atomic_write_text(out, text)
+
+
 def run_folder(runs: Path, arm: str, seed: int) -> Path:
-    return runs / f"{arm.replace('+', '_')}__s{seed}"
+    return runs / f"{arm.replace('+', '_').replace('~', '_')}__s{seed}"
 
 
 def config(arm: str, seed: int, args: argparse.Namespace, table: Path) -> TrainConfig:
-    """The recipe's config of one image or fusion arm (``args.extra`` applied last)."""
-    model, _, fusion = arm.partition("+")
+    """The recipe's config of one image or fusion arm (``args.extra`` applied last); a
+    ``~shuffled`` arm reads :data:`SHUFFLED` beside ``table``."""
+    base, *qualifiers = arm.split("~")
+    unknown = set(qualifiers) - set(QUALIFIERS)
+    model, _, fusion = base.partition("+")
+    if unknown or (qualifiers and not fusion):
+        raise ValueError(f"{arm}: qualifiers {QUALIFIERS} go after a fusion arm")
+    if "shuffled" in qualifiers:
+        table = table.with_name(SHUFFLED)
     settings: dict[str, Any] = {
         "model": model,
         "data": str(table),
@@ -91,6 +123,8 @@ def config(arm: str, seed: int, args: argparse.Namespace, table: Path) -> TrainC
     }
     if fusion:
         settings |= {"tabular": ",".join(CLINICAL), "fusion": fusion}
+    if "always" in qualifiers:
+        settings |= {"table_dropout": 0.0, "table_fallback": False}
     return TrainConfig(**settings | args.extra)
 
 
@@ -148,6 +182,8 @@ def run(args: argparse.Namespace) -> int:
         _logger.warning("skipping: no HAM10000 at %s (set HAM10000_DIR)", data)
         return 0
     table = write_table(data, args.runs / "ham10000.csv")
+    if any("shuffled" in arm for arm in args.arms):
+        shuffled_table(table, table.with_name(SHUFFLED))
     for seed in args.seeds:
         for arm in args.arms:
             folder = run_folder(args.runs, arm, seed)
@@ -163,11 +199,17 @@ def run(args: argparse.Namespace) -> int:
 
 
 def arm_of(result: dict[str, Any]) -> str:
-    """``logreg``, ``<model>`` or ``<model>+<fusion>`` from a result.json."""
+    """``logreg``, ``<model>`` or ``<model>+<fusion>[~always][~shuffled]`` from a result.json
+    (a run from before issue 32, without ``table_fallback``, kept its table: ``~always``)."""
     config = result["config"]
     if result.get("arm") == "logreg":
         return "logreg"
-    return result["model"] + (f"+{config['fusion']}" if config.get("tabular") else "")
+    if not config.get("tabular"):
+        return result["model"]
+    arm = f"{result['model']}+{config['fusion']}"
+    if not config.get("table_fallback", False):
+        arm += "~always"
+    return arm + ("~shuffled" if Path(config.get("data", "")).name == SHUFFLED else "")
 
 
 def summarise(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -181,16 +223,20 @@ def summarise(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
     }
     for name in METRICS:
         row[name] = mean_std(r["test"][name] for r in results)
+    row["table_used"] = [r.get("table_used") for r in results]
     return row
 
 
 def table_md(rows: Sequence[dict[str, Any]]) -> str:
-    head = ["arm", "params", "train rows", "seeds", "balanced acc", "macro AUC", "ACC", "wall s"]
+    head = ["arm", "params", "train rows", "seeds", "balanced acc", "macro AUC", "ACC",
+            "table kept", "wall s"]  # fmt: skip
     cells = []
     for r in rows:
         params = f"{r['params_M']:.2f}M" if r["params_M"] >= 0.01 else f"{r['params_M'] * 1e6:.0f}"
+        used = [u for u in r.get("table_used", []) if u is not None]
+        kept = f"{sum(used)} of {len(used)}" if used else ""
         cells.append([r["arm"], params, r["train_samples"], len(r["seeds"]),
-                      *(plus_minus(r[m]) for m in METRICS), f"{r['wall_time_s']:.0f}"])  # fmt: skip
+                      *(plus_minus(r[m]) for m in METRICS), kept, f"{r['wall_time_s']:.0f}"])  # fmt: skip
     return md_table(head, cells)
 
 
@@ -209,8 +255,13 @@ def summary(runs: Path, out: Path = RESULTS) -> Path | None:
         f"{config.get('epochs')} epochs, train subset {config.get('max_train_samples')} "
         f"(stratified), recipe options beyond the defaults: class_balance="
         f"{config.get('class_balance')}. Clinical columns: {', '.join(CLINICAL)} (never "
-        "dx_type). Commands: `python benchmarks/fusion_ham10000.py run ...` (each run's "
-        "settings are in its result.json config and run_config.json). CPU, fp32, one thread per run, 2–5 runs sharing two cores (wall times inflated)."
+        "dx_type). Fusion arms keep the table only where it helps on validation (table "
+        "dropout 0.25, fallback to the image path; 'table kept' counts the seeds that kept "
+        "it); ~always: the table in every sample and the saved model, as before issue 32; "
+        "~shuffled: clinical columns permuted across rows (no signal). Commands: `python "
+        "benchmarks/fusion_ham10000.py run ...` (each run's settings are in its result.json "
+        "config and run_config.json). CPU, fp32, one thread per run, two runs sharing two "
+        "cores (wall times inflated)."
     )
     return write_summary(out, "fusion_ham10000", rows, note, table_md(rows))
 
@@ -222,8 +273,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--arms",
         default=DEFAULT_ARMS,
         type=lambda s: s.split(","),
-        help=f"logreg, <model> or <model>+late|cross|coattn, comma-separated (default: "
-        f"{DEFAULT_ARMS})",
+        help=f"logreg, <model> or <model>+late|cross|coattn, a fusion arm optionally followed "
+        f"by ~always (table in every sample, no fallback) and/or ~shuffled (clinical columns "
+        f"permuted across rows); comma-separated (default: {DEFAULT_ARMS})",
     )
     p.add_argument("--input-size", type=int, default=64, help="image side length (default: 64)")
     p.add_argument("--epochs", type=int, default=12, help="epochs per run (default: 12)")

@@ -44,7 +44,9 @@ def load_trained(folder: str | Path) -> tuple[nn.Module, dict[str, Any]]:
     """Rebuild a model saved by :func:`save_checkpoint`; returns ``(model, recipe)``.
 
     A fusion classifier's recipe holds its clinical preprocessing: feed it
-    ``TabularPreprocessor.from_dict(recipe["tabular"]).transform(rows)`` beside the images.
+    ``TabularPreprocessor.from_dict(recipe["tabular"]).transform(rows)`` beside the images;
+    its ``use_table`` (False where validation showed the columns did not help) is set on the
+    model.
     """
     from safetensors.torch import load_file
 
@@ -63,6 +65,7 @@ def load_trained(folder: str | Path) -> tuple[nn.Module, dict[str, Any]]:
         model = FusionClassifier(
             recipe["model"], *shape, spec, recipe["fusion"], recipe["fusion_dim"], **kwargs
         )
+        model.use_table = recipe.get("use_table", True)
     else:
         model = create_model(recipe["model"], *shape, **kwargs)
     model.load_state_dict(load_file(str(folder / _WEIGHTS_FILE)))

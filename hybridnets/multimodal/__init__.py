@@ -7,7 +7,12 @@ classifiers with a tabular tokenizer. The text tower needs the ``text`` extra
     model = build_image_text_model("convvit_n", spatial_dims=2, in_chans=1)
 """
 
-from hybridnets.multimodal.fusion import FUSION_MODES, FusionClassifier, TwoViewClassifier
+from hybridnets.multimodal.fusion import (
+    FUSION_MODES,
+    FusionClassifier,
+    TwoViewClassifier,
+    use_clinical_columns,
+)
 from hybridnets.multimodal.image import IMAGE_POOLING, ImageTower
 from hybridnets.multimodal.image_text import ImageTextModel, build_image_text_model
 from hybridnets.multimodal.lora import (
@@ -66,6 +71,7 @@ __all__ = [
     "retrieval_metrics",
     "save_adapters",
     "unique_texts",
+    "use_clinical_columns",
     "zero_shot_accuracy",
     "zero_shot_predict",
     "zero_shot_weights",

@@ -13,6 +13,11 @@ token per clinical variable (:class:`~hybridnets.multimodal.tabular.TabularToken
   between image and tabular tokens (BioFusionNet; Mondol et al., IEEE JBHI 2024), both pooled
   → MLP head.
 
+``table_dropout`` withholds the table from a random share of the training samples, so the
+model also learns to classify without it, and ``use_table = False`` withholds it from every
+sample (``"cross"``: exactly the image path alone; ``"late"`` / ``"coattn"``: zero clinical
+tokens): the recipe keeps the table only where it helps on validation.
+
 :class:`TwoViewClassifier` fuses two views or sequences (frontal + lateral, T1 + T2) the same
 way, with one shared backbone or two.
 
@@ -36,7 +41,7 @@ from hybridnets.models.delegate import no_weight_decay_of
 from hybridnets.multimodal.tabular import TabularTokenizer
 from hybridnets.resolve import create_model
 
-__all__ = ["FUSION_MODES", "FusionClassifier", "TwoViewClassifier"]
+__all__ = ["FUSION_MODES", "FusionClassifier", "TwoViewClassifier", "use_clinical_columns"]
 
 FUSION_MODES = ("late", "cross", "coattn")
 
@@ -113,7 +118,14 @@ class FusionClassifier(nn.Module):
         num_heads: Attention heads (reduced to a divisor of the widths).
         drop_rate: Dropout before the last layer of the MLP head.
         input_size: Spatial input size, for timm models with a fixed token grid.
+        table_dropout: In training, the probability that a sample's table is withheld (see
+            ``use_table``), so the model also learns to classify from the image alone.
         **model_kwargs: Further backbone constructor arguments.
+
+    Attributes:
+        use_table: False withholds the table from every sample: ``"cross"`` then computes
+            exactly the image-only classifier it holds, ``"late"`` and ``"coattn"`` see zero
+            clinical tokens.
 
     ``FusionClassifier("convvit_test", 3, 1, 2, pre.spec)(x, *pre.transform(rows))``
     """
@@ -130,11 +142,15 @@ class FusionClassifier(nn.Module):
         num_heads: int = 4,
         drop_rate: float = 0.0,
         input_size: Sequence[int] | None = None,
+        table_dropout: float = 0.0,
         **model_kwargs: Any,
     ) -> None:
         super().__init__()
         if fusion not in FUSION_MODES:
             raise ValueError(f"fusion must be one of {FUSION_MODES}, got {fusion!r}")
+        if not 0.0 <= table_dropout < 1.0:
+            raise ValueError(f"table_dropout must be in [0, 1), got {table_dropout}")
+        self.table_dropout, self.use_table = table_dropout, True
         if tabular is None:
             raise ValueError("FusionClassifier needs tabular=<TabularSpec or fitted preprocessor>")
         spec = tabular.spec if isinstance(tabular, TabularPreprocessor) else tabular
@@ -167,15 +183,31 @@ class FusionClassifier(nn.Module):
         feat = net.forward_features(x)
         fmap = _channels_first(feat, net)  # (B, C, *S)
         table = self.tabular(numeric, numeric_missing, categorical)  # (B, V, dim)
+        keep = self._keep(len(table), table.device)  # (B,) samples that see their table
         if self.fusion_type == "cross":
-            context = torch.cat([self.null_token.expand(len(table), -1, -1), table], 1)
-            fmap = self.fusion(fmap, context)  # (B, C, *S); exactly fmap while the gate is 0
-        elif self.fusion_type == "coattn":
+            if self.use_table:  # without it: the image-only classifier, exactly
+                context = torch.cat([self.null_token.expand(len(table), -1, -1), table], 1)
+                fused = self.fusion(fmap, context)  # (B, C, *S); exactly fmap while the gate is 0
+                mask = None if keep is None else keep.view(-1, *[1] * (fmap.ndim - 1))
+                fmap = fused if mask is None else torch.where(mask, fused, fmap)
+            return _native(fmap, net, feat.ndim), table
+        if keep is not None:
+            table = table * keep.view(-1, 1, 1).to(table.dtype)
+        if self.fusion_type == "coattn":
             b, c, *size = fmap.shape
             tokens = fmap.flatten(2).transpose(1, 2)  # (B, L, C)
             tokens, table = self.fusion(tokens, table)
             fmap = tokens.transpose(1, 2).reshape(b, c, *size)  # (B, C, *S)
         return _native(fmap, net, feat.ndim), table
+
+    def _keep(self, batch: int, device: torch.device) -> Tensor | None:
+        """Which samples see their table: None for all of them, else a ``(B,)`` mask (none
+        without ``use_table``; a random ``1 - table_dropout`` share in training)."""
+        if not self.use_table:
+            return torch.zeros(batch, dtype=torch.bool, device=device)
+        if self.training and self.table_dropout > 0:
+            return torch.rand(batch, device=device) >= self.table_dropout
+        return None
 
     def forward_features(
         self,
@@ -212,6 +244,14 @@ class FusionClassifier(nn.Module):
         gates = {n for n, _ in self.named_parameters() if n.endswith(("gate", "gate_a", "gate_b"))}
         extra = {"null_token"} if self.fusion_type == "cross" else set()
         return no_weight_decay_of(self.image, "image") | gates | extra
+
+
+def use_clinical_columns(model: nn.Module, use_table: bool) -> None:
+    """Set ``FusionClassifier.use_table`` of every fusion classifier in ``model`` (an
+    EMA copy or a DDP wrapper too); a model without one is left as is."""
+    for module in model.modules():
+        if isinstance(module, FusionClassifier):
+            module.use_table = use_table
 
 
 class TwoViewClassifier(nn.Module):

@@ -7,7 +7,29 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["class_weights", "epoch_order", "prior_logits", "stratified_subset"]
+__all__ = [
+    "AUTO_EPOCHS",
+    "AUTO_SAMPLES",
+    "auto_epochs",
+    "class_weights",
+    "epoch_order",
+    "prior_logits",
+    "stratified_subset",
+]
+
+AUTO_SAMPLES = 50_000
+"""Training samples a run shows the model when ``epochs`` is not given."""
+AUTO_EPOCHS = (10, 100)
+"""The fewest and the most epochs :func:`auto_epochs` gives."""
+
+
+def auto_epochs(n_train: int) -> int:
+    """Epochs for ``n_train`` training samples when none are given: enough to show the model
+    :data:`AUTO_SAMPLES` samples, within :data:`AUTO_EPOCHS` (500 samples: 100 epochs, 1,080:
+    47, 4,708: 11, 10,000 or more: 10). A few hundred labels need many passes; a large set
+    gets there in a few (benchmarks/results/small_data.md, issue 32)."""
+    low, high = AUTO_EPOCHS
+    return min(high, max(low, -(-AUTO_SAMPLES // max(n_train, 1))))
 
 
 def stratified_subset(labels: torch.Tensor, n: int, generator: torch.Generator) -> torch.Tensor:

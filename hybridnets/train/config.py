@@ -36,6 +36,10 @@ class TrainConfig(ParallelConfig, RunConfig, SelectConfig, OptimConfig, DataConf
     ``run_config.json``.
 
     Args:
+        epochs: Number of epochs (the cosine schedule spans them all). None: derived from the
+            training-set size, enough epochs to show the model 50,000 training samples,
+            between 10 and 100 (500 images: 100, 1,080: 47, 4,708: 11, 10,000 or more: 10);
+            result.json and run_config.json record the number used.
         data: MedMNIST-format .npz file, or a .csv/.parquet table with one row per image
             (see image_col, label_col, tabular, group_col, split_col).
         input_size: Train and evaluate at this edge length (bilinear/trilinear) instead of
@@ -62,6 +66,13 @@ class TrainConfig(ParallelConfig, RunConfig, SelectConfig, OptimConfig, DataConf
             a gate that is zero at init, so training starts from the image-only model) or
             coattn (bidirectional co-attention, then an MLP head).
         fusion_dim: With tabular: width of the clinical tokens.
+        table_dropout: With tabular: the share of training samples whose clinical columns are
+            withheld (cross: the sample takes the image path alone; late/coattn: zero
+            clinical tokens), so the model also classifies without them.
+        table_fallback: With tabular: score validation with and without the clinical columns
+            every epoch and keep them only when they help at the selected epoch (validation
+            loss minus AUC, the val_loss_auc score); otherwise the saved model and result.json
+            (table_used false) use the image path alone.
         label_smoothing: Cross-entropy label smoothing.
         class_balance: none (plain loss), loss (class-weighted cross-entropy) or sampler (each
             epoch draws classes equally often).
@@ -78,6 +89,7 @@ class TrainConfig(ParallelConfig, RunConfig, SelectConfig, OptimConfig, DataConf
     """
 
     out_dir: str = "runs/train"
+    epochs: int | None = setting(None, minimum=1)
     input_size: int | None = setting(None, minimum=1, aliases=("--resize",))
     ema_decay: float | None = 0.998
     select: str = "val_loss_auc"
@@ -88,6 +100,8 @@ class TrainConfig(ParallelConfig, RunConfig, SelectConfig, OptimConfig, DataConf
     split_col: str | None = None
     fusion: str = setting("cross", choices=FUSION)
     fusion_dim: int = setting(64, minimum=1)
+    table_dropout: float = setting(0.25, minimum=0.0)
+    table_fallback: bool = True
     label_smoothing: float = setting(0.1, minimum=0.0)
     class_balance: str = setting("none", choices=CLASS_BALANCE)
     prior_bias: bool = True
@@ -97,6 +111,11 @@ class TrainConfig(ParallelConfig, RunConfig, SelectConfig, OptimConfig, DataConf
     def __post_init__(self) -> None:
         super().__post_init__()
         parse_columns(self.tabular)  # a bad kind fails here, not after reading the images
+        if self.table_dropout >= 1.0:
+            raise ValueError(
+                f"`table_dropout` is the share of samples trained without their clinical "
+                f"columns and must be below 1, got {self.table_dropout}"
+            )
         table_only = [n for n in ("tabular", "group_col", "split_col") if getattr(self, n)]
         if table_only and not self.is_table:
             raise ValueError(

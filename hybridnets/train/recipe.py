@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -52,14 +52,16 @@ from hybridnets.engine.loop import (
     launch_run,
     steps_per_epoch,
 )
+from hybridnets.engine.selection import loss_auc
 from hybridnets.engine.signals import StopRequest
 from hybridnets.engine.trainer import RecipeTask, Trainer, TrainerProgress
 from hybridnets.inference import predict, scores
 from hybridnets.metrics import best_threshold, classification_metrics
-from hybridnets.multimodal.fusion import FusionClassifier
+from hybridnets.multimodal.fusion import FusionClassifier, use_clinical_columns
 from hybridnets.multimodal.lora import add_lora, save_adapters
 from hybridnets.resolve import create_model, model_source, pretrained_kwargs
 from hybridnets.train.batches import (
+    auto_epochs,
     class_weights,
     epoch_order,
     prior_logits,
@@ -133,13 +135,24 @@ class _Run(RecipeTask):
 
         return mean_over_ranks(self.engine.step(loss_fn), self.runtime)  # the global batch's
 
+    @property
+    def weighs_table(self) -> bool:
+        """Whether validation also scores the model without its clinical columns, to keep
+        them only where they help (``table_fallback`` with ``tabular``)."""
+        return self.tabular is not None and self.config.table_fallback
+
     def validate(self, epoch: int) -> dict[str, float]:
-        """Validation (and with ``log_test`` test) scores of the weights being evaluated."""
-        val = scores(self.val_ds.labels.numpy(), self.predict(self.val_ds))
-        row = {f"val_{k}": v for k, v in val.items()}
-        if self.config.log_test:
-            test = scores(self.test_ds.labels.numpy(), self.predict(self.test_ds))
-            row |= {f"test_{k}": v for k, v in test.items()}
+        """Validation (and with ``log_test`` test) scores of the weights being evaluated;
+        with :attr:`weighs_table` also without the clinical columns (``val_image_*``)."""
+        splits = [("val", self.val_ds)] + [("test", self.test_ds)] * self.config.log_test
+        row = {}
+        for use_table in (True, False) if self.weighs_table else (True,):
+            use_clinical_columns(self.engine.eval_model, use_table)
+            for name, ds in splits:
+                prefix = name if use_table else f"{name}_image"
+                found = scores(ds.labels.numpy(), self.predict(ds))
+                row |= {f"{prefix}_{k}": v for k, v in found.items()}
+        use_clinical_columns(self.engine.eval_model, True)
         return row
 
     def finish(self, progress: TrainerProgress, wall_s: float) -> dict[str, Any]:
@@ -162,9 +175,11 @@ def _build_model(
     tabular: TabularPreprocessor | None = None,
     load_weights: bool = True,
     prior: torch.Tensor | None = None,
+    training: bool = False,
 ) -> tuple[nn.Module, dict[str, Any]]:
     """The model (from ``config.pretrained`` weights when given and ``load_weights``; a
-    :class:`FusionClassifier` when clinical columns are fused; its classifier's bias set to
+    :class:`FusionClassifier` when clinical columns are fused, withholding them from
+    ``table_dropout`` of the samples when ``training``; its classifier's bias set to
     ``prior`` logits when given, before any LoRA wrapping) and the recipe record saved beside
     its checkpoint (enough to rebuild it)."""
     kwargs = dict(config.model_kwargs)
@@ -176,9 +191,11 @@ def _build_model(
     if tabular is None:
         model = create_model(config.model, *shape, **kwargs)
     else:
+        dropout = config.table_dropout if training else 0.0
         model = FusionClassifier(
-            config.model, *shape, tabular.spec, config.fusion, config.fusion_dim, **kwargs
-        )
+            config.model, *shape, tabular.spec, config.fusion, config.fusion_dim,
+            table_dropout=dropout, **kwargs,
+        )  # fmt: skip
     if prior is not None:
         _set_prior_bias(model, prior)
     if config.lora_rank is not None:
@@ -224,12 +241,15 @@ def _setup(config: TrainConfig, generator: torch.Generator, runtime: Runtime) ->
         ds.set_normalization(mean, std)
     n_train = config.max_train_samples or len(train_ds)
     train_index = stratified_subset(train_ds.labels, n_train, generator)
+    if config.epochs is None:  # from here on, the run's settings hold the number used
+        config = replace(config, epochs=auto_epochs(len(train_index)))
+        _logger.info("epochs: %d for %d training samples", config.epochs, len(train_index))
     train_labels = train_ds.labels[train_index]
     weights = class_weights(train_labels, train_ds.num_classes)
     prior = None
     if config.prior_bias and config.class_balance == "none":
         prior = prior_logits(train_labels, train_ds.num_classes, config.label_smoothing)
-    model, recipe = _build_model(config, train_ds, tabular, prior=prior)
+    model, recipe = _build_model(config, train_ds, tabular, prior=prior, training=True)
     params = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     steps = steps_per_epoch(len(train_index), config.batch_size, runtime.world_size)
@@ -257,6 +277,15 @@ def _setup(config: TrainConfig, generator: torch.Generator, runtime: Runtime) ->
     )
 
 
+def table_helps(history: list[dict[str, float]], epoch: int) -> bool:
+    """Whether the selected ``epoch`` scores better on validation with its clinical columns
+    than without them: validation loss minus AUC averaged over that epoch and the two before
+    (the ``val_loss_auc`` selector's score; ties keep the columns)."""
+    rows = history[:epoch]
+    image = [{"val_loss": r["val_image_loss"], "val_auc": r["val_image_auc"]} for r in rows]
+    return loss_auc(rows) <= loss_auc(image)
+
+
 def _set_prior_bias(model: nn.Module, logits: torch.Tensor) -> None:
     """Copy ``logits`` into the classifier's bias (a note in the log when it has none)."""
     head = classifier_of(model)
@@ -275,6 +304,10 @@ def _finish(run: _Run, progress: TrainerProgress, wall_s: float) -> dict:
     checkpoint and result.json."""
     config, out_dir = run.config, Path(run.config.out_dir)
     weights = run.engine.eval_state_dict()  # collective under FSDP: on every rank
+    use_table = None if run.tabular is None else True
+    if run.weighs_table:
+        use_table = table_helps(progress.history, progress.best_epoch)
+        use_clinical_columns(run.engine.eval_model, use_table)
     val_labels, test_labels = run.val_ds.labels.numpy(), run.test_ds.labels.numpy()
     val_probs, test_probs = run.predict(run.val_ds), run.predict(run.test_ds)
     binary = run.train_ds.num_classes == 2
@@ -288,6 +321,7 @@ def _finish(run: _Run, progress: TrainerProgress, wall_s: float) -> dict:
         "epochs_run": len(progress.history),
         "best_epoch": progress.best_epoch,
         "threshold": threshold,
+        "table_used": use_table,
         "val": classification_metrics(val_labels, val_probs, threshold),
         "test": classification_metrics(test_labels, test_probs, threshold),
         "wall_time_s": wall_s,
@@ -301,10 +335,15 @@ def _finish(run: _Run, progress: TrainerProgress, wall_s: float) -> dict:
     if run.runtime.is_main:
         model, _ = _build_model(config, run.train_ds, run.tabular, load_weights=False)
         model.load_state_dict(weights)
+        if use_table is not None:
+            use_clinical_columns(model, use_table)
         if config.lora_rank is not None:  # the adapters alone, then a plain merged model
             save_adapters(model, out_dir / "lora")
             model = model.merge_and_unload()
-        save_checkpoint(model, out_dir / "best", run.recipe | {"threshold": threshold})
+        record = run.recipe | {"threshold": threshold}
+        if use_table is not None:
+            record["use_table"] = use_table
+        save_checkpoint(model, out_dir / "best", record)
         atomic_write_text(out_dir / "result.json", json.dumps(result, indent=2))
         _logger.info("test %s", result["test"])
     barrier(run.runtime)
@@ -343,4 +382,4 @@ def _train(config: TrainConfig, runtime: Runtime, stop: StopRequest, start: floa
         runtime.world_size,
     )
     state_path = Path(config.out_dir) / STATE_FILE
-    return Trainer(run, config, state_path).fit(generator, stop, start)
+    return Trainer(run, run.config, state_path).fit(generator, stop, start)

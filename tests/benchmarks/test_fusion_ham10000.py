@@ -66,6 +66,7 @@ def _result(arm: str, seed: int, bacc: float) -> dict:
     model, _, fusion = arm.partition("+")
     config = {"seed": seed, "resize": 64, "epochs": 3, "max_train_samples": 100}
     config |= {"class_balance": "loss", "tabular": "age" if fusion else None, "fusion": fusion}
+    config |= {"table_fallback": True, "table_dropout": 0.25}
     test = {"balanced_acc": bacc, "auc": 0.8, "acc": 0.7}
     return {"model": model, "params": 2e6, "train_samples": 100, "wall_time_s": 10.0,
             "config": config, "test": test}  # fmt: skip
@@ -103,3 +104,28 @@ def test_a_run_another_sweep_is_writing_is_skipped(tmp_path: Path) -> None:
     old = time.time() - 3600
     os.utime(folder / "train.log", (old, old))  # an abandoned run is taken up again
     assert not fusion_ham10000._running(folder)
+
+
+def test_qualified_arms_read_the_shuffled_table_or_keep_the_table_always(
+    tmp_path: Path, ham_like
+) -> None:
+    table = fusion_ham10000.write_table(ham_like(tmp_path / "ham"), tmp_path / "ham10000.csv")
+    shuffled = fusion_ham10000.shuffled_table(table, table.with_name(fusion_ham10000.SHUFFLED))
+    rows = [line.split(",") for line in table.read_text().splitlines()]
+    moved = [line.split(",") for line in shuffled.read_text().splitlines()]
+    assert rows[0] == moved[0] and len(rows) == len(moved)
+    assert [r[:2] + r[5:] for r in rows] == [r[:2] + r[5:] for r in moved]  # path, dx, lesion
+    assert sorted(r[2:5] for r in rows[1:]) == sorted(r[2:5] for r in moved[1:])
+    assert [r[2:5] for r in rows[1:]] != [r[2:5] for r in moved[1:]]
+    args = fusion_ham10000.build_parser().parse_args(["run", "--runs", str(tmp_path)])
+    new = fusion_ham10000.config("convvit_n+cross~shuffled", 0, args, table)
+    old = fusion_ham10000.config("convvit_n+cross~always", 0, args, table)
+    assert Path(new.data) == shuffled and new.table_fallback and new.table_dropout == 0.25
+    assert Path(old.data) == table and not old.table_fallback and old.table_dropout == 0.0
+    assert old.out_dir == str(tmp_path / "convvit_n_cross_always__s0")
+    for arm in ("convvit_n+cross~shuffled", "convvit_n+cross~always", "convvit_n+cross"):
+        config = fusion_ham10000.config(arm, 0, args, table)
+        result = {"model": "convvit_n", "config": json.loads(json.dumps(vars(config)))}
+        assert fusion_ham10000.arm_of(result) == arm
+    with pytest.raises(ValueError, match="qualifiers"):
+        fusion_ham10000.config("convvit_n~always", 0, args, table)

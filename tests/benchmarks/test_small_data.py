@@ -78,6 +78,7 @@ def test_configs_match_dims_and_use_the_recipe_defaults(data_dir: Path, tmp_path
         f.name for f in fields(config) if getattr(config, f.name) != getattr(default, f.name)
     }
     assert changed == {
+        "epochs",  # fixed per setting; the recipe derives them when not given
         "max_train_samples",
         "seed",
         "out_dir",
@@ -201,3 +202,22 @@ def test_summary_keeps_a_models_runs_apart_from_a_label_that_extends_its_name(tm
     rows = {r["model"]: r for r in json.loads(small_data.summary(runs, out).read_text())}
     assert rows["convvit_n [pneumonia_500]"]["seeds"] == [0]
     assert rows[f"{wider} [pneumonia_500]"]["seeds"] == [0, 1]
+
+
+def test_compare_puts_fixed_and_derived_epochs_side_by_side(tmp_path: Path) -> None:
+    for setting, epochs, auc in (("retina", 30, 0.70), ("retina_auto", 47, 0.75)):
+        for seed in (0, 1):
+            folder = tmp_path / small_data.run_name(setting, "resnet18", seed)
+            folder.mkdir()
+            test = {"acc": 0.5, "balanced_acc": 0.4, "auc": auc + seed / 100}
+            result = {"config": {"epochs": epochs, "seed": seed}, "best_epoch": epochs - seed,
+                      "wall_time_s": 100.0 * epochs / 30, "test": test}  # fmt: skip
+            (folder / "result.json").write_text(json.dumps(result))
+    rows = json.loads(small_data.compare_epochs(tmp_path, tmp_path).read_text())
+    assert [(r["setting"], r["model"]) for r in rows] == [("retina", "resnet18")]
+    fixed, derived = rows[0]["fixed"], rows[0]["derived"]
+    assert (fixed["epochs"], derived["epochs"], derived["best_epoch"]) == (30, 47, [47, 46])
+    assert derived["auc"] == pytest.approx([0.755, 0.00707], abs=1e-5)
+    md = (tmp_path / "auto_epochs.md").read_text()
+    assert "| retina | resnet18 | 47 | 2 | 0.500 ± 0.000 | 0.400 ± 0.000 | 0.755 ± 0.007 |" in md
+    assert "0.531 / 0.750" in md  # the published row beside it

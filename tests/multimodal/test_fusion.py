@@ -43,6 +43,55 @@ def test_cross_fusion_starts_as_the_image_only_model(spatial_dims: int) -> None:
         assert torch.equal(model(x, *tab), image_only(x))
 
 
+def _opened(model: FusionClassifier) -> FusionClassifier:
+    """``model`` with its gates open, so the table changes the output."""
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith(("gate", "gate_a", "gate_b")):
+                p.fill_(0.5)
+    return model
+
+
+@pytest.mark.parametrize("spatial_dims", [2, 3])
+def test_without_its_table_cross_fusion_is_the_image_only_model(spatial_dims: int) -> None:
+    pre, tab = table()
+    image_only = create_model("convvit_test", spatial_dims, in_chans=1, num_classes=3).eval()
+    model = FusionClassifier("convvit_test", spatial_dims, 1, 3, pre, fusion="cross", dim=16)
+    model.image.load_state_dict(image_only.state_dict())
+    model = _opened(model).eval()
+    x = torch.randn(3, 1, *(16,) * spatial_dims)
+    with torch.no_grad():
+        assert not torch.allclose(model(x, *tab), image_only(x))
+        model.use_table = False
+        assert torch.equal(model(x, *tab), image_only(x))
+
+
+@pytest.mark.parametrize("fusion", FUSION_MODES)
+def test_table_dropout_withholds_the_table_from_a_share_of_training_samples(fusion: str) -> None:
+    rows = [{"age": str(20 + 3 * i), "sex": "mf"[i % 2]} for i in range(32)]
+    pre = TabularPreprocessor(["age"], ["sex"]).fit(rows)
+    tab = pre.transform(rows)
+    torch.manual_seed(0)
+    model = _opened(FusionClassifier("convvit_test", 2, 1, 2, pre, fusion, 16, table_dropout=0.5))
+    model.image.eval()  # no drop path, running statistics; the fusion stays in training mode
+    x = torch.randn(32, 1, 16, 16)
+    with torch.no_grad():
+        model.use_table = False
+        alone = model(x, *tab)
+        model.use_table, model.table_dropout = True, 0.0
+        full = model(x, *tab)
+        model.table_dropout = 0.5
+        mixed = model(x, *tab)
+    withheld = (mixed - alone).abs().amax(1) < 1e-6
+    kept = (mixed - full).abs().amax(1) < 1e-6
+    assert torch.equal(withheld, ~kept) and 6 <= int(withheld.sum()) <= 26
+    model.eval()
+    with torch.no_grad():  # no dropout in evaluation
+        assert torch.equal(model(x, *tab), model(x, *tab))
+    with pytest.raises(ValueError, match="table_dropout"):
+        FusionClassifier("convvit_test", 2, 1, 2, pre, fusion, 16, table_dropout=1.0)
+
+
 @pytest.mark.parametrize("fusion", FUSION_MODES)
 @pytest.mark.parametrize("spatial_dims", [2, 3])
 def test_gradients_reach_the_tabular_tokens(spatial_dims: int, fusion: str) -> None:

@@ -66,6 +66,56 @@ def test_fusion_learns_the_joint_label_and_image_alone_cannot(
     assert fused["val"]["acc"] >= 0.9 and fused["test"]["balanced_acc"] >= 0.85, fused["test"]
     assert alone["val"]["acc"] <= 0.75, alone["val"]
     assert {"acc", "balanced_acc", "auc"} <= set(fused["test"])
+    assert fused["table_used"] is True and alone["table_used"] is None
+    assert load_trained(fused["checkpoint"])[1]["use_table"] is True
+
+
+def write_shortcut_table(folder: Path) -> Path:
+    """label = a faint patch in noise; a flag column equals the label in the training rows and
+    is its opposite in the validation and test rows (a shortcut, easier to learn than the
+    image, that only holds where it was learned). The image alone predicts every split."""
+    rng = np.random.default_rng(1)
+    (folder / "img").mkdir()
+    lines = ["path,label,flag,split"]
+    for i in range(192):
+        split = "train" if i < 128 else ("val" if i < 160 else "test")
+        patch = i % 2
+        x = rng.normal(50, 25, (16, 16))
+        r, c = rng.integers(1, 10, 2)
+        if patch:
+            x[r : r + 6, c : c + 6] += 25
+        Image.fromarray(np.clip(x, 0, 255).astype(np.uint8)).save(folder / f"img/{i}.png")
+        flag = patch if split == "train" else 1 - patch
+        lines.append(f"img/{i}.png,{patch},{'ny'[flag]},{split}")
+    (folder / "cases.csv").write_text("\n".join(lines) + "\n")
+    return folder / "cases.csv"
+
+
+def test_a_table_that_misleads_on_validation_is_left_out(tmp_path: Path) -> None:
+    table = write_shortcut_table(tmp_path)
+    argv = _argv(table, tmp_path / "run", "--tabular", "flag", "--split-col", "split")
+    argv = [a for a in argv if a not in ("--group-col", "case")]
+    result = train(parse_args(argv))
+    history, best = result["history"], result["best_epoch"]
+    assert {"val_image_loss", "val_image_auc", "val_image_acc"} <= set(history[0])
+    assert result["table_used"] is False
+    assert result["test"]["balanced_acc"] >= 0.8, result["test"]
+    model, recipe = load_trained(result["checkpoint"])
+    assert model.use_table is False and recipe["use_table"] is False
+    config = parse_args(argv)
+    _, _, test, _ = load_splits(config)
+    test.set_normalization(recipe["mean"], recipe["std"])
+    index = torch.arange(len(test))
+    with torch.no_grad():
+        probs = model(test.normalize(test.images), *test.extra_inputs(index)).softmax(-1)
+    acc = (probs.argmax(1) == test.labels).float().mean().item()
+    assert acc == pytest.approx(result["test"]["acc"], abs=1e-6)
+    old = ["--no-table-fallback", "--table-dropout", "0", "--out", str(tmp_path / "kept")]
+    kept = parse_args([*argv, *old])  # the table always, as before issue 32
+    with_table = train(kept)
+    assert with_table["table_used"] is True and "val_image_loss" not in with_table["history"][0]
+    assert with_table["history"][-1]["val_auc"] < 0.5  # it learned the shortcut
+    assert history[best - 1]["val_image_auc"] > 0.9
 
 
 @pytest.mark.parametrize("fusion", ["late", "coattn"])
