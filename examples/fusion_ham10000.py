@@ -13,7 +13,8 @@ ids, not paths; ``dx_type`` is left out because it leaks the label), then trains
         --label-col dx --group-col lesion_id --input-size 64 --class-balance loss
     ... the same + --tabular age,sex,localization --fusion cross
 
-and finally predicts one case from the fused checkpoint: the clinical preprocessing (training
+(the fused run keeps the clinical columns only where they help on validation: ``table_used``
+in its result), and finally predicts one case from the fused checkpoint: the clinical preprocessing (training
 means, category lists) is stored in its checkpoint.json. Measured comparison of all fusions:
 benchmarks/results/fusion_ham10000.md. HAM10000 (CC BY-NC 4.0, research use): doi:10.7910/DVN/DBW86T.
 """
@@ -92,6 +93,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     summary = {
         "image_only": image_only["test"],
         "fused": fused["test"],
+        "table_used": fused["table_used"],  # False: validation preferred the image path
         "one_case": predict_case(
             fused["checkpoint"], Path(case["image_path"]), {c: case[c] for c in CLINICAL}
         ),

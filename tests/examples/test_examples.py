@@ -92,7 +92,8 @@ def test_fusion_example_trains_both_arms_and_predicts_a_case(tmp_path, ham_like,
     argv = ["--data", str(data), "--model", "convvit_test", "--size", "16", "--epochs", "1"]
     argv += ["--max-train-samples", "30", "--out", str(tmp_path / "out"), "--num-threads", "1"]
     summary = _load("fusion_ham10000").main(argv)
-    assert set(summary) == {"image_only", "fused", "one_case"}
+    assert set(summary) == {"image_only", "fused", "table_used", "one_case"}
+    assert isinstance(summary["table_used"], bool)
     assert set(summary["one_case"]) == {"bkl", "mel", "nv"}
     assert abs(sum(summary["one_case"].values()) - 1) < 0.01
     assert (tmp_path / "out" / "cross" / "best" / "checkpoint.json").is_file()
