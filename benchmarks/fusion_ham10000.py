@@ -240,8 +240,8 @@ def table_md(rows: Sequence[dict[str, Any]]) -> str:
     return md_table(head, cells)
 
 
-def summary(runs: Path, out: Path = RESULTS) -> Path | None:
-    """``fusion_ham10000.json`` and ``.md`` (mean ± std over seeds) from the finished runs."""
+def summary(runs: Path, out: Path = RESULTS, name: str = "fusion_ham10000") -> Path | None:
+    """``<name>.json`` and ``.md`` (mean ± std over seeds) from the finished runs."""
     groups = group_results(runs, arm_of)
     if not groups:
         _logger.warning("no finished runs under %s", runs)
@@ -263,7 +263,7 @@ def summary(runs: Path, out: Path = RESULTS) -> Path | None:
         "config and run_config.json). CPU, fp32, one thread per run, two runs sharing two "
         "cores (wall times inflated)."
     )
-    return write_summary(out, "fusion_ham10000", rows, note, table_md(rows))
+    return write_summary(out, name, rows, note, table_md(rows))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -276,6 +276,12 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"logreg, <model> or <model>+late|cross|coattn, a fusion arm optionally followed "
         f"by ~always (table in every sample, no fallback) and/or ~shuffled (clinical columns "
         f"permuted across rows); comma-separated (default: {DEFAULT_ARMS})",
+    )
+    p.add_argument(
+        "--name",
+        default="fusion_ham10000",
+        help="summary: the results' file name, <out>/<name>.json and .md (default: "
+        "fusion_ham10000)",
     )
     p.add_argument("--input-size", type=int, default=64, help="image side length (default: 64)")
     p.add_argument("--epochs", type=int, default=12, help="epochs per run (default: 12)")
@@ -296,7 +302,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return sweep_main(build_parser(), argv, run, summary)
+    parser = build_parser()
+    name = parser.parse_known_args(argv)[0].name
+    return sweep_main(parser, argv, run, lambda runs, out: summary(runs, out, name))
 
 
 if __name__ == "__main__":

@@ -124,7 +124,25 @@ def small_data_page(rows: Any, results: Path, out: Path) -> str:
             ax.annotate(r["name"], (r["params_M"], mean_of(r["test_auc"])), fontsize=7)
     ax.set(xscale="log", xlabel="parameters (M)", ylabel="test AUC", title="AUC vs parameters")
     ax.legend(fontsize=7)
-    return text + "\n" + save_plot(fig, out, "auc_vs_params.png")
+    return text + "\n" + save_plot(fig, out, "auc_vs_params.png") + _auto_epochs(results)
+
+
+def _auto_epochs(results: Path) -> str:
+    """Fixed epochs vs the epochs the recipe derives from the training-set size."""
+    rows = read(results, "auto_epochs.json")
+    if rows is None:
+        return ""
+    text = "\n## Epochs from the training-set size\n\n" + source(
+        "auto_epochs.json", "small_data.py"
+    )
+    flat = [
+        {"setting": r["setting"], "model": r["model"], "arm": arm} | r[arm]
+        for r in rows
+        for arm in ("fixed", "derived")
+    ]
+    cols = [("setting", "setting"), ("model", "model"), ("arm", "epochs"), ("epochs", "n")]
+    cols += [("acc", "test ACC"), ("balanced_acc", "test balanced acc"), ("auc", "test AUC")]
+    return text + table(flat, [*cols, ("wall_time_s", "wall s / run")])
 
 
 LABELS = {"pneumonia_500": ("pneumonia", 500), "pneumonia": ("pneumonia", 4708)}
@@ -219,7 +237,17 @@ def fusion_page(rows: Any, results: Path, out: Path) -> str:
         xerr=[r["balanced_acc"][1] if isinstance(r["balanced_acc"], list) else 0 for r in rows],
     )
     ax.set(xlabel="test balanced accuracy", title="HAM10000, 7 classes")
-    return text + "\n" + save_plot(fig, out, "fusion_balanced_acc.png")
+    text += "\n" + save_plot(fig, out, "fusion_balanced_acc.png")
+    fallback = read(results, "fusion_fallback.json")
+    if fallback is not None:
+        text += "\n## A table that does not help costs nothing\n\n"
+        text += source("fusion_fallback.json", "fusion_ham10000.py")
+        text += "`~always`: the table in every sample and the saved model (the fusion before "
+        text += (
+            "table dropout and fallback); `~shuffled`: clinical columns permuted across rows.\n\n"
+        )
+        text += table(fallback, [*cols, ("table_used", "table kept (per seed)")])
+    return text
 
 
 def speed_page(scale: Any, results: Path, out: Path) -> str:

@@ -83,6 +83,9 @@ def test_summary_gives_mean_and_std_per_arm(tmp_path: Path) -> None:
     assert rows[1]["balanced_acc"] == pytest.approx([0.5, 0.1414], abs=1e-4)
     md = (tmp_path / "fusion_ham10000.md").read_text()
     assert "| convvit_n+cross | 2.00M | 100 | 2 | 0.500 ± 0.141 |" in md and "lesion_id" in md
+    argv = ["summary", "--runs", str(tmp_path), "--out", str(tmp_path), "--name", "other"]
+    assert fusion_ham10000.main(argv) == 0
+    assert json.loads((tmp_path / "other.json").read_text()) == rows
 
 
 def test_without_data_it_says_where_it_looked(tmp_path: Path, monkeypatch, caplog) -> None:
