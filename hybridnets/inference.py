@@ -15,7 +15,11 @@ from torch import nn
 from hybridnets.data.arrays import ImageArray
 from hybridnets.metrics import classification_metrics
 
-__all__ = ["evaluate", "predict", "scores"]
+__all__ = ["TTA", "evaluate", "predict", "scores"]
+
+TTA = ("none", "flip")
+"""Test-time augmentation: none, or flip (the mean of the softmax of each image and of its
+mirror image along the last spatial axis, which the training flips make equally likely)."""
 
 
 @torch.no_grad()
@@ -27,9 +31,12 @@ def predict(
     amp: bool = True,
     index: torch.Tensor | None = None,
     batch_size: int = 256,
+    tta: str = "none",
 ) -> np.ndarray:
     """Softmax probabilities ``(N, K)`` of ``model`` on the samples ``index`` of ``ds`` (all
-    by default)."""
+    by default), averaged over the views of ``tta`` (see :data:`TTA`)."""
+    if tta not in TTA:
+        raise ValueError(f"tta must be one of {TTA}, got {tta!r}")
     model.eval()
     index = torch.arange(len(ds)) if index is None else index
     out = []
@@ -39,8 +46,10 @@ def predict(
         with torch.autocast(
             device.type, dtype=torch.bfloat16, enabled=amp and device.type == "cuda"
         ):
-            logits = model(x, *extra)
-        out.append(logits.float().softmax(-1).cpu())
+            probs = model(x, *extra).float().softmax(-1)
+            if tta == "flip":
+                probs = (probs + model(x.flip(-1), *extra).float().softmax(-1)) / 2
+        out.append(probs.cpu())
     return torch.cat(out).numpy()
 
 

@@ -86,10 +86,13 @@ def predict_inputs(
 ) -> Predictions:
     """Probabilities of ``model`` on ``inputs`` read for it (:func:`~hybridnets.data.inputs.read_inputs`), standardised
     with ``recipe``'s mean/std and sized to its ``input_size``, in batches of ``batch_size``
-    (256, as the training run evaluated, so a run's own test split scores as it did)."""
+    (256, as the training run evaluated, so a run's own test split scores as it did), with
+    the run's test-time augmentation (``recipe["tta"]``)."""
     inputs.set_normalization(recipe.get("mean"), recipe.get("std"))
     where = resolve_device(device)
-    probs = predict(model.to(where), inputs, where, recipe["input_size"], batch_size=batch_size)
+    model = model.to(where)
+    tta = recipe.get("tta", "none")
+    probs = predict(model, inputs, where, recipe["input_size"], batch_size=batch_size, tta=tta)
     labels = inputs.known_labels
     return Predictions(
         inputs.ids,

@@ -20,6 +20,7 @@ from hybridnets.engine.config import (
     SelectConfig,
     setting,
 )
+from hybridnets.inference import TTA
 from hybridnets.multimodal.fusion import FUSION_MODES
 
 __all__ = ["CLASS_BALANCE", "FUSION", "TABLE_SIZE", "TrainConfig"]
@@ -74,6 +75,9 @@ class TrainConfig(ParallelConfig, RunConfig, SelectConfig, OptimConfig, DataConf
             loss minus AUC, the val_loss_auc score); otherwise the saved model and result.json
             (table_used false) use the image path alone.
         label_smoothing: Cross-entropy label smoothing.
+        tta: Test-time augmentation for validation, test and predict (saved with the
+            checkpoint): none, or flip (the mean of the probabilities of each image and of its
+            mirror image along the last axis; twice the evaluation time).
         class_balance: none (plain loss), loss (class-weighted cross-entropy) or sampler (each
             epoch draws classes equally often).
         prior_bias: Start the classifier's bias at the log class frequencies of the training
@@ -103,6 +107,7 @@ class TrainConfig(ParallelConfig, RunConfig, SelectConfig, OptimConfig, DataConf
     table_dropout: float = setting(0.25, minimum=0.0)
     table_fallback: bool = True
     label_smoothing: float = setting(0.1, minimum=0.0)
+    tta: str = setting("none", choices=TTA)
     class_balance: str = setting("none", choices=CLASS_BALANCE)
     prior_bias: bool = True
     lora_rank: int | None = setting(None, minimum=1)

@@ -80,6 +80,27 @@ def test_npz_test_split_gives_the_recorded_metrics(tmp_path: Path, spatial_dims:
     assert abs(float(rows[0]["prob_0"]) + float(rows[0]["prob_1"]) - 1) < 1e-6
 
 
+def test_flip_tta_is_the_mean_of_both_views_and_predict_keeps_it(tmp_path: Path) -> None:
+    from hybridnets.data import MedMNIST
+    from hybridnets.inference import predict
+
+    data = _npz(tmp_path / "toy.npz", 2)
+    result = _train(data, tmp_path / "run", tta="flip")
+    ckpt = hybridnets.load(tmp_path / "run" / "best")
+    assert ckpt.recipe["tta"] == "flip"
+    assert ckpt.predict(data).metrics() == result["test"]
+    test = MedMNIST(data, "test")
+    test.set_normalization(ckpt.recipe["mean"], ckpt.recipe["std"])
+    model, cpu = ckpt.model, torch.device("cpu")
+    plain = predict(model, test, cpu)
+    with torch.no_grad():
+        mirrored = model(test.normalize(test.images).flip(-1)).softmax(-1).numpy()
+    assert np.allclose(predict(model, test, cpu, tta="flip"), (plain + mirrored) / 2, atol=1e-6)
+    assert not np.allclose(plain, mirrored, atol=1e-4)  # the views differ
+    with pytest.raises(ValueError, match="tta must be one of"):
+        predict(model, test, cpu, tta="rotate")
+
+
 @pytest.mark.parametrize("split_col", [True, False], ids=["split_column", "grouped_split"])
 def test_fusion_table_test_split_gives_the_recorded_metrics(tmp_path: Path, split_col) -> None:
     table = _table(tmp_path / "data", split_col=split_col)
