@@ -70,6 +70,16 @@ def test_fusion_learns_the_joint_label_and_image_alone_cannot(
     assert load_trained(fused["checkpoint"])[1]["use_table"] is True
 
 
+def _test_accuracy(model: torch.nn.Module, recipe: dict, config: TrainConfig) -> float:
+    """ACC of a rebuilt fused ``model`` on ``config``'s test split, fed by hand."""
+    _, _, test, _ = load_splits(config)
+    test.set_normalization(recipe["mean"], recipe["std"])
+    index = torch.arange(len(test))
+    with torch.no_grad():
+        probs = model(test.normalize(test.images), *test.extra_inputs(index)).softmax(-1)
+    return (probs.argmax(1) == test.labels).float().mean().item()
+
+
 def write_shortcut_table(folder: Path) -> Path:
     """label = a faint patch in noise; a flag column equals the label in the training rows and
     is its opposite in the validation and test rows (a shortcut, easier to learn than the
@@ -102,14 +112,9 @@ def test_a_table_that_misleads_on_validation_is_left_out(tmp_path: Path) -> None
     assert result["test"]["balanced_acc"] >= 0.8, result["test"]
     model, recipe = load_trained(result["checkpoint"])
     assert model.use_table is False and recipe["use_table"] is False
-    config = parse_args(argv)
-    _, _, test, _ = load_splits(config)
-    test.set_normalization(recipe["mean"], recipe["std"])
-    index = torch.arange(len(test))
-    with torch.no_grad():
-        probs = model(test.normalize(test.images), *test.extra_inputs(index)).softmax(-1)
-    acc = (probs.argmax(1) == test.labels).float().mean().item()
-    assert acc == pytest.approx(result["test"]["acc"], abs=1e-6)
+    assert _test_accuracy(model, recipe, parse_args(argv)) == pytest.approx(
+        result["test"]["acc"], abs=1e-6
+    )
     old = ["--no-table-fallback", "--table-dropout", "0", "--out", str(tmp_path / "kept")]
     kept = parse_args([*argv, *old])  # the table always, as before issue 32
     with_table = train(kept)
@@ -129,13 +134,9 @@ def test_checkpoint_rebuilds_the_fused_model_and_its_preprocessing(
     assert isinstance(model, FusionClassifier) and model.fusion_type == fusion
     assert recipe["classes"] == ["0", "1"] and recipe["input_size"] == 16
     pre = TabularPreprocessor.from_dict(recipe["tabular"])
-    _, _, test, fitted = load_splits(config)
+    _, _, _, fitted = load_splits(config)
     assert fitted is not None and pre.to_dict() == fitted.to_dict()
-    test.set_normalization(recipe["mean"], recipe["std"])
-    index = torch.arange(len(test))
-    with torch.no_grad():
-        probs = model(test.normalize(test.images), *test.extra_inputs(index)).softmax(-1)
-    acc = (probs.argmax(1) == test.labels).float().mean().item()
+    acc = _test_accuracy(model, recipe, config)
     assert acc == pytest.approx(result["test"]["acc"], abs=1e-6)
 
 
