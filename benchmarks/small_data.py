@@ -224,32 +224,53 @@ PUBLISHED = {
 COMPARED = ("acc", "balanced_acc", "auc")
 
 
+def _arm(runs: Path, setting: str, label: str, recorded: list[dict]) -> dict | None:
+    """Test metrics (mean ± std over seeds), wall time and selected epochs of one setting and
+    model: from its runs under ``runs``, else from the row of ``recorded`` (small_data.json,
+    which holds no balanced accuracy); None when neither has it."""
+    stem = run_name(setting, label, 0)[:-1]
+    found = [json.loads((f / "result.json").read_text()) for f in sorted(runs.glob(stem + "*"))
+             if f.name[len(stem):].isdigit() and (f / "result.json").is_file()]  # fmt: skip
+    if found:
+        return {
+            "epochs": found[0]["config"]["epochs"],
+            "seeds": [r["config"]["seed"] for r in found],
+            "best_epoch": [r["best_epoch"] for r in found],
+            "wall_time_s": statistics.fmean(r["wall_time_s"] for r in found),
+        } | {m: mean_std(r["test"][m] for r in found) for m in COMPARED}
+    row = next((r for r in recorded if r["model"] == f"{label} [{setting}]"), None)
+    if row is None:
+        return None
+    return {
+        "epochs": row["epochs"],
+        "seeds": row["seeds"],
+        "best_epoch": row["best_epoch"],
+        "wall_time_s": statistics.fmean(row["wall_time_s"]),
+        "acc": row["test_acc"],
+        "balanced_acc": None,
+        "auc": row["test_auc"],
+        "source": "small_data.json",
+    }
+
+
 def compare_epochs(runs: Path, out: Path = RESULTS) -> Path:
     """``auto_epochs.json`` and ``.md``: per setting of :data:`AUTO_OF` and model, the test
     metrics (mean ± std over seeds), wall time and selected epochs with the fixed epochs of
-    before and with the epochs the recipe derives from the training-set size."""
+    before and with the epochs the recipe derives from the training-set size (an arm without
+    runs under ``runs`` is taken from ``small_data.json`` in ``out``)."""
+    recorded_path = out / "small_data.json"
+    recorded = json.loads(recorded_path.read_text()) if recorded_path.is_file() else []
     rows = []
     for auto, fixed in AUTO_OF.items():
         for label in MODELS:
-            arms = {}
-            for name, setting in (("fixed", fixed), ("derived", auto)):
-                stem = run_name(setting, label, 0)[:-1]
-                found = [json.loads((f / "result.json").read_text())
-                         for f in sorted(runs.glob(stem + "*"))
-                         if f.name[len(stem):].isdigit() and (f / "result.json").is_file()]  # fmt: skip
-                if found:
-                    arms[name] = {
-                        "epochs": found[0]["config"]["epochs"],
-                        "seeds": [r["config"]["seed"] for r in found],
-                        "best_epoch": [r["best_epoch"] for r in found],
-                        "wall_time_s": statistics.fmean(r["wall_time_s"] for r in found),
-                    } | {m: mean_std(r["test"][m] for r in found) for m in COMPARED}
-            if len(arms) == 2:
+            arms = {"fixed": _arm(runs, fixed, label, recorded)}
+            arms["derived"] = _arm(runs, auto, label, recorded)
+            if all(arms.values()):
                 rows.append({"setting": fixed, "model": label, **arms})
     head = ["setting", "model", "epochs", "seeds", *(f"test {m}" for m in COMPARED), "best epochs",
             "wall s / run"]  # fmt: skip
     cells = [[r["setting"], r["model"], r[a]["epochs"], len(r[a]["seeds"]),
-              *(plus_minus(r[a][m]) for m in COMPARED), r[a]["best_epoch"],
+              *(plus_minus(r[a][m]) if r[a][m] else "-" for m in COMPARED), r[a]["best_epoch"],
               f"{r[a]['wall_time_s']:.0f}"] for r in rows for a in ("fixed", "derived")]  # fmt: skip
     published = "\n".join(f"- {k}: {v}" for k, v in PUBLISHED.items())
     note = (
@@ -259,7 +280,9 @@ def compare_epochs(runs: Path, out: Path = RESULTS) -> Path:
         "epochs). Test split, mean ± std over seeds; one thread per run, two runs side by "
         "side on the 2-core CPU. `python benchmarks/small_data.py run --settings "
         f"{','.join(AUTO_OF)},{','.join(AUTO_OF.values())} --models convvit_n,resnet18` then "
-        "`python benchmarks/small_data.py compare`. Published MedMNIST v2 rows (test ACC / "
+        "`python benchmarks/small_data.py compare` (a fixed arm without runs comes from "
+        "`small_data.json`, recorded by earlier sessions with the same recipe, and has no "
+        "balanced accuracy). Published MedMNIST v2 rows (test ACC / "
         f"AUC):\n\n{published}\n"
     )
     atomic_write_text(out / "auto_epochs.json", json.dumps(rows, indent=1) + "\n")

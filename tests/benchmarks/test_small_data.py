@@ -221,3 +221,19 @@ def test_compare_puts_fixed_and_derived_epochs_side_by_side(tmp_path: Path) -> N
     md = (tmp_path / "auto_epochs.md").read_text()
     assert "| retina | resnet18 | 47 | 2 | 0.500 ± 0.000 | 0.400 ± 0.000 | 0.755 ± 0.007 |" in md
     assert "0.531 / 0.750" in md  # the published row beside it
+    recorded = [{"model": "convvit_n [retina]", "epochs": 30, "seeds": [0, 1], "best_epoch": [9, 12],
+                 "wall_time_s": [50, 70], "test_acc": [0.5, 0.01], "test_auc": [0.7, 0.02]}]  # fmt: skip
+    (tmp_path / "small_data.json").write_text(json.dumps(recorded))
+    folder = tmp_path / small_data.run_name("retina_auto", "convvit_n", 0)
+    folder.mkdir()
+    (folder / "result.json").write_text(
+        (tmp_path / "retina_auto__resnet18__s0/result.json").read_text()
+    )
+    rows = json.loads(small_data.compare_epochs(tmp_path, tmp_path).read_text())
+    fixed = next(r["fixed"] for r in rows if r["model"] == "convvit_n")
+    assert fixed["source"] == "small_data.json" and fixed["balanced_acc"] is None
+    assert fixed["auc"] == [0.7, 0.02] and fixed["wall_time_s"] == 60
+    assert (
+        "| retina | convvit_n | 30 | 2 | 0.500 ± 0.010 | - | 0.700 ± 0.020 |"
+        in (tmp_path / "auto_epochs.md").read_text()
+    )
