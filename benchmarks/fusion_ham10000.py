@@ -18,7 +18,8 @@ regression uses that split too (fit on train, scored on test):
 Arms (``--arms``): ``logreg`` (age, sex, site; one-hot, class-balanced), ``<model>`` (image
 only) and ``<model>+late|cross|coattn`` (image fused with age, sex and site), each fusion arm
 optionally qualified: ``~always`` keeps the table in every sample and the saved model (no
-table dropout, no fallback: the recipe before issue 32), ``~shuffled`` reads a copy of the
+fallback: the recipe before issue 32), ``~dropout`` trains a quarter of the samples without
+their table (``--table-dropout 0.25``), ``~shuffled`` reads a copy of the
 table whose clinical columns are permuted across rows (seed 0; each row keeps a real
 age-sex-site triple, no longer its own), where the table cannot help:
 
@@ -74,7 +75,7 @@ def write_table(data: Path, out: Path) -> Path:
     return write_ham10000_table(data, out)
 
 
-QUALIFIERS = ("always", "shuffled")
+QUALIFIERS = ("always", "dropout", "shuffled")
 SHUFFLED = "ham10000_shuffled.csv"
 
 
@@ -125,6 +126,8 @@ def config(arm: str, seed: int, args: argparse.Namespace, table: Path) -> TrainC
         settings |= {"tabular": ",".join(CLINICAL), "fusion": fusion}
     if "always" in qualifiers:
         settings |= {"table_dropout": 0.0, "table_fallback": False}
+    if "dropout" in qualifiers:
+        settings |= {"table_dropout": 0.25}
     return TrainConfig(**settings | args.extra)
 
 
@@ -209,6 +212,8 @@ def arm_of(result: dict[str, Any]) -> str:
     arm = f"{result['model']}+{config['fusion']}"
     if not config.get("table_fallback", False):
         arm += "~always"
+    if config.get("table_dropout", 0.0) > 0:
+        arm += "~dropout"
     return arm + ("~shuffled" if Path(config.get("data", "")).name == SHUFFLED else "")
 
 
@@ -255,9 +260,10 @@ def summary(runs: Path, out: Path = RESULTS, name: str = "fusion_ham10000") -> P
         f"{config.get('epochs')} epochs, train subset {config.get('max_train_samples')} "
         f"(stratified), recipe options beyond the defaults: class_balance="
         f"{config.get('class_balance')}. Clinical columns: {', '.join(CLINICAL)} (never "
-        "dx_type). Fusion arms keep the table only where it helps on validation (table "
-        "dropout 0.25, fallback to the image path; 'table kept' counts the seeds that kept "
-        "it); ~always: the table in every sample and the saved model, as before issue 32; "
+        "dx_type). Fusion arms keep the table only where it helps on validation (fallback "
+        "to the image path; 'table kept' counts the seeds that kept it); ~dropout: a quarter "
+        "of the training samples without their table; ~always: the table in every sample "
+        "and the saved model, as before issue 32; "
         "~shuffled: clinical columns permuted across rows (no signal). Commands: `python "
         "benchmarks/fusion_ham10000.py run ...` (each run's settings are in its result.json "
         "config and run_config.json). CPU, fp32, one thread per run, two runs sharing two "
@@ -274,8 +280,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_ARMS,
         type=lambda s: s.split(","),
         help=f"logreg, <model> or <model>+late|cross|coattn, a fusion arm optionally followed "
-        f"by ~always (table in every sample, no fallback) and/or ~shuffled (clinical columns "
-        f"permuted across rows); comma-separated (default: {DEFAULT_ARMS})",
+        f"by ~always (table in every sample, no fallback), ~dropout (table dropout 0.25) and/or "
+        f"~shuffled (clinical columns permuted across rows); comma-separated (default: "
+        f"{DEFAULT_ARMS})",
     )
     p.add_argument(
         "--name",

@@ -238,16 +238,15 @@ def fusion_page(rows: Any, results: Path, out: Path) -> str:
     )
     ax.set(xlabel="test balanced accuracy", title="HAM10000, 7 classes")
     text += "\n" + save_plot(fig, out, "fusion_balanced_acc.png")
-    for name, rows_of in (("fusion_fallback.json", "2,000"), ("fusion_fallback_400.json", "400")):
+    for name, rows_of in (("fusion_fallback_400.json", "400"), ("fusion_fallback.json", "2,000")):
         fallback = read(results, name)
         if fallback is None:
             continue
-        text += f"\n## Table dropout and fallback, {rows_of} training images\n\n"
+        text += f"\n## Fallback and table dropout, {rows_of} training images\n\n"
         text += source(name, "fusion_ham10000.py")
         text += "`~always`: the table in every sample and the saved model (the fusion before "
-        text += (
-            "table dropout and fallback); `~shuffled`: clinical columns permuted across rows.\n\n"
-        )
+        text += "the fallback); `~dropout`: table dropout 0.25; `~shuffled`: clinical columns "
+        text += "permuted across rows.\n\n"
         text += table(fallback, [*cols, ("table_used", "table kept (per seed)")])
     return text
 

@@ -66,7 +66,7 @@ def _result(arm: str, seed: int, bacc: float) -> dict:
     model, _, fusion = arm.partition("+")
     config = {"seed": seed, "resize": 64, "epochs": 3, "max_train_samples": 100}
     config |= {"class_balance": "loss", "tabular": "age" if fusion else None, "fusion": fusion}
-    config |= {"table_fallback": True, "table_dropout": 0.25}
+    config |= {"table_fallback": True, "table_dropout": 0.0}
     test = {"balanced_acc": bacc, "auc": 0.8, "acc": 0.7}
     return {"model": model, "params": 2e6, "train_samples": 100, "wall_time_s": 10.0,
             "config": config, "test": test}  # fmt: skip
@@ -123,10 +123,14 @@ def test_qualified_arms_read_the_shuffled_table_or_keep_the_table_always(
     args = fusion_ham10000.build_parser().parse_args(["run", "--runs", str(tmp_path)])
     new = fusion_ham10000.config("convvit_n+cross~shuffled", 0, args, table)
     old = fusion_ham10000.config("convvit_n+cross~always", 0, args, table)
-    assert Path(new.data) == shuffled and new.table_fallback and new.table_dropout == 0.25
+    assert Path(new.data) == shuffled and new.table_fallback and new.table_dropout == 0.0
     assert Path(old.data) == table and not old.table_fallback and old.table_dropout == 0.0
+    dropout = fusion_ham10000.config("convvit_n+cross~dropout", 0, args, table)
+    assert dropout.table_fallback and dropout.table_dropout == 0.25
     assert old.out_dir == str(tmp_path / "convvit_n_cross_always__s0")
-    for arm in ("convvit_n+cross~shuffled", "convvit_n+cross~always", "convvit_n+cross"):
+    arms = ("convvit_n+cross~shuffled", "convvit_n+cross~always", "convvit_n+cross",
+            "convvit_n+cross~dropout~shuffled")  # fmt: skip
+    for arm in arms:
         config = fusion_ham10000.config(arm, 0, args, table)
         result = {"model": "convvit_n", "config": json.loads(json.dumps(vars(config)))}
         assert fusion_ham10000.arm_of(result) == arm

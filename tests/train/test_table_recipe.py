@@ -115,7 +115,7 @@ def test_a_table_that_misleads_on_validation_is_left_out(tmp_path: Path) -> None
     assert _test_accuracy(model, recipe, parse_args(argv)) == pytest.approx(
         result["test"]["acc"], abs=1e-6
     )
-    old = ["--no-table-fallback", "--table-dropout", "0", "--out", str(tmp_path / "kept")]
+    old = ["--no-table-fallback", "--out", str(tmp_path / "kept")]
     kept = parse_args([*argv, *old])  # the table always, as before issue 32
     with_table = train(kept)
     assert with_table["table_used"] is True and "val_image_loss" not in with_table["history"][0]
