@@ -175,6 +175,14 @@ def configs(
     return out
 
 
+def finished_runs(runs: Path, setting: str, label: str) -> list[Path]:
+    """The folders under ``runs`` of ``setting`` and model ``label`` (any seed) that hold a
+    ``result.json``."""
+    stem = run_name(setting, label, 0)[:-1]  # "<setting>__<label>__s"
+    folders = sorted(runs.glob(stem + "*"))  # the seed is all that may follow
+    return [f for f in folders if f.name[len(stem) :].isdigit() and (f / "result.json").is_file()]
+
+
 def _run(config: TrainConfig) -> None:
     folder = Path(config.out_dir)
     if (folder / "result.json").is_file():
@@ -191,12 +199,7 @@ def summary(runs: Path, out: Path = RESULTS, select: str | None = None) -> Path:
     groups: dict[tuple[str, str], list[Path]] = {}
     for setting in SETTINGS:
         for label in MODELS:
-            stem = run_name(setting, label, 0)[:-1]  # "<setting>__<label>__s"
-            folders = sorted(runs.glob(stem + "*"))  # the seed is all that may follow
-            folders = [
-                f for f in folders
-                if f.name[len(stem):].isdigit() and (f / "result.json").is_file()
-            ]  # fmt: skip
+            folders = finished_runs(runs, setting, label)
             if folders:
                 groups[(setting, label)] = folders
     for (setting, label), folders in groups.items():
@@ -228,9 +231,9 @@ def _arm(runs: Path, setting: str, label: str, recorded: list[dict]) -> dict | N
     """Test metrics (mean ± std over seeds), wall time and selected epochs of one setting and
     model: from its runs under ``runs``, else from the row of ``recorded`` (small_data.json,
     which holds no balanced accuracy); None when neither has it."""
-    stem = run_name(setting, label, 0)[:-1]
-    found = [json.loads((f / "result.json").read_text()) for f in sorted(runs.glob(stem + "*"))
-             if f.name[len(stem):].isdigit() and (f / "result.json").is_file()]  # fmt: skip
+    found = [
+        json.loads((f / "result.json").read_text()) for f in finished_runs(runs, setting, label)
+    ]
     if found:
         return {
             "epochs": found[0]["config"]["epochs"],

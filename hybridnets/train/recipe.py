@@ -176,11 +176,10 @@ def _build_model(
     tabular: TabularPreprocessor | None = None,
     load_weights: bool = True,
     prior: torch.Tensor | None = None,
-    training: bool = False,
 ) -> tuple[nn.Module, dict[str, Any]]:
     """The model (from ``config.pretrained`` weights when given and ``load_weights``; a
     :class:`FusionClassifier` when clinical columns are fused, withholding them from
-    ``table_dropout`` of the samples when ``training``; its classifier's bias set to
+    ``table_dropout`` of the samples in training; its classifier's bias set to
     ``prior`` logits when given, before any LoRA wrapping) and the recipe record saved beside
     its checkpoint (enough to rebuild it)."""
     kwargs = dict(config.model_kwargs)
@@ -192,10 +191,9 @@ def _build_model(
     if tabular is None:
         model = create_model(config.model, *shape, **kwargs)
     else:
-        dropout = config.table_dropout if training else 0.0
         model = FusionClassifier(
             config.model, *shape, tabular.spec, config.fusion, config.fusion_dim,
-            table_dropout=dropout, **kwargs,
+            table_dropout=config.table_dropout, **kwargs,
         )  # fmt: skip
     if prior is not None:
         _set_prior_bias(model, prior)
@@ -251,7 +249,7 @@ def _setup(config: TrainConfig, generator: torch.Generator, runtime: Runtime) ->
     prior = None
     if config.prior_bias and config.class_balance == "none":
         prior = prior_logits(train_labels, train_ds.num_classes, config.label_smoothing)
-    model, recipe = _build_model(config, train_ds, tabular, prior=prior, training=True)
+    model, recipe = _build_model(config, train_ds, tabular, prior=prior)
     params = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     steps = steps_per_epoch(len(train_index), config.batch_size, runtime.world_size)
