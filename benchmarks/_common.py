@@ -36,7 +36,7 @@ import torch
 from torch import nn
 
 import hybridnets
-from hybridnets.atomic import atomic_write_text
+from hybridnets.atomic import atomic_path, atomic_write_text
 from hybridnets.resolve import create_model
 
 _logger = logging.getLogger("benchmarks")
@@ -368,3 +368,12 @@ def mean_std(values: Iterable[float]) -> list[float]:
 def plus_minus(pair: Sequence[float], digits: int = 3) -> str:
     """``[0.5, 0.1414]`` → ``"0.500 ± 0.141"``: a :func:`mean_std` pair as a table cell."""
     return f"{pair[0]:.{digits}f} ± {pair[1]:.{digits}f}"
+
+
+def write_npz(dst: Path, arrays: dict) -> Path:
+    """Write ``arrays`` to ``dst`` as a compressed ``.npz``, atomically."""
+    import numpy as np
+
+    with atomic_path(dst) as tmp, open(tmp, "wb") as f:
+        np.savez_compressed(f, **arrays)
+    return dst

@@ -293,11 +293,39 @@ def speed_page(scale: Any, results: Path, out: Path) -> str:
     return text
 
 
+def panel_page(data: Any, results: Path, out: Path) -> str:
+    """Each default against the one before it, task by task, for ours and the baseline."""
+    text = (
+        "Δ = new − old default, test split, in points (×100), ± its standard error from the "
+        "seeds' spreads; beyond 2 standard errors it is a gain or a loss, otherwise within "
+        "noise. Leave one task out: the default chosen on the other tasks alone (new if it "
+        "loses nowhere there and gains on average), then applied to the held-out task.\n"
+    )
+    for name, d in data.items():
+        metrics = d["metrics"]
+        rows = [{"task": r["task"], "model": r["model"], "seeds": f"{r['old']['seeds']} / "
+                 f"{r['new']['seeds']}"} | {m: r["delta"][m]["text"] for m in metrics}
+                for r in d["rows"]]  # fmt: skip
+        text += f"\n## {name}: {d['what']}\n\n"
+        cols = [("task", "task"), ("model", "model"), ("seeds", "seeds old / new")]
+        text += table(rows, cols + [(m, f"Δ {m}") for m in metrics])
+        worst = [f"{model}: {w['task']}, {w['metric']} {w['delta'] * 100:+.1f} ({w['verdict']})"
+                 for model, w in d["worst"].items()]  # fmt: skip
+        text += "\nWorst task: " + "; ".join(worst) + ".\n\n"
+        loto = [{"task": r["held_out"], "chosen": "new" if r["chosen_new"] else "old"}
+                | {m: ", ".join(f"{model} {v[m]['text']}" for model, v in r["held_out_delta"].items())
+                   for m in metrics} for r in d["leave_one_task_out"]]  # fmt: skip
+        cols = [("task", "held-out task"), ("chosen", "chosen on the others")]
+        text += table(loto, cols + [(m, f"held-out Δ {m}") for m in metrics])
+    return text
+
+
 PAGES: dict[str, tuple[str, str, str, Callable[[Any, Path, Path], str]]] = {
     "small-data.md": ("Small data: MedMNIST under one recipe", "small_data", "small_data", small_data_page),
     "label-efficiency.md": ("Pretraining and label efficiency", "pretrain_gain", "pretrain_gain", label_efficiency_page),
     "alignment.md": ("Image–text alignment (MedPix 2.0)", "align_medpix", "align_medpix", alignment_page),
     "fusion.md": ("Fusion with clinical data (HAM10000)", "fusion_ham10000", "fusion_ham10000", fusion_page),
+    "defaults.md": ("Defaults against the ones before (development panel)", "panel", "defaults_panel", panel_page),
     "speed.md": ("Speed: latency, GMACs and scale-out", "scale_out", "scale_out", speed_page),
 }  # fmt: skip
 """Page file → (title, the JSON it is drawn from (``benchmarks/results/<name>.json``), the

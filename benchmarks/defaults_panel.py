@@ -1,0 +1,202 @@
+"""The development panel of issue 32: every task on which a default was measured against the one
+before it, for ours and the ResNet-18 baseline, judged by the worst task and leave-one-task-out.
+
+    python benchmarks/defaults_panel.py    # reads benchmarks/results, writes panel.json and .md
+
+Nothing is run here: the rows come from the results files of ``small_data.py compare``
+(``auto_epochs.json``) and ``fusion_ham10000.py summary`` (``ham10000_500_epochs*.json``,
+``fusion_fallback*.json``); a file that is absent leaves its tasks out, named in the page.
+
+For each default, per task and model, Δ = new − old of the test means, and its standard error
+``se = sqrt(s_old² / n_old + s_new² / n_new)`` from the seeds' standard deviations; Δ < −2 se
+is a *loss*, Δ > 2 se a *gain*, anything between is within noise. Leave-one-task-out: for each
+task, the rule is chosen on the other tasks alone (the new default if it has no loss there, by
+any model and metric, and a positive mean Δ), and the held-out task shows what that choice does
+to data it was not chosen on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from _common import RESULTS, md_table
+
+from hybridnets.atomic import atomic_write_text
+
+NOISE = 2.0  # a loss or gain is a difference beyond this many standard errors
+
+
+def _metrics(arm: dict[str, Any], metrics: Sequence[str]) -> dict[str, Any]:
+    return {m: arm.get(m) for m in metrics} | {"seeds": len(arm["seeds"])}
+
+
+def epochs_tasks(results: Path) -> list[dict[str, Any]]:
+    """Fixed epochs (old) vs epochs derived from the training-set size (new)."""
+    rows = []
+    for r in _read(results, "auto_epochs.json") or []:
+        rows.append({"task": r["setting"], "model": r["model"],
+                     "old": _metrics(r["fixed"], ("acc", "auc", "balanced_acc")),
+                     "new": _metrics(r["derived"], ("acc", "auc", "balanced_acc"))})  # fmt: skip
+    old, new = (_read(results, f"ham10000_500_epochs{s}.json") for s in ("30", "_derived"))
+    for arm in ("convvit_n", "resnet18"):
+        pair = [next((r for r in rows_ or [] if r["arm"] == arm), None) for rows_ in (old, new)]
+        if all(pair):
+            rows.append({"task": "ham10000_500 (28², 7 classes)", "model": arm,
+                         "old": _metrics(pair[0], ("acc", "auc", "balanced_acc")),
+                         "new": _metrics(pair[1], ("acc", "auc", "balanced_acc"))})  # fmt: skip
+    return rows
+
+
+def fusion_tasks(results: Path) -> list[dict[str, Any]]:
+    """The fusion before issue 32 (``~always``) vs the shipped fallback, with true and with
+    shuffled clinical columns; image-only beside each as the level fusion must keep."""
+    rows = []
+    for name, size in (("fusion_fallback.json", "2,000"), ("fusion_fallback_400.json", "400")):
+        arms = {r["arm"]: r for r in _read(results, name) or []}
+        for table, suffix in (("true", ""), ("shuffled", "~shuffled")):
+            old, new = (
+                arms.get(f"convvit_n+cross~always{suffix}"),
+                arms.get(f"convvit_n+cross{suffix}"),
+            )
+            if old and new:
+                metrics = ("balanced_acc", "auc", "acc")
+                rows.append({"task": f"ham10000 {size} images, {table} table",
+                             "model": "convvit_n+cross", "old": _metrics(old, metrics),
+                             "new": _metrics(new, metrics),
+                             "image_only": _metrics(arms["convvit_n"], metrics)})  # fmt: skip
+    return rows
+
+
+# default -> (what it is, where its tasks come from, the metrics it is judged on)
+DEFAULTS = {
+    "epochs": ("epochs derived from the training-set size (50,000 samples, 10–100) vs the fixed "
+               "epochs of before", epochs_tasks, ("acc", "auc")),
+    "fusion": ("fusion that keeps the table only where it helps on validation vs the fusion of "
+               "before (table always)", fusion_tasks, ("balanced_acc", "auc", "acc")),
+}  # fmt: skip
+
+
+def _read(results: Path, name: str) -> Any | None:
+    path = results / name
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def delta(old: list[float] | None, new: list[float] | None, n_old: int, n_new: int) -> dict:
+    """Δ = new − old of the means and its standard error (None where a side is missing); a
+    single seed contributes no spread."""
+    if not old or not new:
+        return {"delta": None, "se": None, "verdict": "not measured", "text": "-"}
+    d = new[0] - old[0]
+    se = math.sqrt(old[1] ** 2 / n_old + new[1] ** 2 / n_new)
+    verdict = "loss" if d < -NOISE * se else "gain" if d > NOISE * se else "within noise"
+    text = f"{d * 100:+.1f} ± {se * 100:.1f} ({verdict})"  # in points, as the pages show it
+    return {"delta": d, "se": se, "verdict": verdict, "text": text}
+
+
+def judge(rows: list[dict[str, Any]], metrics: Sequence[str]) -> list[dict[str, Any]]:
+    """Each row with Δ, se and verdict per metric."""
+    for row in rows:
+        row["delta"] = {
+            m: delta(row["old"][m], row["new"][m], row["old"]["seeds"], row["new"]["seeds"])
+            for m in metrics
+        }
+    return rows
+
+
+def choose(rows: list[dict[str, Any]], metrics: Sequence[str]) -> bool:
+    """Whether the new default is chosen on ``rows``: no loss by any model and metric, and a
+    positive mean Δ."""
+    deltas = [
+        row["delta"][m] for row in rows for m in metrics if row["delta"][m]["delta"] is not None
+    ]
+    if not deltas or any(d["verdict"] == "loss" for d in deltas):
+        return False
+    return statistics.fmean(d["delta"] for d in deltas) > 0
+
+
+def leave_one_task_out(rows: list[dict[str, Any]], metrics: Sequence[str]) -> list[dict]:
+    """Per task: the choice made on the other tasks, and the held-out task's Δ under it."""
+    out = []
+    for task in dict.fromkeys(r["task"] for r in rows):
+        others = [r for r in rows if r["task"] != task]
+        chosen = choose(others, metrics) if others else None
+        held = {r["model"]: {m: r["delta"][m] for m in metrics} for r in rows if r["task"] == task}
+        out.append({"held_out": task, "chosen_new": chosen, "held_out_delta": held})
+    return out
+
+
+def worst(rows: list[dict[str, Any]], metrics: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Per model: the task and metric with the lowest Δ."""
+    out: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        for m in metrics:
+            d = row["delta"][m]["delta"]
+            if d is not None and (row["model"] not in out or d < out[row["model"]]["delta"]):
+                out[row["model"]] = {"task": row["task"], "metric": m, "delta": d,
+                                     "verdict": row["delta"][m]["verdict"]}  # fmt: skip
+    return out
+
+
+def panel(results: Path = RESULTS) -> dict[str, Any]:
+    out = {}
+    for name, (what, tasks, metrics) in DEFAULTS.items():
+        rows = judge(tasks(results), metrics)
+        out[name] = {"what": what, "metrics": list(metrics), "rows": rows,
+                     "all_tasks_choose_new": choose(rows, metrics), "worst": worst(rows, metrics),
+                     "leave_one_task_out": leave_one_task_out(rows, metrics)}  # fmt: skip
+    return out
+
+
+def _cell(arm: dict[str, Any], m: str) -> str:
+    return "-" if arm[m] is None else f"{arm[m][0]:.3f} ± {arm[m][1]:.3f}"
+
+
+def markdown(data: dict[str, Any]) -> str:
+    parts = ["# Development panel: each default against the one before it (issue 32)\n",
+             __doc__.split("\n\n", 2)[2].strip() + " Δ and se in points (×100).\n"]  # fmt: skip
+    for name, d in data.items():
+        metrics = d["metrics"]
+        head = ["task", "model", "seeds old / new",
+                *(f"{m} old → new" for m in metrics), *(f"Δ {m}" for m in metrics)]  # fmt: skip
+        cells = [[r["task"], r["model"], f"{r['old']['seeds']} / {r['new']['seeds']}",
+                  *(f"{_cell(r['old'], m)} → {_cell(r['new'], m)}" for m in metrics),
+                  *(r["delta"][m]["text"] for m in metrics)] for r in d["rows"]]  # fmt: skip
+        parts.append(f"## {name}: {d['what']}\n\n" + md_table(head, cells) + "\n")
+        if any("image_only" in r for r in d["rows"]):
+            parts.append("New default against image-only (the level fusion must keep):\n\n" + md_table(
+                ["task", *(f"Δ {m} vs image-only" for m in metrics)],
+                [[r["task"], *(delta(r["image_only"][m], r["new"][m], r["image_only"]["seeds"],
+                                      r["new"]["seeds"])["text"] for m in metrics)]
+                 for r in d["rows"]]) + "\n")  # fmt: skip
+        worst_lines = [f"- {model}: {w['task']}, {w['metric']} {w['delta'] * 100:+.1f} "
+                       f"({w['verdict']})" for model, w in d["worst"].items()]  # fmt: skip
+        parts.append("Worst task per model:\n\n" + "\n".join(worst_lines) + "\n")
+        loto = [[r["held_out"], "new" if r["chosen_new"] else "old",
+                 "; ".join(f"{model}: " + ", ".join(f"{m} {v['text']}" for m, v in ds.items())
+                           for model, ds in r["held_out_delta"].items())]
+                for r in d["leave_one_task_out"]]  # fmt: skip
+        parts.append("Leave one task out (the rule chosen on the other tasks; the held-out "
+                     "task's Δ of the new default):\n\n"
+                     + md_table(["held-out task", "chosen", "held-out Δ"], loto) + "\n")  # fmt: skip
+    return "\n".join(parts)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--results", type=Path, default=RESULTS, help="results folder (read)")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="where panel.json/.md go")
+    args = parser.parse_args(argv)
+    data = panel(args.results)
+    atomic_write_text(args.out / "panel.json", json.dumps(data, indent=1) + "\n")
+    atomic_write_text(args.out / "panel.md", markdown(data))
+    print(args.out / "panel.md")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,77 @@
+"""benchmarks/defaults_panel.py: Δ and its noise band, the worst task, and leave-one-task-out."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import defaults_panel as panel
+import pytest
+
+
+def _arm(epochs: int, acc: tuple[float, float], auc: tuple[float, float], seeds: int = 3) -> dict:
+    return {"epochs": epochs, "seeds": list(range(seeds)), "best_epoch": [epochs] * seeds,
+            "wall_time_s": 1.0, "acc": list(acc), "auc": list(auc), "balanced_acc": None}  # fmt: skip
+
+
+def _results(tmp_path: Path, rows: list[tuple[str, str, dict, dict]]) -> Path:
+    data = [{"setting": s, "model": m, "fixed": f, "derived": d} for s, m, f, d in rows]
+    (tmp_path / "auto_epochs.json").write_text(json.dumps(data))
+    return tmp_path
+
+
+def test_delta_has_a_standard_error_and_a_verdict() -> None:
+    d = panel.delta([0.80, 0.03], [0.90, 0.04], 3, 3)
+    assert d["delta"] == pytest.approx(0.10) and d["se"] == pytest.approx(0.05 / 3**0.5)
+    assert d["verdict"] == "gain"
+    assert panel.delta([0.80, 0.03], [0.78, 0.04], 3, 3)["verdict"] == "within noise"
+    assert panel.delta([0.80, 0.0], [0.70, 0.0], 1, 1)["verdict"] == "loss"  # no spread, one seed
+    assert panel.delta(None, [0.7, 0.0], 1, 1)["verdict"] == "not measured"
+
+
+def test_leave_one_task_out_chooses_on_the_other_tasks(tmp_path: Path) -> None:
+    results = _results(tmp_path, [
+        ("a", "convvit_n", _arm(30, (0.80, 0.01), (0.90, 0.01)), _arm(100, (0.85, 0.01), (0.93, 0.01))),
+        ("b", "convvit_n", _arm(30, (0.60, 0.01), (0.70, 0.01)), _arm(47, (0.62, 0.01), (0.71, 0.01))),
+        ("c", "convvit_n", _arm(30, (0.50, 0.01), (0.70, 0.01)), _arm(100, (0.40, 0.01), (0.69, 0.01))),
+        ("c", "resnet18", _arm(30, (0.50, 0.01), (0.70, 0.01)), _arm(100, (0.51, 0.01), (0.70, 0.01))),
+    ])  # fmt: skip
+    data = panel.panel(results)["epochs"]
+    assert [r["task"] for r in data["rows"]] == ["a", "b", "c", "c"]
+    assert data["rows"][2]["delta"]["acc"]["verdict"] == "loss"
+    assert data["all_tasks_choose_new"] is False  # c loses for convvit_n
+    assert data["worst"]["convvit_n"] | {"delta": 0} == {"task": "c", "metric": "acc", "delta": 0,
+                                                          "verdict": "loss"}  # fmt: skip
+    loto = {r["held_out"]: r for r in data["leave_one_task_out"]}
+    assert loto["c"]["chosen_new"] is True  # a and b alone choose the new default ...
+    assert (
+        loto["c"]["held_out_delta"]["convvit_n"]["acc"]["verdict"] == "loss"
+    )  # ... and c shows its cost
+    assert loto["a"]["chosen_new"] is False and loto["b"]["chosen_new"] is False
+    assert panel.panel(results)["fusion"]["rows"] == []  # its files are absent
+    panel.main(["--results", str(results), "--out", str(tmp_path / "out")])
+    md = (tmp_path / "out" / "panel.md").read_text()
+    assert "| c | convvit_n | 3 / 3 | 0.500 ± 0.010 → 0.400 ± 0.010 |" in md
+    assert "- convvit_n: c, acc -10.0 (loss)" in md
+    assert (
+        json.loads((tmp_path / "out" / "panel.json").read_text())["epochs"]["rows"][0]["task"]
+        == "a"
+    )
+
+
+def test_fusion_rows_pair_the_shipped_arm_with_the_fusion_before_and_image_only(
+    tmp_path: Path,
+) -> None:
+    def arm(name: str, bal: float) -> dict:
+        return {"arm": name, "seeds": [0, 1], "balanced_acc": [bal, 0.01], "auc": [0.8, 0.01],
+                "acc": [0.5, 0.01]}  # fmt: skip
+
+    rows = [arm("convvit_n", 0.40), arm("convvit_n+cross", 0.45), arm("convvit_n+cross~always", 0.45),
+            arm("convvit_n+cross~shuffled", 0.40), arm("convvit_n+cross~always~shuffled", 0.36)]  # fmt: skip
+    (tmp_path / "fusion_fallback_400.json").write_text(json.dumps(rows))
+    data = panel.panel(tmp_path)["fusion"]
+    shuffled = data["rows"][1]
+    assert shuffled["task"] == "ham10000 400 images, shuffled table"
+    assert shuffled["delta"]["balanced_acc"]["delta"] == pytest.approx(0.04)
+    assert shuffled["image_only"]["balanced_acc"] == [0.40, 0.01]
+    assert "Δ balanced_acc vs image-only" in panel.markdown(panel.panel(tmp_path))
