@@ -106,6 +106,13 @@ SETTINGS: dict[str, tuple[str, int, dict[str, Any]]] = {
     "retina_auto": ("retinamnist.npz", 2, {"epochs": 47}),
     "retina_500": ("retinamnist.npz", 2, {"epochs": 30, "max_train_samples": 500}),
     "retina_500_auto": ("retinamnist.npz", 2, {"epochs": 100, "max_train_samples": 500}),
+    # the candidate rule of half the samples (25,000): 50 epochs for 500 images
+    "pneumonia_500_val78_25k": (
+        "pneumoniamnist.npz",
+        2,
+        {"epochs": 50, "max_train_samples": 500},
+    ),
+    "retina_500_25k": ("retinamnist.npz", 2, {"epochs": 50, "max_train_samples": 500}),
     # issue 32, a task no default was tuned on: MedPix 2.0 body region (5 classes, CT and MR)
     # at 64², 300 labels, on the dataset's own case-disjoint split
     "medpix_region_300": ("medpix2", 2, {"epochs": 30, "max_train_samples": 300}),
@@ -118,6 +125,7 @@ DERIVED: dict[str, Callable[[Path, Path], Path]] = {
     "adrenal3d_11pct": partial(with_prevalence, fraction=0.11),
     "pneumonia_500_val78": partial(with_val_size, size=78),
     "pneumonia_500_val78_auto": partial(with_val_size, size=78),
+    "pneumonia_500_val78_25k": partial(with_val_size, size=78),
     "medpix_region_300": partial(medpix_npz, target="region", size=64),
     "medpix_region_300_auto": partial(medpix_npz, target="region", size=64),
 }
@@ -222,12 +230,15 @@ AUTO_OF = {
     "retina_500_auto": "retina_500",
     "medpix_region_300_auto": "medpix_region_300",
 }
+# a fixed-epochs setting -> its setting under the candidate rule of 25,000 samples (half)
+HALF_OF = {"pneumonia_500_val78": "pneumonia_500_val78_25k", "retina_500": "retina_500_25k"}
 PUBLISHED = {
     "pneumonia_500_val78": "ResNet-18 (28), all 4,708 labels: 0.854 / 0.944",
     "retina": "ResNet-18 (28): 0.524 / 0.717; best from scratch: 0.531 / 0.750",
     "retina_500": "(all 1,080 labels) ResNet-18 (28): 0.524 / 0.717",
 }
 COMPARED = ("acc", "balanced_acc", "auc")
+ARMS = ("fixed", "derived", "derived_25k")
 
 
 def _arm(runs: Path, setting: str, label: str, recorded: list[dict]) -> dict | None:
@@ -263,7 +274,8 @@ def compare_epochs(runs: Path, out: Path = RESULTS) -> Path:
     """``auto_epochs.json`` and ``.md``: per setting of :data:`AUTO_OF` and model, the test
     metrics (mean ± std over seeds), wall time and selected epochs with the fixed epochs of
     before and with the epochs the recipe derives from the training-set size (an arm without
-    runs under ``runs`` is taken from ``small_data.json`` in ``out``)."""
+    runs under ``runs`` is taken from ``small_data.json`` in ``out``), and with the candidate
+    rule of :data:`HALF_OF` where it ran (``derived_25k``)."""
     recorded_path = out / "small_data.json"
     recorded = json.loads(recorded_path.read_text()) if recorded_path.is_file() else []
     rows = []
@@ -271,19 +283,23 @@ def compare_epochs(runs: Path, out: Path = RESULTS) -> Path:
         for label in MODELS:
             arms = {"fixed": _arm(runs, fixed, label, recorded)}
             arms["derived"] = _arm(runs, auto, label, recorded)
-            if all(arms.values()):
-                rows.append({"setting": fixed, "model": label, **arms})
+            if not all(arms.values()):
+                continue
+            if fixed in HALF_OF and (half := _arm(runs, HALF_OF[fixed], label, [])):
+                arms["derived_25k"] = half
+            rows.append({"setting": fixed, "model": label, **arms})
     head = ["setting", "model", "epochs", "seeds", *(f"test {m}" for m in COMPARED), "best epochs",
             "wall s / run"]  # fmt: skip
     cells = [[r["setting"], r["model"], r[a]["epochs"], len(r[a]["seeds"]),
               *(plus_minus(r[a][m]) if r[a][m] else "-" for m in COMPARED), r[a]["best_epoch"],
-              f"{r[a]['wall_time_s']:.0f}"] for r in rows for a in ("fixed", "derived")]  # fmt: skip
+              f"{r[a]['wall_time_s']:.0f}"] for r in rows for a in ARMS if a in r]  # fmt: skip
     published = "\n".join(f"- {k}: {v}" for k, v in PUBLISHED.items())
     note = (
         "# Epochs derived from the training-set size (issue 32)\n\nEach setting twice under "
         "the recipe's defaults: the fixed epochs of before (the first row) and the epochs the "
         "recipe now derives when `--epochs` is not given (50,000 training samples, 10–100 "
-        "epochs). Test split, mean ± std over seeds; one thread per run, two runs side by "
+        "epochs); on two settings a third row, the candidate rule of 25,000 samples "
+        f"({', '.join(HALF_OF.values())}). Test split, mean ± std over seeds; one thread per run, two runs side by "
         "side on the 2-core CPU. `python benchmarks/small_data.py run --settings "
         f"{','.join(AUTO_OF)},{','.join(AUTO_OF.values())} --models convvit_n,resnet18` then "
         "`python benchmarks/small_data.py compare` (a fixed arm without runs comes from "

@@ -49,6 +49,12 @@ def test_leave_one_task_out_chooses_on_the_other_tasks(tmp_path: Path) -> None:
     )  # ... and c shows its cost
     assert loto["a"]["chosen_new"] is False and loto["b"]["chosen_new"] is False
     assert panel.panel(results)["fusion"]["rows"] == []  # its files are absent
+    assert panel.panel(results)["epochs_25k"]["rows"] == []  # no task ran the candidate
+    rows = json.loads((results / "auto_epochs.json").read_text())
+    rows[1]["derived_25k"] = _arm(50, (0.65, 0.01), (0.72, 0.01))
+    (results / "auto_epochs.json").write_text(json.dumps(rows))
+    (half,) = panel.panel(results)["epochs_25k"]["rows"]
+    assert half["task"] == "b" and half["delta"]["acc"]["delta"] == pytest.approx(0.05)
     panel.main(["--results", str(results), "--out", str(tmp_path / "out")])
     md = (tmp_path / "out" / "panel.md").read_text()
     assert "| c | convvit_n | 3 / 3 | 0.500 ± 0.010 → 0.400 ± 0.010 |" in md

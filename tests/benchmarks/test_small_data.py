@@ -237,3 +237,20 @@ def test_compare_puts_fixed_and_derived_epochs_side_by_side(tmp_path: Path) -> N
         "| retina | convvit_n | 30 | 2 | 0.500 ± 0.010 | - | 0.700 ± 0.020 |"
         in (tmp_path / "auto_epochs.md").read_text()
     )
+
+
+def test_compare_adds_the_candidate_rule_where_it_ran(tmp_path: Path) -> None:
+    for setting, epochs in (("retina_500", 30), ("retina_500_auto", 100), ("retina_500_25k", 50)):
+        folder = tmp_path / small_data.run_name(setting, "resnet18", 0)
+        folder.mkdir()
+        test = {"acc": epochs / 200, "balanced_acc": 0.4, "auc": 0.7}
+        result = {"config": {"epochs": epochs, "seed": 0}, "best_epoch": 9, "wall_time_s": 1.0,
+                  "test": test}  # fmt: skip
+        (folder / "result.json").write_text(json.dumps(result))
+    (row,) = json.loads(small_data.compare_epochs(tmp_path, tmp_path).read_text())
+    assert [row[a]["epochs"] for a in small_data.ARMS] == [30, 100, 50]
+    assert row["derived_25k"]["acc"] == [0.25, 0.0]
+    assert (
+        "| retina_500 | resnet18 | 50 | 1 | 0.250 ± 0.000 |"
+        in (tmp_path / "auto_epochs.md").read_text()
+    )
