@@ -141,6 +141,8 @@ MODELS: dict[str, tuple[int, dict[str, Any]]] = {
         {"model": "vit_tiny_patch16_224", "model_kwargs": {"img_size": 28, "patch_size": 4}},
     ),
     "monai_resnet18": (3, {"model": "monai_resnet18", "model_kwargs": {"conv1_t_stride": 2}}),
+    # issue 32: at 64² the default stem (stride 2) leaves stage 1 at 32², twice the maps of 28²
+    "convvit_n (stem stride 4)": (2, {"model": "convvit_n", "model_kwargs": {"stem_stride": 4}}),
     # issue 32, cheaper small 3D: the fused-MBConv stages hold most of a 3D step's time
     "convvit_n (stage-2 expansion 2)": (
         3,
@@ -200,11 +202,13 @@ def _run(config: TrainConfig) -> None:
     run_recipe(config, folder / "train.log")
 
 
-def summary(runs: Path, out: Path = RESULTS, select: str | None = None) -> Path:
-    """Rows (mean ± std over seeds) into ``small_data.json``, the table, and the plot; with
-    ``select``, runs made with another selector are reported at the epoch ``select`` picks in
-    their history (see ``medmnist_summary.run_entry``)."""
-    json_path = out / "small_data.json"
+def summary(
+    runs: Path, out: Path = RESULTS, select: str | None = None, name: str = "small_data"
+) -> Path:
+    """Rows (mean ± std over seeds) into ``<name>.json``, the table (``<name>_table.md``) and
+    the plot; with ``select``, runs made with another selector are reported at the epoch
+    ``select`` picks in their history (see ``medmnist_summary.run_entry``)."""
+    json_path = out / f"{name}.json"
     json_path.unlink(missing_ok=True)
     groups: dict[tuple[str, str], list[Path]] = {}
     for setting in SETTINGS:
@@ -216,9 +220,9 @@ def summary(runs: Path, out: Path = RESULTS, select: str | None = None) -> Path:
         add(folders, f"{label} [{setting}]", json_path, select)
     order = {name: i for i, name in enumerate(SETTINGS)}
     rows = sorted(json.loads(json_path.read_text()), key=lambda r: _sort_key(r, order))
-    _plot(rows, out / "small_data_auc_vs_params.png")
+    _plot(rows, out / f"{name}_auc_vs_params.png")
     selectors = _selectors(groups)
-    atomic_write_text(out / "small_data_table.md", _table(rows) + "\n\n" + selectors + "\n")
+    atomic_write_text(out / f"{name}_table.md", _table(rows) + "\n\n" + selectors + "\n")
     return json_path
 
 
@@ -402,6 +406,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--log-test history (training does not depend on it); default: as each run selected",
     )
     s.add_argument("--out", type=Path, default=RESULTS, help="where the summary goes")
+    s.add_argument(
+        "--name",
+        default="small_data",
+        help="file names: <out>/<name>.json, <name>_table.md, <name>_auc_vs_params.png "
+        "(default: small_data, the recorded sweep; another name keeps it)",
+    )
     c = sub.add_parser(
         "compare", help="fixed vs derived epochs per setting and model (results/auto_epochs.*)"
     )
@@ -413,7 +423,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(compare_epochs(args.runs, args.out))
         return
     if args.command == "summary":
-        print(summary(args.runs, args.out, select=args.select))
+        print(summary(args.runs, args.out, select=args.select, name=args.name))
         return
     labels = args.models.split(",")
     unknown = [m for m in labels if m not in MODELS] + [

@@ -124,7 +124,26 @@ def small_data_page(rows: Any, results: Path, out: Path) -> str:
             ax.annotate(r["name"], (r["params_M"], mean_of(r["test_auc"])), fontsize=7)
     ax.set(xscale="log", xlabel="parameters (M)", ylabel="test AUC", title="AUC vs parameters")
     ax.legend(fontsize=7)
-    return text + "\n" + save_plot(fig, out, "auc_vs_params.png") + _auto_epochs(results)
+    text += "\n" + save_plot(fig, out, "auc_vs_params.png")
+    return text + _medpix_region(results) + _auto_epochs(results)
+
+
+def _medpix_region(results: Path) -> str:
+    """MedPix 2.0 body region at 64²: the task no default was tuned on."""
+    rows = read(results, "medpix_region_64.json")
+    if rows is None:
+        return ""
+    text = "\n## MedPix 2.0 body region at 64²\n\n" + source(
+        "medpix_region_64.json", "small_data.py summary --name medpix_region_64"
+    )
+    text += (
+        "5 classes (CT and MR), 300 training labels, the dataset's own case-disjoint split "
+        "(197 validation, 200 test images), letterboxed grey-scale 64², the recipe's "
+        "defaults; `_auto`: the derived epochs.\n\n"
+    )
+    cols = [("model", "model [setting]"), ("epochs", "epochs"), ("params_M", "params (M)")]
+    cols += [("test_acc", "test ACC"), ("test_auc", "test AUC"), ("wall_time_s", "wall s")]
+    return text + table(rows, cols)
 
 
 def _auto_epochs(results: Path) -> str:

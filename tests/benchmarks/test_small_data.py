@@ -173,6 +173,13 @@ def test_summary_rows_table_selectors_and_plot(tmp_path: Path) -> None:
     assert selectors + " 0.700 / 0.920 |" in table  # last, val_auc, val_loss, val_loss_auc
     assert "| retina | resnet18 | 3.00M | 1 | 0.800 ± 0.000 | 0.700 ± 0.000 | 60 |" in table
     assert (out / "small_data_auc_vs_params.png").stat().st_size > 1000
+    small_data.main(["summary", "--runs", str(runs), "--out", str(out), "--name", "other"])
+    assert json.loads((out / "other.json").read_text()) == rows  # the recorded sweep kept
+    assert (out / "other_table.md").read_text() == table
+    assert sorted(p.name for p in out.iterdir()) == [
+        "other.json", "other_auc_vs_params.png", "other_table.md",
+        "small_data.json", "small_data_auc_vs_params.png", "small_data_table.md",
+    ]  # fmt: skip
 
 
 def test_summary_reselects_runs_made_with_another_selector(tmp_path: Path) -> None:
