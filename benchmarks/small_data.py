@@ -218,7 +218,7 @@ def summary(
                 groups[(setting, label)] = folders
     for (setting, label), folders in groups.items():
         add(folders, f"{label} [{setting}]", json_path, select)
-    order = {name: i for i, name in enumerate(SETTINGS)}
+    order = {setting: i for i, setting in enumerate(SETTINGS)}
     rows = sorted(json.loads(json_path.read_text()), key=lambda r: _sort_key(r, order))
     _plot(rows, out / f"{name}_auc_vs_params.png")
     selectors = _selectors(groups)
