@@ -128,14 +128,21 @@ def small_data_page(rows: Any, results: Path, out: Path) -> str:
     return text + _medpix_region(results) + _auto_epochs(results)
 
 
+def _section(results: Path, name: str, title: str, script: str) -> tuple[Any, str]:
+    """The data of ``results/<name>`` and a section's heading and source line (None and ""
+    when the file is absent)."""
+    data = read(results, name)
+    return (None, "") if data is None else (data, f"\n## {title}\n\n" + source(name, script))
+
+
 def _medpix_region(results: Path) -> str:
     """MedPix 2.0 body region at 64²: the task no default was tuned on."""
-    rows = read(results, "medpix_region_64.json")
+    rows, text = _section(
+        results, "medpix_region_64.json", "MedPix 2.0 body region at 64²",
+        "small_data.py summary --name medpix_region_64",
+    )  # fmt: skip
     if rows is None:
         return ""
-    text = "\n## MedPix 2.0 body region at 64²\n\n" + source(
-        "medpix_region_64.json", "small_data.py summary --name medpix_region_64"
-    )
     text += (
         "5 classes (CT and MR), 300 training labels, the dataset's own case-disjoint split "
         "(197 validation, 200 test images), letterboxed grey-scale 64², the recipe's "
@@ -148,16 +155,16 @@ def _medpix_region(results: Path) -> str:
 
 def _auto_epochs(results: Path) -> str:
     """Fixed epochs vs the epochs the recipe derives from the training-set size."""
-    rows = read(results, "auto_epochs.json")
+    rows, text = _section(
+        results, "auto_epochs.json", "Epochs from the training-set size", "small_data.py"
+    )
     if rows is None:
         return ""
-    text = "\n## Epochs from the training-set size\n\n" + source(
-        "auto_epochs.json", "small_data.py"
-    )
     flat = [
         {"setting": r["setting"], "model": r["model"], "arm": arm} | r[arm]
         for r in rows
-        for arm in ("fixed", "derived")
+        for arm in ("fixed", "derived", "derived_25k")
+        if arm in r
     ]
     cols = [("setting", "setting"), ("model", "model"), ("arm", "epochs"), ("epochs", "n")]
     cols += [("acc", "test ACC"), ("balanced_acc", "test balanced acc"), ("auc", "test AUC")]
