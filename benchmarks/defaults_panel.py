@@ -30,7 +30,12 @@ from _common import RESULTS, md_table
 
 from hybridnets.atomic import atomic_write_text
 
-NOISE = 2.0  # a loss or gain is a difference beyond this many standard errors
+NOISE = 2.0
+EPOCH_METRICS = (
+    "acc",
+    "auc",
+    "balanced_acc",
+)  # what the epochs rows keep (judged: acc, auc)  # a loss or gain is a difference beyond this many standard errors
 
 
 def _metrics(arm: dict[str, Any], metrics: Sequence[str]) -> dict[str, Any]:
@@ -44,8 +49,8 @@ def epochs_tasks(results: Path, arm: str = "derived") -> list[dict[str, Any]]:
     for r in _read(results, "auto_epochs.json") or []:
         if arm in r:
             rows.append({"task": r["setting"], "model": r["model"],
-                         "old": _metrics(r["fixed"], ("acc", "auc", "balanced_acc")),
-                         "new": _metrics(r[arm], ("acc", "auc", "balanced_acc"))})  # fmt: skip
+                         "old": _metrics(r["fixed"], EPOCH_METRICS),
+                         "new": _metrics(r[arm], EPOCH_METRICS)})  # fmt: skip
     if arm != "derived":
         return rows
     old, new = (_read(results, f"ham10000_500_epochs{s}.json") for s in ("30", "_derived"))
@@ -53,8 +58,8 @@ def epochs_tasks(results: Path, arm: str = "derived") -> list[dict[str, Any]]:
         pair = [next((r for r in rows_ or [] if r["arm"] == arm), None) for rows_ in (old, new)]
         if all(pair):
             rows.append({"task": "ham10000_500 (28², 7 classes)", "model": arm,
-                         "old": _metrics(pair[0], ("acc", "auc", "balanced_acc")),
-                         "new": _metrics(pair[1], ("acc", "auc", "balanced_acc"))})  # fmt: skip
+                         "old": _metrics(pair[0], EPOCH_METRICS),
+                         "new": _metrics(pair[1], EPOCH_METRICS)})  # fmt: skip
     return rows
 
 

@@ -118,16 +118,14 @@ SETTINGS: dict[str, tuple[str, int, dict[str, Any]]] = {
     "medpix_region_300": ("medpix2", 2, {"epochs": 30, "max_train_samples": 300}),
     "medpix_region_300_auto": ("medpix2", 2, {"epochs": 100, "max_train_samples": 300}),
 }
-# settings on a derived copy of their file (written once under <runs>/data): the stand-ins for
-# the hidden sets of issue 11 (a 3D set with about 11 % positives, and a 2D set of about 550
-# training images whose validation split holds 78) and MedPix 2.0 as a classification file
+# settings on a derived copy of their file (written once under <runs>/data and shared with the
+# setting's other epochs, see data_setting): the stand-ins for the hidden sets of issue 11 (a 3D
+# set with about 11 % positives, and a 2D set of about 550 training images whose validation
+# split holds 78) and MedPix 2.0 as a classification file
 DERIVED: dict[str, Callable[[Path, Path], Path]] = {
     "adrenal3d_11pct": partial(with_prevalence, fraction=0.11),
     "pneumonia_500_val78": partial(with_val_size, size=78),
-    "pneumonia_500_val78_auto": partial(with_val_size, size=78),
-    "pneumonia_500_val78_25k": partial(with_val_size, size=78),
     "medpix_region_300": partial(medpix_npz, target="region", size=64),
-    "medpix_region_300_auto": partial(medpix_npz, target="region", size=64),
 }
 V01_LAYOUT = {"block_types": ["C", "C", "W", "G"], "stem_type": "patch", "downsample": "patch"}
 # label -> (spatial dims (0: any), TrainConfig model fields)
@@ -173,8 +171,8 @@ def configs(
         if not path.exists():
             _logger.warning("skipping %s: %s not found (set %s)", setting, path, env)
             continue
-        if setting in DERIVED:
-            path = DERIVED[setting](path, runs / "data" / f"{setting}.npz")
+        if (base := data_setting(setting)) in DERIVED:
+            path = DERIVED[base](path, runs / "data" / f"{base}.npz")
         for label in labels:
             model_dims, model = MODELS[label]
             if model_dims not in (0, dims):
@@ -185,6 +183,13 @@ def configs(
                                        out_dir=str(folder), num_threads=1, progress=False,
                                        log_test=True))  # fmt: skip
     return out
+
+
+def data_setting(setting: str) -> str:
+    """The setting whose data ``setting`` trains on: a setting run with other epochs
+    (:data:`AUTO_OF`, :data:`HALF_OF`) shares its fixed-epochs setting's data."""
+    fixed_of = AUTO_OF | {half: fixed for fixed, half in HALF_OF.items()}
+    return fixed_of.get(setting, setting)
 
 
 def finished_runs(runs: Path, setting: str, label: str) -> list[Path]:

@@ -77,5 +77,8 @@ def test_small_data_builds_the_medpix_setting_once_under_its_runs(
     assert (config.epochs, config.max_train_samples) == (30, 300)
     with np.load(config.data) as data:
         assert data["train_images"].shape[1:] == (64, 64)
+    (auto,) = small_data.configs(["medpix_region_300_auto"], ["convvit_n"], [0], runs)
+    assert auto.data == config.data and auto.epochs == 100  # other epochs, the same file
+    assert [p.name for p in (runs / "data").iterdir()] == ["medpix_region_300.npz"]
     monkeypatch.setenv("MEDPIX2_DIR", str(tmp_path / "nowhere"))
     assert small_data.configs(["medpix_region_300_auto"], ["convvit_n"], [0], runs) == []
