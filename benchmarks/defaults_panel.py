@@ -5,7 +5,8 @@ before it, for ours and the ResNet-18 baseline, judged by the worst task and lea
 
 Nothing is run here: the rows come from the results files of ``small_data.py compare``
 (``auto_epochs.json``) and ``fusion_ham10000.py summary`` (``ham10000_500_epochs*.json``,
-``fusion_fallback*.json``); a file that is absent leaves its tasks out, named in the page.
+``fusion_fallback*.json``, ``ham10000_64_500*.json``) and ``small_data.py summary``
+(``medpix_region_64.json``, ``adrenal3d_64.json``); a file that is absent leaves its tasks out.
 
 For each default, per task and model, Δ = new − old of the test means, and its standard error
 ``se = sqrt(s_old² / n_old + s_new² / n_new)`` from the seeds' standard deviations; Δ < −2 se
@@ -30,12 +31,8 @@ from _common import RESULTS, md_table
 
 from hybridnets.atomic import atomic_write_text
 
-NOISE = 2.0
-EPOCH_METRICS = (
-    "acc",
-    "auc",
-    "balanced_acc",
-)  # what the epochs rows keep (judged: acc, auc)  # a loss or gain is a difference beyond this many standard errors
+NOISE = 2.0  # a loss or gain is a difference beyond this many standard errors
+EPOCH_METRICS = ("acc", "auc", "balanced_acc")  # what the epochs rows keep (judged: acc, auc)
 
 
 def _metrics(arm: dict[str, Any], metrics: Sequence[str]) -> dict[str, Any]:
@@ -51,9 +48,8 @@ def epochs_tasks(results: Path, arm: str = "derived") -> list[dict[str, Any]]:
             rows.append({"task": r["setting"], "model": r["model"],
                          "old": _metrics(r["fixed"], EPOCH_METRICS),
                          "new": _metrics(r[arm], EPOCH_METRICS)})  # fmt: skip
-    if arm != "derived":
-        return rows
-    old, new = (_read(results, f"ham10000_500_epochs{s}.json") for s in ("30", "_derived"))
+    suffix = {"derived": "_derived", "derived_25k": "_25k"}[arm]
+    old, new = (_read(results, f"ham10000_500_epochs{s}.json") for s in ("30", suffix))
     for arm in ("convvit_n", "resnet18"):
         pair = [next((r for r in rows_ or [] if r["arm"] == arm), None) for rows_ in (old, new)]
         if all(pair):
@@ -79,18 +75,60 @@ def fusion_tasks(results: Path) -> list[dict[str, Any]]:
                 rows.append({"task": f"ham10000 {size} images, {table} table",
                              "model": "convvit_n+cross", "old": _metrics(old, metrics),
                              "new": _metrics(new, metrics),
-                             "image_only": _metrics(arms["convvit_n"], metrics)})  # fmt: skip
+                             "reference": _metrics(arms["convvit_n"], metrics)})  # fmt: skip
     return rows
 
 
-# default -> (what it is, where its tasks come from, the metrics it is judged on)
+def _small_data(row: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A ``small_data.py summary`` row in the panel's terms (test ACC and AUC)."""
+    if row is None:
+        return None
+    return {"acc": row["test_acc"], "auc": row["test_auc"], "seeds": len(row["seeds"])}
+
+
+def stem_tasks(results: Path) -> list[dict[str, Any]]:
+    """``convvit_n``'s 28-px stem (stride 2) at every size (old) vs the stem that follows the
+    input size (stride 4 from 56 px, new) on the 64² and 64³ tasks; the baseline of each task
+    beside it (its own stem is unchanged), as the level to reach."""
+    rows = []
+    medpix = {r["model"]: r for r in _read(results, "medpix_region_64.json") or []}
+    adrenal = {r["model"]: r for r in _read(results, "adrenal3d_64.json") or []}
+    for task, found, old, new, ref in (
+        ("medpix_region_300 (64², 5 classes)", medpix,
+         "convvit_n (stem stride 2) [medpix_region_300]", "convvit_n [medpix_region_300]",
+         "resnet18 [medpix_region_300]"),
+        ("adrenal3d_64_300 (64³, 2 classes)", adrenal,
+         "convvit_n (stem stride 2) [adrenal3d_64_300]", "convvit_n [adrenal3d_64_300]",
+         "monai_resnet18 [adrenal3d_64_300]"),
+    ):  # fmt: skip
+        if new in found and ref in found:
+            rows.append({"task": task, "model": "convvit_n", "old": _small_data(found.get(old)),
+                         "new": _small_data(found[new]),
+                         "reference": _small_data(found[ref])})  # fmt: skip
+    old, new = (_read(results, f"ham10000_64_500{s}.json") for s in ("", "_stem4"))
+    arms = {r["arm"]: r for r in old or []}
+    new_arm = next((r for r in new or [] if r["arm"] == "convvit_n"), None)
+    if new_arm and "convvit_n" in arms and "resnet18" in arms:
+        rows.append({"task": "ham10000_500 (64², 7 classes)", "model": "convvit_n",
+                     "old": _metrics(arms["convvit_n"], EPOCH_METRICS),
+                     "new": _metrics(new_arm, EPOCH_METRICS),
+                     "reference": _metrics(arms["resnet18"], EPOCH_METRICS)})  # fmt: skip
+    return rows
+
+
+# default -> (what it is, where its tasks come from, the metrics it is judged on, what the
+# rows' reference is: the level the new default is also held against, or None)
 DEFAULTS = {
     "epochs": ("epochs derived from the training-set size (50,000 samples, 10–100) vs the fixed "
-               "epochs of before", epochs_tasks, ("acc", "auc")),
+               "epochs of before", epochs_tasks, ("acc", "auc"), None),
     "epochs_25k": ("the candidate rule of 25,000 samples (10–100 epochs) vs the fixed epochs "
-                   "of before", partial(epochs_tasks, arm="derived_25k"), ("acc", "auc")),
+                   "of before", partial(epochs_tasks, arm="derived_25k"), ("acc", "auc"), None),
     "fusion": ("fusion that keeps the table only where it helps on validation vs the fusion of "
-               "before (table always)", fusion_tasks, ("balanced_acc", "auc", "acc")),
+               "before (table always)", fusion_tasks, ("balanced_acc", "auc", "acc"),
+               "image-only"),
+    "stem": ("convvit_n's stem following the input size (stride 4 from 56 px) vs the 28-px stem "
+             "(stride 2) at every size; at 28 px nothing changes", stem_tasks, ("acc", "auc"),
+             "the baseline"),
 }  # fmt: skip
 
 
@@ -99,10 +137,12 @@ def _read(results: Path, name: str) -> Any | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def delta(old: list[float] | None, new: list[float] | None, n_old: int, n_new: int) -> dict:
+def delta(
+    old: list[float] | None, new: list[float] | None, n_old: int | None, n_new: int | None
+) -> dict:
     """Δ = new − old of the means and its standard error (None where a side is missing); a
     single seed contributes no spread."""
-    if not old or not new:
+    if not old or not new or not n_old or not n_new:
         return {"delta": None, "se": None, "verdict": "not measured", "text": "-"}
     d = new[0] - old[0]
     se = math.sqrt(old[1] ** 2 / n_old + new[1] ** 2 / n_new)
@@ -114,11 +154,15 @@ def delta(old: list[float] | None, new: list[float] | None, n_old: int, n_new: i
 def judge(rows: list[dict[str, Any]], metrics: Sequence[str]) -> list[dict[str, Any]]:
     """Each row with Δ, se and verdict per metric."""
     for row in rows:
-        row["delta"] = {
-            m: delta(row["old"][m], row["new"][m], row["old"]["seeds"], row["new"]["seeds"])
-            for m in metrics
-        }
+        row["delta"] = {m: _delta(row["old"], row["new"], m) for m in metrics}
+        if "reference" in row:
+            row["vs_reference"] = {m: _delta(row["reference"], row["new"], m) for m in metrics}
     return rows
+
+
+def _delta(old: dict[str, Any] | None, new: dict[str, Any], m: str) -> dict:
+    old = old or {m: None, "seeds": None}
+    return delta(old[m], new[m], old["seeds"], new["seeds"])
 
 
 def choose(rows: list[dict[str, Any]], metrics: Sequence[str]) -> bool:
@@ -157,16 +201,16 @@ def worst(rows: list[dict[str, Any]], metrics: Sequence[str]) -> dict[str, dict[
 
 def panel(results: Path = RESULTS) -> dict[str, Any]:
     out = {}
-    for name, (what, tasks, metrics) in DEFAULTS.items():
+    for name, (what, tasks, metrics, reference) in DEFAULTS.items():
         rows = judge(tasks(results), metrics)
-        out[name] = {"what": what, "metrics": list(metrics), "rows": rows,
+        out[name] = {"what": what, "metrics": list(metrics), "rows": rows, "reference": reference,
                      "all_tasks_choose_new": choose(rows, metrics), "worst": worst(rows, metrics),
                      "leave_one_task_out": leave_one_task_out(rows, metrics)}  # fmt: skip
     return out
 
 
-def _cell(arm: dict[str, Any], m: str) -> str:
-    return "-" if arm[m] is None else f"{arm[m][0]:.3f} ± {arm[m][1]:.3f}"
+def _cell(arm: dict[str, Any] | None, m: str) -> str:
+    return "-" if arm is None or arm[m] is None else f"{arm[m][0]:.3f} ± {arm[m][1]:.3f}"
 
 
 def markdown(data: dict[str, Any]) -> str:
@@ -176,16 +220,16 @@ def markdown(data: dict[str, Any]) -> str:
         metrics = d["metrics"]
         head = ["task", "model", "seeds old / new",
                 *(f"{m} old → new" for m in metrics), *(f"Δ {m}" for m in metrics)]  # fmt: skip
-        cells = [[r["task"], r["model"], f"{r['old']['seeds']} / {r['new']['seeds']}",
+        cells = [[r["task"], r["model"], f"{(r['old'] or {}).get('seeds', 0)} / {r['new']['seeds']}",
                   *(f"{_cell(r['old'], m)} → {_cell(r['new'], m)}" for m in metrics),
                   *(r["delta"][m]["text"] for m in metrics)] for r in d["rows"]]  # fmt: skip
         parts.append(f"## {name}: {d['what']}\n\n" + md_table(head, cells) + "\n")
-        if any("image_only" in r for r in d["rows"]):
-            parts.append("New default against image-only (the level fusion must keep):\n\n" + md_table(
-                ["task", *(f"Δ {m} vs image-only" for m in metrics)],
-                [[r["task"], *(delta(r["image_only"][m], r["new"][m], r["image_only"]["seeds"],
-                                      r["new"]["seeds"])["text"] for m in metrics)]
-                 for r in d["rows"]]) + "\n")  # fmt: skip
+        if d["reference"] and d["rows"]:
+            parts.append(f"New default against {d['reference']}:\n\n" + md_table(
+                ["task", f"{d['reference']}: " + " / ".join(metrics),
+                 *(f"Δ {m} vs {d['reference']}" for m in metrics)],
+                [[r["task"], " / ".join(_cell(r["reference"], m) for m in metrics),
+                  *(r["vs_reference"][m]["text"] for m in metrics)] for r in d["rows"]]) + "\n")  # fmt: skip
         worst_lines = [f"- {model}: {w['task']}, {w['metric']} {w['delta'] * 100:+.1f} "
                        f"({w['verdict']})" for model, w in d["worst"].items()]  # fmt: skip
         parts.append("Worst task per model:\n\n" + "\n".join(worst_lines) + "\n")

@@ -117,6 +117,10 @@ SETTINGS: dict[str, tuple[str, int, dict[str, Any]]] = {
     # at 64², 300 labels, on the dataset's own case-disjoint split
     "medpix_region_300": ("medpix2", 2, {"epochs": 30, "max_train_samples": 300}),
     "medpix_region_300_auto": ("medpix2", 2, {"epochs": 100, "max_train_samples": 300}),
+    "medpix_region_300_25k": ("medpix2", 2, {"epochs": 84, "max_train_samples": 300}),
+    # issue 32, small 3D at 64³ (where convvit_n's stem strides 4): 300 volumes, the hidden 3D
+    # set's 10 epochs
+    "adrenal3d_64_300": ("adrenalmnist3d_64.npz", 3, {"epochs": 10, "max_train_samples": 300}),
 }
 # settings on a derived copy of their file (written once under <runs>/data and shared with the
 # setting's other epochs, see data_setting): the stand-ins for the hidden sets of issue 11 (a 3D
@@ -139,8 +143,11 @@ MODELS: dict[str, tuple[int, dict[str, Any]]] = {
         {"model": "vit_tiny_patch16_224", "model_kwargs": {"img_size": 28, "patch_size": 4}},
     ),
     "monai_resnet18": (3, {"model": "monai_resnet18", "model_kwargs": {"conv1_t_stride": 2}}),
-    # issue 32: at 64² the default stem (stride 2) leaves stage 1 at 32², twice the maps of 28²
+    # issue 32: stride 4 at every size (the recipes' default from 56 px, where stride 2 leaves
+    # stage 1 at twice the map of a 28² image)
     "convvit_n (stem stride 4)": (2, {"model": "convvit_n", "model_kwargs": {"stem_stride": 4}}),
+    # the 28-px stem at every size: convvit_n before its stem followed the input size
+    "convvit_n (stem stride 2)": (0, {"model": "convvit_n", "model_kwargs": {"stem_stride": 2}}),
     # issue 32, cheaper small 3D: the fused-MBConv stages hold most of a 3D step's time
     "convvit_n (stage-2 expansion 2)": (
         3,
@@ -240,7 +247,11 @@ AUTO_OF = {
     "medpix_region_300_auto": "medpix_region_300",
 }
 # a fixed-epochs setting -> its setting under the candidate rule of 25,000 samples (half)
-HALF_OF = {"pneumonia_500_val78": "pneumonia_500_val78_25k", "retina_500": "retina_500_25k"}
+HALF_OF = {
+    "pneumonia_500_val78": "pneumonia_500_val78_25k",
+    "retina_500": "retina_500_25k",
+    "medpix_region_300": "medpix_region_300_25k",
+}
 PUBLISHED = {
     "pneumonia_500_val78": "ResNet-18 (28), all 4,708 labels: 0.854 / 0.944",
     "retina": "ResNet-18 (28): 0.524 / 0.717; best from scratch: 0.531 / 0.750",
@@ -307,7 +318,7 @@ def compare_epochs(runs: Path, out: Path = RESULTS) -> Path:
         "# Epochs derived from the training-set size (issue 32)\n\nEach setting twice under "
         "the recipe's defaults: the fixed epochs of before (the first row) and the epochs the "
         "recipe now derives when `--epochs` is not given (50,000 training samples, 10–100 "
-        "epochs); on two settings a third row, the candidate rule of 25,000 samples "
+        "epochs); where it ran, a third row: the candidate rule of 25,000 samples "
         f"({', '.join(HALF_OF.values())}). Test split, mean ± std over seeds; one thread per run, two runs side by "
         "side on the 2-core CPU. `python benchmarks/small_data.py run --settings "
         f"{','.join(AUTO_OF)},{','.join(AUTO_OF.values())} --models convvit_n,resnet18` then "

@@ -329,12 +329,17 @@ def panel_page(data: Any, results: Path, out: Path) -> str:
     )
     for name, d in data.items():
         metrics = d["metrics"]
-        rows = [{"task": r["task"], "model": r["model"], "seeds": f"{r['old']['seeds']} / "
+        rows = [{"task": r["task"], "model": r["model"], "seeds": f"{(r['old'] or {}).get('seeds', 0)} / "
                  f"{r['new']['seeds']}"} | {m: r["delta"][m]["text"] for m in metrics}
                 for r in d["rows"]]  # fmt: skip
         text += f"\n## {name}: {d['what']}\n\n"
         cols = [("task", "task"), ("model", "model"), ("seeds", "seeds old / new")]
         text += table(rows, cols + [(m, f"Δ {m}") for m in metrics])
+        if d.get("reference") and d["rows"]:
+            ref = [{"task": r["task"]} | {m: r["vs_reference"][m]["text"] for m in metrics}
+                   for r in d["rows"]]  # fmt: skip
+            text += f"\nThe new default against {d['reference']}:\n\n"
+            text += table(ref, [("task", "task")] + [(m, f"Δ {m}") for m in metrics])
         worst = [f"{model}: {w['task']}, {w['metric']} {w['delta'] * 100:+.1f} ({w['verdict']})"
                  for model, w in d["worst"].items()]  # fmt: skip
         text += "\nWorst task: " + "; ".join(worst) + ".\n\n"

@@ -9,7 +9,7 @@ from hybridnets import models as models  # registers the model families
 from hybridnets import pretrained as pretrained
 from hybridnets.checkpoint import Checkpoint, load
 from hybridnets.pretrained import list_pretrained, load_pretrained, save_pretrained
-from hybridnets.registry import is_model, list_models, register_model
+from hybridnets.registry import input_size_kwargs, is_model, list_models, register_model
 from hybridnets.resolve import create_model
 
 create = create_model
@@ -22,6 +22,7 @@ __all__ = [
     "__version__",
     "create",
     "create_model",
+    "input_size_kwargs",
     "is_model",
     "list_models",
     "list_pretrained",

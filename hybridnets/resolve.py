@@ -152,7 +152,10 @@ def create_model(
             (hybridnets and timm).
         out_indices: Stages to return with ``features_only`` (default: all).
         input_size: Spatial input size, needed by models with a fixed token grid (``unetr``;
-            timm ViT/Swin/MaxViT get ``img_size`` when it differs from their default).
+            timm ViT/Swin/MaxViT get ``img_size`` when it differs from their default). It does
+            not change a hybridnets layout: the recipes also pass
+            :func:`hybridnets.input_size_kwargs` (``convvit_n``: ``stem_stride=4`` from 56 px),
+            and so can you: ``create("convvit_n", **input_size_kwargs("convvit_n", (64, 64)))``.
         **kwargs: Extra constructor arguments (``stem_stride=1``, ``conv1_t_stride=2``, ...);
             for hybridnets weights also ``sha256``, the expected digest of the weight file.
 

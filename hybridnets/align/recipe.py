@@ -44,7 +44,6 @@ from hybridnets.engine.loop import engine_for, launch_run, steps_per_epoch
 from hybridnets.engine.signals import StopRequest
 from hybridnets.engine.trainer import RecipeTask, Trainer, TrainerProgress
 from hybridnets.multimodal import ImageTextModel, build_image_text_model, clip_loss
-from hybridnets.resolve import model_source, pretrained_kwargs
 
 __all__ = ["STATE_FILE", "align"]
 
@@ -140,7 +139,7 @@ def _recipe(config: AlignConfig, train: ImageTextPairs, model: ImageTextModel) -
     """The settings that rebuild the model (saved beside both checkpoints)."""
     return {
         "model": config.model,
-        "model_kwargs": dict(config.model_kwargs),
+        "model_kwargs": config.architecture((config.input_size,) * train.spatial_dims),
         "spatial_dims": train.spatial_dims,
         "in_chans": train.in_chans,
         "input_size": config.input_size,
@@ -179,9 +178,8 @@ def _setup(config: AlignConfig, generator: torch.Generator, runtime: Runtime) ->
         mean, std = [0.0] * train.in_chans, [1.0] * train.in_chans
     train.set_normalization(mean, std)  # val and test: at evaluation, see _Run.evaluate
     # pooling and projection start fresh
-    kwargs = dict(config.model_kwargs) | pretrained_kwargs(config.model, config.pretrained)
-    if config.drop_path_rate is not None and model_source(config.model) != "monai":
-        kwargs["drop_path_rate"] = config.drop_path_rate
+    input_size = (config.input_size,) * train.spatial_dims
+    kwargs = config.build_kwargs(input_size)
     model = build_image_text_model(
         config.model,
         train.spatial_dims,
@@ -194,7 +192,7 @@ def _setup(config: AlignConfig, generator: torch.Generator, runtime: Runtime) ->
         text_trainable=config.text_trainable,
         text_lora_rank=config.text_lora_rank,
         init_temperature=config.init_temperature,
-        input_size=(config.input_size,) * train.spatial_dims,
+        input_size=input_size,
         model_kwargs=kwargs,
     )
     captions = [train.texts[i] for i in train_index.tolist()]

@@ -127,7 +127,9 @@ class ModelConfig(Settings):
 
     Args:
         model: hybridnets, monai_<resnet> or timm model name.
-        model_kwargs: Extra model constructor arguments as JSON (stem_stride, img_size, ...).
+        model_kwargs: Extra model constructor arguments as JSON (stem_stride, img_size, ...);
+            they win over the model's own arguments for the input size (convvit_n takes
+            stem_stride 4 from 56 px: '{"stem_stride": 2}' keeps the 28-px stem).
         pretrained: Start a hybridnets model from these weights: a folder written by
             python -m hybridnets.pretrain or save_pretrained, a file, a weight tag or a URL
             (heads start fresh; None: random init; timm weights: --model-kwargs
@@ -140,6 +142,29 @@ class ModelConfig(Settings):
     model_kwargs: dict[str, Any] = field(default_factory=dict)
     pretrained: str | None = None
     drop_path_rate: float | None = setting(None, minimum=0.0)
+
+    def architecture(self, input_size: int | Sequence[int] | None) -> dict[str, Any]:
+        """The constructor arguments that define the network at ``input_size`` (what a
+        checkpoint records to rebuild it): the model's own for that size
+        (:func:`hybridnets.registry.input_size_kwargs`, e.g. ``convvit_n``'s stem stride 4
+        from 56 px), then ``model_kwargs``, which win."""
+        from hybridnets.registry import input_size_kwargs
+
+        return input_size_kwargs(self.model, input_size) | dict(self.model_kwargs)
+
+    def build_kwargs(
+        self, input_size: int | Sequence[int] | None, load_weights: bool = True
+    ) -> dict[str, Any]:
+        """:meth:`architecture` plus how this run starts: ``drop_path_rate`` (not for MONAI
+        models) and, with ``load_weights``, the ``pretrained`` weights."""
+        from hybridnets.resolve import model_source, pretrained_kwargs
+
+        kwargs = self.architecture(input_size)
+        if self.drop_path_rate is not None and model_source(self.model) != "monai":
+            kwargs["drop_path_rate"] = self.drop_path_rate
+        if load_weights:
+            kwargs |= pretrained_kwargs(self.model, self.pretrained)
+        return kwargs
 
 
 @dataclass(kw_only=True)

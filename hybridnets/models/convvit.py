@@ -60,7 +60,7 @@ from hybridnets.layers import (
 from hybridnets.models._builder import build_hybrid, model_cfg
 from hybridnets.models.convvit_timm import checkpoint_filter_fn, convvit_from_timm, timm_weights
 from hybridnets.pretrained.registry import register_pretrained_cfgs
-from hybridnets.registry import register_model
+from hybridnets.registry import register_input_kwargs, register_model
 
 __all__ = [
     "ConvViT",
@@ -520,6 +520,11 @@ register_pretrained_cfgs(
         "convvit_b.in1k_timm": timm_weights("convnext_base", "swin_base_patch4_window7_224"),
     }
 )
+
+# convvit_n is laid out for 28-px inputs (stage 1 at 14 px). From twice that side on, its stem
+# strides 4 so stage 1 keeps a map near that size (16 px at 64, 16³ at 64³): the recipes apply
+# this and record it (measured in the models guide and the site's defaults page, issue 32).
+register_input_kwargs("convvit_n", 2 * default_cfgs["convvit_n"]["input_size"][-1], stem_stride=4)
 
 
 def _create_convvit(variant: str, pretrained: Any, **kwargs: Any) -> ConvViT:

@@ -50,7 +50,7 @@ from hybridnets.pretrain.contrastive import ContrastiveModel
 from hybridnets.pretrain.masking import random_visible
 from hybridnets.pretrain.model import MaskedImageModel, default_mask_patch
 from hybridnets.pretrain.views import ContrastiveViews
-from hybridnets.resolve import create_model, model_source, pretrained_kwargs
+from hybridnets.resolve import create_model, model_source
 
 __all__ = ["STATE_FILE", "pretrain"]
 
@@ -101,9 +101,7 @@ def build_pretrain_model(
             f"self-supervised pretraining is built for hybridnets models (stem + stages); "
             f"{config.model!r} is a {model_source(config.model)} model"
         )
-    kwargs = dict(config.model_kwargs) | pretrained_kwargs(config.model, config.pretrained)
-    if config.drop_path_rate is not None:
-        kwargs["drop_path_rate"] = config.drop_path_rate
+    kwargs = config.build_kwargs((input_size,) * spatial_dims)
     encoder = create_model(config.model, spatial_dims, in_chans, 0, **kwargs)
     if config.objective == "contrastive":
         return ContrastiveModel(encoder, config.proj_dim, temperature=config.temperature)

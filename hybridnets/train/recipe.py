@@ -59,7 +59,7 @@ from hybridnets.inference import predict, scores
 from hybridnets.metrics import best_threshold, classification_metrics
 from hybridnets.multimodal.fusion import FusionClassifier, use_clinical_columns
 from hybridnets.multimodal.lora import add_lora, save_adapters
-from hybridnets.resolve import create_model, model_source, pretrained_kwargs
+from hybridnets.resolve import create_model, model_source
 from hybridnets.train.batches import (
     auto_epochs,
     class_weights,
@@ -182,11 +182,8 @@ def _build_model(
     ``table_dropout`` of the samples in training; its classifier's bias set to
     ``prior`` logits when given, before any LoRA wrapping) and the recipe record saved beside
     its checkpoint (enough to rebuild it)."""
-    kwargs = dict(config.model_kwargs)
-    if config.drop_path_rate is not None and model_source(config.model) != "monai":
-        kwargs["drop_path_rate"] = config.drop_path_rate
-    if load_weights:  # the classifier starts fresh
-        kwargs |= pretrained_kwargs(config.model, config.pretrained)
+    size = config.input_size or train_ds.spatial_shape
+    kwargs = config.build_kwargs(size, load_weights)  # the classifier starts fresh
     shape = (train_ds.spatial_dims, train_ds.in_chans, train_ds.num_classes)
     if tabular is None:
         model = create_model(config.model, *shape, **kwargs)
@@ -206,7 +203,7 @@ def _build_model(
         model = add_lora(model, config.lora_rank)
     recipe = {
         "model": config.model,
-        "model_kwargs": dict(config.model_kwargs),
+        "model_kwargs": config.architecture(size),
         "spatial_dims": train_ds.spatial_dims,
         "in_chans": train_ds.in_chans,
         "num_classes": train_ds.num_classes,

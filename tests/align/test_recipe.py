@@ -252,3 +252,19 @@ def test_selection_needs_validation_pairs(tmp_path: Path, shape_pairs, tiny_text
         align(config)
     with pytest.raises(ValueError, match="select must be one of \\('last', 'val_loss'\\)"):
         AlignConfig(model="m", data="d", select="val_auc")
+
+
+def test_the_aligned_model_keeps_the_stem_of_its_input_size(
+    tmp_path: Path, tiny_text_model: Path, shape_pairs, monkeypatch
+) -> None:
+    """A model whose stem follows the input size (here convvit_test given convvit_n's kind of
+    rule) records the stride it trained with; both saved models rebuild it."""
+    from hybridnets import registry
+
+    monkeypatch.setitem(registry._INPUT_KWARGS, "convvit_test", (32, {"stem_stride": 4}))
+    data = shape_pairs(tmp_path, 2, n_train=32, size=32)
+    result = align(_config(data, tiny_text_model, tmp_path / "run", epochs=1))
+    aligned, recipe = load_aligned(tmp_path / "run" / "aligned")
+    assert recipe["model_kwargs"] == {"stem_stride": 4}
+    assert aligned.image.backbone.feature_info[0]["reduction"] == 4
+    assert hybridnets.create(pretrained=result["checkpoint"]).feature_info[0]["reduction"] == 4

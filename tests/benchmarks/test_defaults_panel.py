@@ -79,5 +79,31 @@ def test_fusion_rows_pair_the_shipped_arm_with_the_fusion_before_and_image_only(
     shuffled = data["rows"][1]
     assert shuffled["task"] == "ham10000 400 images, shuffled table"
     assert shuffled["delta"]["balanced_acc"]["delta"] == pytest.approx(0.04)
-    assert shuffled["image_only"]["balanced_acc"] == [0.40, 0.01]
+    assert shuffled["reference"]["balanced_acc"] == [0.40, 0.01]
+    assert shuffled["vs_reference"]["balanced_acc"]["delta"] == pytest.approx(0.0)
     assert "Δ balanced_acc vs image-only" in panel.markdown(panel.panel(tmp_path))
+
+
+def test_stem_rows_hold_the_size_aware_stem_against_the_28px_stem_and_the_baseline(
+    tmp_path: Path,
+) -> None:
+    def small(model: str, acc: float, seeds: int = 3) -> dict:
+        return {"model": model, "seeds": list(range(seeds)), "test_acc": [acc, 0.01],
+                "test_auc": [0.8, 0.01]}  # fmt: skip
+
+    (tmp_path / "medpix_region_64.json").write_text(json.dumps([
+        small("convvit_n (stem stride 2) [medpix_region_300]", 0.55),
+        small("convvit_n [medpix_region_300]", 0.66),
+        small("resnet18 [medpix_region_300]", 0.65)]))  # fmt: skip
+    (tmp_path / "adrenal3d_64.json").write_text(json.dumps([
+        small("convvit_n [adrenal3d_64_300]", 0.80),
+        small("monai_resnet18 [adrenal3d_64_300]", 0.75)]))  # fmt: skip
+    data = panel.panel(tmp_path)["stem"]
+    medpix, adrenal = data["rows"]
+    assert medpix["delta"]["acc"]["verdict"] == "gain"
+    assert medpix["vs_reference"]["acc"]["delta"] == pytest.approx(0.01)
+    assert adrenal["old"] is None and adrenal["delta"]["acc"]["verdict"] == "not measured"
+    assert adrenal["vs_reference"]["acc"]["verdict"] == "gain"  # the 28-px stem too slow to run
+    md = panel.markdown(panel.panel(tmp_path))
+    assert "| adrenal3d_64_300 (64³, 2 classes) | convvit_n | 0 / 3 | - → 0.800 ± 0.010 |" in md
+    assert "Δ acc vs the baseline" in md

@@ -94,3 +94,17 @@ def test_a_run_folder_re_runs_from_its_run_config(tmp_path: Path, patch_toy) -> 
     assert all(np.array_equal(a[k].numpy(), b[k].numpy()) for k in a)
     saved = json.loads((tmp_path / "b" / "run_config.json").read_text())
     assert saved["out_dir"] == str(tmp_path / "b") and saved["epochs"] == 1
+
+
+def test_architecture_is_the_size_rule_then_model_kwargs_and_build_adds_how_a_run_starts() -> None:
+    config = TrainConfig(model="convvit_n", data="d", drop_path_rate=0.1, pretrained="w")
+    assert config.architecture(28) == {}
+    assert config.architecture((64, 64)) == {"stem_stride": 4}
+    assert config.build_kwargs((64, 64)) == {
+        "stem_stride": 4, "drop_path_rate": 0.1, "pretrained": "w"
+    }  # fmt: skip
+    assert config.build_kwargs(28, load_weights=False) == {"drop_path_rate": 0.1}
+    mine = TrainConfig(model="convvit_n", data="d", model_kwargs={"stem_stride": 2, "dims": [1]})
+    assert mine.architecture((64, 64)) == {"stem_stride": 2, "dims": [1]}  # the user's win
+    monai = TrainConfig(model="monai_resnet18", data="d", drop_path_rate=0.1)
+    assert monai.build_kwargs((64, 64, 64)) == {}  # MONAI ResNets take no stochastic depth

@@ -144,3 +144,16 @@ def test_help_describes_every_option_with_its_default() -> None:
     assert "(default: 0.6)" in text and "{token,dense}" in text
     with pytest.raises(ValueError, match="mask_style must be one of"):
         PretrainConfig(model="m", data="d", mask_style="sparse")
+
+
+def test_the_saved_encoder_keeps_the_stem_of_its_input_size(tmp_path: Path, monkeypatch) -> None:
+    """A model whose stem follows the input size (here convvit_test given convvit_n's kind of
+    rule) is pretrained and saved with that stem; the folder rebuilds it."""
+    from hybridnets import registry
+
+    monkeypatch.setitem(registry._INPUT_KWARGS, "convvit_test", (32, {"stem_stride": 4}))
+    data = _toy(tmp_path / "toy.npz", n=16, size=32)
+    result = pretrain(_config(data, tmp_path / "mim", epochs=1))
+    assert result["recipe"]["mask_patch"] == 4  # the default patch follows the stem
+    model = hybridnets.create(pretrained=str(tmp_path / "mim"))
+    assert model.feature_info[0]["reduction"] == 4

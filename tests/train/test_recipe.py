@@ -71,6 +71,27 @@ def test_one_epoch_3d_hybridnets(cube_toy, tmp_path: Path) -> None:
     assert (Path(result["checkpoint"]) / "config.json").is_file()  # via save_pretrained
 
 
+@pytest.mark.parametrize(
+    ("size", "model_kwargs", "stride"), [(28, {}, 2), (64, {}, 4), (64, {"stem_stride": 2}, 2)]
+)
+def test_convvit_n_stem_follows_the_input_size_and_the_checkpoint_keeps_it(
+    tmp_path: Path, toy_npz, size: int, model_kwargs: dict, stride: int
+) -> None:
+    """From 56 px convvit_n strides 4 in its stem unless --model-kwargs says otherwise; the
+    checkpoint records the stride it trained with, so loading rebuilds the same network."""
+    data = toy_npz(2, size, 16, 16)
+    config = TrainConfig(
+        model="convvit_n", data=str(data), out_dir=str(tmp_path), epochs=1, batch_size=8,
+        model_kwargs=model_kwargs, progress=False, num_threads=1,
+    )  # fmt: skip
+    result = train(config)
+    record = json.loads((Path(result["checkpoint"]) / "checkpoint.json").read_text())
+    assert record["model_kwargs"] == ({"stem_stride": stride} if size > 28 else {})
+    model, _ = load_trained(result["checkpoint"])
+    assert model.feature_info[0]["reduction"] == stride
+    _check_result(result, tmp_path, data)
+
+
 @pytest.mark.parametrize("name", ["convvit_test", "convswin_test", "cbamnext_test"])
 @pytest.mark.parametrize("layer_decay", [None, 0.75])
 def test_no_weight_decay_on_1d_and_no_weight_decay_names(name, layer_decay) -> None:
