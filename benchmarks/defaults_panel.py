@@ -152,7 +152,8 @@ def delta(
 
 
 def judge(rows: list[dict[str, Any]], metrics: Sequence[str]) -> list[dict[str, Any]]:
-    """Each row with Δ, se and verdict per metric."""
+    """Each row with Δ, se and verdict per metric (``delta``), and against its reference where
+    it has one (``vs_reference``)."""
     for row in rows:
         row["delta"] = {m: _delta(row["old"], row["new"], m) for m in metrics}
         if "reference" in row:
