@@ -152,9 +152,10 @@ def delta(
 
 
 def judge(rows: list[dict[str, Any]], metrics: Sequence[str]) -> list[dict[str, Any]]:
-    """Each row with Δ, se and verdict per metric (``delta``), and against its reference where
-    it has one (``vs_reference``)."""
+    """Each row with its seeds (old / new), Δ, se and verdict per metric (``delta``), and
+    against its reference where it has one (``vs_reference``)."""
     for row in rows:
+        row["seeds"] = f"{(row['old'] or {}).get('seeds', 0)} / {row['new']['seeds']}"
         row["delta"] = {m: _delta(row["old"], row["new"], m) for m in metrics}
         if "reference" in row:
             row["vs_reference"] = {m: _delta(row["reference"], row["new"], m) for m in metrics}
@@ -221,7 +222,7 @@ def markdown(data: dict[str, Any]) -> str:
         metrics = d["metrics"]
         head = ["task", "model", "seeds old / new",
                 *(f"{m} old → new" for m in metrics), *(f"Δ {m}" for m in metrics)]  # fmt: skip
-        cells = [[r["task"], r["model"], f"{(r['old'] or {}).get('seeds', 0)} / {r['new']['seeds']}",
+        cells = [[r["task"], r["model"], r["seeds"],
                   *(f"{_cell(r['old'], m)} → {_cell(r['new'], m)}" for m in metrics),
                   *(r["delta"][m]["text"] for m in metrics)] for r in d["rows"]]  # fmt: skip
         parts.append(f"## {name}: {d['what']}\n\n" + md_table(head, cells) + "\n")

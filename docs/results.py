@@ -342,9 +342,8 @@ def panel_page(data: Any, results: Path, out: Path) -> str:
     )
     for name, d in data.items():
         metrics = d["metrics"]
-        rows = [{"task": r["task"], "model": r["model"], "seeds": f"{(r['old'] or {}).get('seeds', 0)} / "
-                 f"{r['new']['seeds']}"} | {m: r["delta"][m]["text"] for m in metrics}
-                for r in d["rows"]]  # fmt: skip
+        rows = [{"task": r["task"], "model": r["model"], "seeds": r["seeds"]}
+                | {m: r["delta"][m]["text"] for m in metrics} for r in d["rows"]]  # fmt: skip
         text += f"\n## {name}: {d['what']}\n\n"
         cols = [("task", "task"), ("model", "model"), ("seeds", "seeds old / new")]
         text += table(rows, cols + [(m, f"Δ {m}") for m in metrics])
