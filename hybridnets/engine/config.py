@@ -15,6 +15,7 @@ validation of choices and the settings a resumed run may change (:func:`result_f
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import MISSING, Field, dataclass, field, fields
 from typing import Any
@@ -33,6 +34,8 @@ __all__ = [
     "result_free",
     "setting",
 ]
+
+_logger = logging.getLogger(__name__)
 
 
 def setting(
@@ -132,8 +135,9 @@ class ModelConfig(Settings):
             stem_stride 4 from 56 px: '{"stem_stride": 2}' keeps the 28-px stem).
         pretrained: Start a hybridnets model from these weights: a folder written by
             python -m hybridnets.pretrain or save_pretrained, a file, a weight tag or a URL
-            (heads start fresh; None: random init; timm weights: --model-kwargs
-            '{"pretrained": true}').
+            (heads start fresh; a folder brings the model arguments it was trained with,
+            e.g. its stem stride, instead of the input size's; None: random init; timm
+            weights: --model-kwargs '{"pretrained": true}').
         drop_path_rate: Stochastic depth for hybridnets/timm models (None: the model's
             default).
     """
@@ -145,12 +149,26 @@ class ModelConfig(Settings):
 
     def architecture(self, input_size: int | Sequence[int] | None) -> dict[str, Any]:
         """The constructor arguments that define the network at ``input_size`` (what a
-        checkpoint records to rebuild it): the model's own for that size
+        checkpoint records to rebuild it), then ``model_kwargs``, which win: those the
+        ``pretrained`` weights were trained with when a local folder records them (a
+        network is its weights' own whatever the size), else the model's own for that size
         (:func:`hybridnets.registry.input_size_kwargs`, e.g. ``convvit_n``'s stem stride 4
-        from 56 px), then ``model_kwargs``, which win."""
+        from 56 px)."""
+        from hybridnets.pretrained.sources import recorded_architecture
         from hybridnets.registry import input_size_kwargs
 
-        return input_size_kwargs(self.model, input_size) | dict(self.model_kwargs)
+        recorded = recorded_architecture(self.pretrained) if self.pretrained else None
+        if recorded is not None and recorded[0] == self.model:
+            kwargs = recorded[1]
+            rule = input_size_kwargs(self.model, input_size)
+            if any(kwargs.get(k) != v for k, v in rule.items()):
+                _logger.info(
+                    "%s: the pretrained weights' own arguments %s, not %s for input size %s",
+                    self.model, kwargs, rule, input_size,
+                )  # fmt: skip
+        else:
+            kwargs = input_size_kwargs(self.model, input_size)
+        return kwargs | dict(self.model_kwargs)
 
     def build_kwargs(
         self, input_size: int | Sequence[int] | None, load_weights: bool = True

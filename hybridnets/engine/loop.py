@@ -87,11 +87,14 @@ def save_run_state(
     progress: Progress,
     engine: Engine,
     generator: torch.Generator,
+    architecture: Mapping[str, Any] | None = None,
 ) -> None:
-    """Write settings, progress, engine and RNG to ``path`` (rank 0, atomically); every rank
-    takes part (the engine state is collective under FSDP) and waits until it is on disk."""
+    """Write settings, the network's ``architecture`` (its constructor arguments, when given),
+    progress, engine and RNG to ``path`` (rank 0, atomically); every rank takes part (the
+    engine state is collective under FSDP) and waits until it is on disk."""
     state = {
         "config": json.dumps(asdict(config)),
+        "architecture": json.dumps(architecture),
         "progress": progress.to_json(),
         "engine": engine.state_dict(),
         "rng": rng_state(generator),
@@ -119,18 +122,27 @@ def load_run_state(
     engine: Engine,
     generator: torch.Generator,
     progress_cls: type[P],
+    architecture: Mapping[str, Any] | None = None,
 ) -> P:
     """Load ``path`` into ``engine`` and ``generator`` and return its progress; refuse a state
-    saved with other settings than ``config`` (fields in ``resume_free`` may differ)."""
+    saved with other settings than ``config`` (fields in ``resume_free`` may differ) or, when
+    both record one, for another ``architecture`` (the same settings build another network
+    when a model's defaults changed since the run began)."""
     state = load_state(path)
     saved = json.loads(state["config"])
     current = json.loads(json.dumps(asdict(config)))  # as saved: tuples are lists in JSON
     differ = changed_settings(saved, current, resume_free)
+    fix = "use another `out_dir`, delete the file, or set `resume=False` to start over"
     if differ:
         shown = ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in sorted(differ.items()))
+        raise ValueError(f"{path} holds an interrupted run with other settings ({shown}); {fix}")
+    built = json.loads(state.get("architecture", "null"))  # states before 0.2.0 record none
+    now = json.loads(json.dumps(architecture))
+    if built is not None and now is not None and built != now:
         raise ValueError(
-            f"{path} holds an interrupted run with other settings ({shown}); "
-            "use another `out_dir`, delete the file, or set `resume=False` to start over"
+            f"{path} holds an interrupted run of another network: it was built with {built}, "
+            f"this version of hybridnets builds {now} from the same settings; finish it with "
+            f"the version that started it, or {fix}"
         )
     engine.load_state_dict(state["engine"])
     set_rng_state(generator, state["rng"])
@@ -216,11 +228,14 @@ def start_progress(
     generator: torch.Generator,
     runtime: Runtime,
     progress_cls: type[P],
+    architecture: Mapping[str, Any] | None = None,
 ) -> P:
     """The progress to start from: the saved one when ``config.resume`` and ``path`` exists
     (see :func:`load_run_state`), else a fresh one (an old state is then deleted)."""
     if config.resume and path.is_file():
-        return load_run_state(path, config, resume_free, engine, generator, progress_cls)
+        return load_run_state(
+            path, config, resume_free, engine, generator, progress_cls, architecture
+        )
     if path.is_file() and runtime.is_main:
         path.unlink()
     return progress_cls()

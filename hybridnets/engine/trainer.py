@@ -50,6 +50,9 @@ class Task(Protocol):
         steps_per_epoch: Global batches per epoch.
         batch_size: The global batch size.
         name: Shown on the progress bar (``"align convvit_n"``).
+        architecture: The network's constructor arguments (its checkpoint's
+            ``model_kwargs``); the training state keeps them and a run resumes only into the
+            same network. None: not checked.
     """
 
     runtime: Runtime
@@ -57,6 +60,7 @@ class Task(Protocol):
     steps_per_epoch: int
     batch_size: int
     name: str
+    architecture: dict[str, Any] | None
 
     def batches(self, generator: torch.Generator) -> Sequence[torch.Tensor]:
         """This epoch's global batches of sample indices (a draw from ``generator``)."""
@@ -78,7 +82,8 @@ class Task(Protocol):
 
 class RecipeTask:
     """What a recipe's task takes from its config: ``name`` (``"<verb> <model>"``, the
-    progress bar's label) and ``batch_size``. Subclasses set ``verb`` and hold ``config``."""
+    progress bar's label) and ``batch_size``, and ``architecture`` from its record.
+    Subclasses set ``verb`` and hold ``config`` and ``recipe``."""
 
     verb: ClassVar[str] = ""
     config: Any
@@ -90,6 +95,11 @@ class RecipeTask:
     @property
     def batch_size(self) -> int:
         return self.config.batch_size
+
+    @property
+    def architecture(self) -> dict[str, Any] | None:
+        """The ``model_kwargs`` of the recipe's record (``self.recipe``)."""
+        return self.recipe["model_kwargs"]
 
 
 @dataclass
@@ -131,7 +141,10 @@ class Trainer:
 
     def _save(self, progress: TrainerProgress, generator: torch.Generator) -> None:
         task = self.task
-        save_run_state(self.state_path, task.runtime, self.config, progress, task.engine, generator)
+        save_run_state(
+            self.state_path, task.runtime, self.config, progress, task.engine, generator,
+            task.architecture,
+        )  # fmt: skip
 
     def _epoch(
         self, epoch: int, progress: TrainerProgress, generator: torch.Generator, stop: StopRequest
@@ -177,7 +190,7 @@ class Trainer:
             write_run_config(config, config.out_dir)
         progress = start_progress(
             self.state_path, config, self.resume_free, task.engine, generator, task.runtime,
-            TrainerProgress,
+            TrainerProgress, task.architecture,
         )  # fmt: skip
         done = self.patience is not None and progress.stale >= self.patience
         epochs = range(progress.epoch + 1, config.epochs + 1) if not done else range(0)

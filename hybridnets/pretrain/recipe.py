@@ -89,6 +89,12 @@ class _Run(RecipeTask):
     def finish(self, progress: TrainerProgress, wall_s: float) -> dict[str, Any]:
         return _save_encoder(self, progress, wall_s)
 
+    @property
+    def architecture(self) -> dict[str, Any]:
+        """The encoder's arguments at the size it is built for (:func:`_setup`)."""
+        images = self.images
+        return self.config.architecture((min(images.spatial_shape),) * images.spatial_dims)
+
 
 def build_pretrain_model(
     config: PretrainConfig, spatial_dims: int, in_chans: int, input_size: int

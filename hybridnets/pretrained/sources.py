@@ -181,6 +181,36 @@ def _tuples(value: object) -> object:
     return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
 
 
+RUN_KWARGS = ("spatial_dims", "in_chans", "num_classes", "drop_path_rate")
+"""Constructor arguments a saved ``config.json`` records that belong to the run, not to the
+weights' architecture (a fine-tuning run sets its own)."""
+
+
+def recorded_architecture(source: str | Path) -> tuple[str, dict] | None:
+    """The architecture the weights of a local folder were trained as: ``(model name,
+    constructor arguments)`` from its ``checkpoint.json`` (a recipe's run: ``model`` and
+    ``model_kwargs``) or, for a backbone, its ``config.json`` (without :data:`RUN_KWARGS`).
+    None for a file, tag, URL or hub repository, which record none here.
+
+        recorded_architecture("runs/mim/pretrained")    # ("convvit_n", {"stem_stride": 4})
+    """
+    text = os.fspath(source)
+    folder = Path(text).expanduser()
+    if text.startswith(HF_PREFIX) or not folder.is_dir():
+        return None
+    record = folder / "checkpoint.json"
+    if record.is_file():
+        meta = json.loads(record.read_text())
+        if "model" in meta:
+            kwargs = meta.get("model_kwargs") or {}
+            return meta["model"], {k: _tuples(v) for k, v in kwargs.items()}
+    if (folder / CONFIG_FILE).is_file():
+        config = read_saved_config(folder)
+        kwargs = {k: v for k, v in config["kwargs"].items() if k not in RUN_KWARGS}
+        return config["architecture"], kwargs
+    return None
+
+
 _BACKBONE_PREFIX = {"fusion": "image.", "aligned": "image.backbone."}
 """Where the image backbone's weights sit in the checkpoint of a fusion classifier or an
 aligned image-text model (``checkpoint.json``'s ``kind``)."""

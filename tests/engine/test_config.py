@@ -108,3 +108,26 @@ def test_architecture_is_the_size_rule_then_model_kwargs_and_build_adds_how_a_ru
     assert mine.architecture((64, 64)) == {"stem_stride": 2, "dims": [1]}  # the user's win
     monai = TrainConfig(model="monai_resnet18", data="d", drop_path_rate=0.1)
     assert monai.build_kwargs((64, 64, 64)) == {}  # MONAI ResNets take no stochastic depth
+
+
+def test_a_pretrained_folder_brings_its_own_architecture_instead_of_the_size_rule(tmp_path):
+    """Weights trained with the 28-px stem stay on it at 64 px and the 64-px stem stays at
+    28 px; the user's model_kwargs still win, and a source that records nothing (a tag, a
+    file) or another model's folder leaves the size rule."""
+    import hybridnets
+    from hybridnets.pretrained import save_pretrained
+
+    for stride in (2, 4):
+        model = hybridnets.create("convvit_n", in_chans=1, num_classes=0, stem_stride=stride)
+        save_pretrained(model, tmp_path / f"s{stride}")
+
+    def at(folder, size, **kwargs):
+        config = TrainConfig(model="convvit_n", data="d", pretrained=str(folder), **kwargs)
+        return config.architecture(size)
+
+    assert at(tmp_path / "s2", (64, 64)) == {"stem_stride": 2}
+    assert at(tmp_path / "s4", 28) == {"stem_stride": 4}
+    assert at(tmp_path / "s2", (64, 64), model_kwargs={"stem_stride": 4}) == {"stem_stride": 4}
+    assert at("in1k", (64, 64)) == {"stem_stride": 4}
+    other = TrainConfig(model="convvit_t", data="d", pretrained=str(tmp_path / "s2"))
+    assert other.architecture((64, 64)) == {}

@@ -37,6 +37,7 @@ class ToyTask:
         self.x = torch.randn(12, 1)
         self.model = nn.Linear(1, 1, bias=False)
         self.steps_per_epoch, self.batch_size, self.name = 3, 4, "toy"
+        self.architecture = None  # not checked on resume
         self.engine = Engine(self.model, self.runtime, lr=0.1, weight_decay=0.0, total_steps=30)
         self.finished: dict[str, Any] = {}
 

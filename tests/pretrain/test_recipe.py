@@ -157,3 +157,10 @@ def test_the_saved_encoder_keeps_the_stem_of_its_input_size(tmp_path: Path, monk
     assert result["recipe"]["mask_patch"] == 4  # the default patch follows the stem
     model = hybridnets.create(pretrained=str(tmp_path / "mim"))
     assert model.feature_info[0]["reduction"] == 4
+    # fine-tuned below the rule's size, the network stays the one its weights were trained as
+    config = TrainConfig(
+        model="convvit_test", data=str(data), pretrained=str(tmp_path / "mim"), input_size=16
+    )
+    run = train_recipe._setup(config, torch.Generator().manual_seed(0), setup_runtime("cpu"))
+    assert run.recipe["model_kwargs"] == {"stem_stride": 4}
+    assert run.engine.module.feature_info[0]["reduction"] == 4

@@ -78,3 +78,23 @@ def test_saved_files_get_normal_permissions(tmp_path):
         os.umask(old)
     modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in tmp_path.iterdir()}
     assert modes == {"config.json": 0o644, "model.safetensors": 0o644}
+
+
+def test_recorded_architecture_of_each_kind_of_source(tmp_path):
+    """A backbone folder's config.json without the run's arguments; a run's checkpoint.json
+    (which wins, and may record none); nothing for a file, a missing folder or a hub repo."""
+    from hybridnets.pretrained.sources import recorded_architecture
+
+    model = hybridnets.create("convvit_test", in_chans=1, num_classes=0, stem_stride=4)
+    save_pretrained(model, tmp_path / "backbone")
+    assert recorded_architecture(tmp_path / "backbone") == ("convvit_test", {"stem_stride": 4})
+    run = tmp_path / "run"
+    save_pretrained(model, run)
+    record = {"kind": "classifier", "model": "convvit_test", "model_kwargs": {"dims": [8, 16]}}
+    (run / "checkpoint.json").write_text(json.dumps(record))
+    assert recorded_architecture(run) == ("convvit_test", {"dims": (8, 16)})
+    (run / "checkpoint.json").write_text(json.dumps(record | {"model_kwargs": {}}))
+    assert recorded_architecture(str(run)) == ("convvit_test", {})  # trained at the defaults
+    weights = run / "model.safetensors"
+    for source in (weights, tmp_path / "missing", "hf-hub:org/repo", "convvit_n.in1k"):
+        assert recorded_architecture(source) is None, source

@@ -178,6 +178,32 @@ def test_no_resume_starts_over(cube_toy, tmp_path: Path, crash_after_saves) -> N
     assert result["epochs_run"] == 2 and not (tmp_path / STATE_FILE).exists()
 
 
+def test_a_run_resumes_only_into_the_network_it_began_with(
+    patch_toy, tmp_path: Path, crash_after_saves, monkeypatch
+) -> None:
+    """The state records the network's arguments: when the model's defaults for this size
+    changed since the run began (here a stem rule registered in between), the same settings
+    are refused rather than continued on another network; a state written before the record
+    existed resumes as before."""
+    from hybridnets import registry
+    from hybridnets.engine import load_state, save_state
+
+    data = patch_toy(tmp_path / "toy.npz", n_train=16, n_eval=8, size=32)
+    config = dict(model="convvit_test", data=str(data), epochs=2, batch_size=8, progress=False)
+    with crash_after_saves(1), pytest.raises(KeyboardInterrupt):
+        train(TrainConfig(**config, out_dir=str(tmp_path)))
+    assert json.loads(load_state(tmp_path / STATE_FILE)["architecture"]) == {}
+    monkeypatch.setitem(registry._INPUT_KWARGS, "convvit_test", (32, {"stem_stride": 4}))
+    with pytest.raises(ValueError, match=r"another network.*\{\}.*'stem_stride': 4.*resume=False"):
+        train(TrainConfig(**config, out_dir=str(tmp_path)))
+    state = load_state(tmp_path / STATE_FILE)
+    del state["architecture"]  # as written before 0.2.0
+    save_state(tmp_path / STATE_FILE, state)
+    result = train(TrainConfig(**config, out_dir=str(tmp_path)))
+    record = json.loads((Path(result["checkpoint"]) / "checkpoint.json").read_text())
+    assert result["epochs_run"] == 2 and record["model_kwargs"] == {"stem_stride": 4}
+
+
 def test_unreadable_state_says_how_to_recover(cube_toy, tmp_path: Path) -> None:
     data = cube_toy(tmp_path / "toy3d.npz", n=16, size=16)
     (tmp_path / STATE_FILE).write_bytes(b"not a checkpoint")
