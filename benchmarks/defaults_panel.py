@@ -5,8 +5,9 @@ before it, for ours and the ResNet-18 baseline, judged by the worst task and lea
 
 Nothing is run here: the rows come from the results files of ``small_data.py compare``
 (``auto_epochs.json``) and ``fusion_ham10000.py summary`` (``ham10000_500_epochs*.json``,
-``fusion_fallback*.json``, ``ham10000_64_500*.json``) and ``small_data.py summary``
-(``medpix_region_64.json``, ``adrenal3d_64.json``); a file that is absent leaves its tasks out.
+``fusion_fallback*.json``, ``fusion_64_500.json``, ``ham10000_64_500*.json``) and
+``small_data.py summary`` (``medpix_region_64.json``, ``pneumonia_400_64.json``,
+``adrenal3d_64.json``); a file that is absent leaves its tasks out.
 
 For each default, per task and model, Δ = new − old of the test means, and its standard error
 ``se = sqrt(s_old² / n_old + s_new² / n_new)`` from the seeds' standard deviations; Δ < −2 se
@@ -60,20 +61,23 @@ def epochs_tasks(results: Path, arm: str = "derived") -> list[dict[str, Any]]:
 
 
 def fusion_tasks(results: Path) -> list[dict[str, Any]]:
-    """The fusion before issue 32 (``~always``) vs the shipped fallback, with true and with
-    shuffled clinical columns; image-only beside each as the level fusion must keep."""
+    """The fusion before issue 32 (``~always``; not run at 64²) vs the shipped fallback, with
+    true and with shuffled clinical columns; image-only beside each as the level fusion must
+    keep."""
     rows = []
-    for name, size in (("fusion_fallback.json", "2,000"), ("fusion_fallback_400.json", "400")):
+    for name, size in (("fusion_fallback.json", "2,000"), ("fusion_fallback_400.json", "400"),
+                       ("fusion_64_500.json", "500 64²")):  # fmt: skip
         arms = {r["arm"]: r for r in _read(results, name) or []}
         for table, suffix in (("true", ""), ("shuffled", "~shuffled")):
             old, new = (
                 arms.get(f"convvit_n+cross~always{suffix}"),
                 arms.get(f"convvit_n+cross{suffix}"),
             )
-            if old and new:
+            if new and "convvit_n" in arms:
                 metrics = ("balanced_acc", "auc", "acc")
                 rows.append({"task": f"ham10000 {size} images, {table} table",
-                             "model": "convvit_n+cross", "old": _metrics(old, metrics),
+                             "model": "convvit_n+cross",
+                             "old": _metrics(old, metrics) if old else None,
                              "new": _metrics(new, metrics),
                              "reference": _metrics(arms["convvit_n"], metrics)})  # fmt: skip
     return rows
@@ -91,19 +95,18 @@ def stem_tasks(results: Path) -> list[dict[str, Any]]:
     input size (stride 4 from 56 px, new) on the 64² and 64³ tasks; the baseline of each task
     beside it (its own stem is unchanged), as the level to reach."""
     rows = []
-    medpix = {r["model"]: r for r in _read(results, "medpix_region_64.json") or []}
-    adrenal = {r["model"]: r for r in _read(results, "adrenal3d_64.json") or []}
-    for task, found, old, new, ref in (
-        ("medpix_region_300 (64², 5 classes)", medpix,
-         "convvit_n (stem stride 2) [medpix_region_300]", "convvit_n [medpix_region_300]",
-         "resnet18 [medpix_region_300]"),
-        ("adrenal3d_64_300 (64³, 2 classes)", adrenal,
-         "convvit_n (stem stride 2) [adrenal3d_64_300]", "convvit_n [adrenal3d_64_300]",
-         "monai_resnet18 [adrenal3d_64_300]"),
+    for file, setting, task, baseline in (
+        ("medpix_region_64.json", "medpix_region_300", "64², 5 classes", "resnet18"),
+        ("pneumonia_400_64.json", "pneumonia_400_64", "28² resized to 64², 2 classes, 15 epochs",
+         "resnet18"),
+        ("adrenal3d_64.json", "adrenal3d_64_300", "64³, 2 classes", "monai_resnet18"),
     ):  # fmt: skip
+        found = {r["model"]: r for r in _read(results, file) or []}
+        old, new, ref = (f"{label} [{setting}]" for label in (
+            "convvit_n (stem stride 2)", "convvit_n", baseline))  # fmt: skip
         if new in found and ref in found:
-            rows.append({"task": task, "model": "convvit_n", "old": _small_data(found.get(old)),
-                         "new": _small_data(found[new]),
+            rows.append({"task": f"{setting} ({task})", "model": "convvit_n",
+                         "old": _small_data(found.get(old)), "new": _small_data(found[new]),
                          "reference": _small_data(found[ref])})  # fmt: skip
     old, new = (_read(results, f"ham10000_64_500{s}.json") for s in ("", "_stem4"))
     arms = {r["arm"]: r for r in old or []}

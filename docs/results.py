@@ -144,6 +144,12 @@ SWEEPS = {
         "(`convvit_n`'s stem strides 4 from 56 px; `stem stride 2`: the 28-px stem); `_auto`: "
         "the derived epochs.",
     ),
+    "pneumonia_400_64.json": (
+        "PneumoniaMNIST resized to 64²",
+        "The hidden chest X-ray table's command (`--resize 64`, 15 epochs, 400 training images, "
+        "2 classes about 3 : 1) on PneumoniaMNIST's 28² images resized to 64², the recipe's "
+        "defaults (`convvit_n`'s stem strides 4 from 56 px; `stem stride 2`: the 28-px stem).",
+    ),
     "adrenal3d_64.json": (
         "AdrenalMNIST3D at 64³",
         "300 training volumes, 10 epochs (the hidden 3D set's command), the recipe's defaults "

@@ -82,6 +82,12 @@ def test_fusion_rows_pair_the_shipped_arm_with_the_fusion_before_and_image_only(
     assert shuffled["reference"]["balanced_acc"] == [0.40, 0.01]
     assert shuffled["vs_reference"]["balanced_acc"]["delta"] == pytest.approx(0.0)
     assert "Δ balanced_acc vs image-only" in panel.markdown(panel.panel(tmp_path))
+    # at 64² only the shipped fusion ran: a row against image-only, with no fusion before
+    (tmp_path / "fusion_64_500.json").write_text(json.dumps(rows[:2]))
+    at64 = panel.panel(tmp_path)["fusion"]["rows"][2:]
+    assert [r["task"] for r in at64] == ["ham10000 500 64² images, true table"]
+    assert at64[0]["old"] is None and at64[0]["delta"]["auc"]["verdict"] == "not measured"
+    assert at64[0]["vs_reference"]["balanced_acc"]["delta"] == pytest.approx(0.05)
 
 
 def test_stem_rows_hold_the_size_aware_stem_against_the_28px_stem_and_the_baseline(
@@ -98,8 +104,15 @@ def test_stem_rows_hold_the_size_aware_stem_against_the_28px_stem_and_the_baseli
     (tmp_path / "adrenal3d_64.json").write_text(json.dumps([
         small("convvit_n [adrenal3d_64_300]", 0.80),
         small("monai_resnet18 [adrenal3d_64_300]", 0.75)]))  # fmt: skip
+    (tmp_path / "pneumonia_400_64.json").write_text(json.dumps([
+        small("convvit_n (stem stride 2) [pneumonia_400_64]", 0.80),
+        small("convvit_n [pneumonia_400_64]", 0.79),
+        small("resnet18 [pneumonia_400_64]", 0.85)]))  # fmt: skip
     data = panel.panel(tmp_path)["stem"]
-    medpix, adrenal = data["rows"]
+    medpix, pneumonia, adrenal = data["rows"]
+    assert pneumonia["task"].startswith("pneumonia_400_64 (28² resized to 64²")
+    assert pneumonia["delta"]["acc"]["verdict"] == "within noise"
+    assert pneumonia["vs_reference"]["acc"]["verdict"] == "loss"
     assert medpix["delta"]["acc"]["verdict"] == "gain"
     assert medpix["vs_reference"]["acc"]["delta"] == pytest.approx(0.01)
     assert adrenal["old"] is None and adrenal["delta"]["acc"]["verdict"] == "not measured"
