@@ -154,7 +154,7 @@ class ModelConfig(Settings):
         network is its weights' own whatever the size), else the model's own for that size
         (:func:`hybridnets.registry.input_size_kwargs`, e.g. ``convvit_n``'s stem stride 4
         from 56 px)."""
-        from hybridnets.pretrained.sources import recorded_architecture
+        from hybridnets.pretrained import recorded_architecture
         from hybridnets.registry import input_size_kwargs
 
         recorded = recorded_architecture(self.pretrained) if self.pretrained else None

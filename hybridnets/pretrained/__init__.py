@@ -35,7 +35,7 @@ from hybridnets.pretrained.registry import (
     register_pretrained_cfgs,
 )
 from hybridnets.pretrained.save import save_pretrained
-from hybridnets.pretrained.sources import read_saved_config
+from hybridnets.pretrained.sources import read_saved_config, recorded_architecture
 
 __all__ = [
     "CheckpointFileError",
@@ -58,6 +58,7 @@ __all__ = [
     "load_pretrained",
     "read_saved_config",
     "read_state_dict",
+    "recorded_architecture",
     "register_pretrained",
     "register_pretrained_cfgs",
     "resample_rel_pos_table",

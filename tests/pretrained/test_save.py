@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import hybridnets
-from hybridnets.pretrained import read_saved_config, save_pretrained
+from hybridnets.pretrained import read_saved_config, recorded_architecture, save_pretrained
 
 _FORWARD = {"convvit_test", "convvit_n"}  # small enough to compare outputs on CPU
 
@@ -83,8 +83,6 @@ def test_saved_files_get_normal_permissions(tmp_path):
 def test_recorded_architecture_of_each_kind_of_source(tmp_path):
     """A backbone folder's config.json without the run's arguments; a run's checkpoint.json
     (which wins, and may record none); nothing for a file, a missing folder or a hub repo."""
-    from hybridnets.pretrained.sources import recorded_architecture
-
     model = hybridnets.create("convvit_test", in_chans=1, num_classes=0, stem_stride=4)
     save_pretrained(model, tmp_path / "backbone")
     assert recorded_architecture(tmp_path / "backbone") == ("convvit_test", {"stem_stride": 4})
