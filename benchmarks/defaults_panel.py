@@ -65,8 +65,9 @@ def fusion_tasks(results: Path) -> list[dict[str, Any]]:
     true and with shuffled clinical columns; image-only beside each as the level fusion must
     keep."""
     rows = []
-    for name, size in (("fusion_fallback.json", "2,000"), ("fusion_fallback_400.json", "400"),
-                       ("fusion_64_500.json", "500 64²")):  # fmt: skip
+    for name, size in (("fusion_fallback.json", "2,000 images"),
+                       ("fusion_fallback_400.json", "400 images"),
+                       ("fusion_64_500.json", "500 images at 64²")):  # fmt: skip
         arms = {r["arm"]: r for r in _read(results, name) or []}
         for table, suffix in (("true", ""), ("shuffled", "~shuffled")):
             old, new = (
@@ -75,7 +76,7 @@ def fusion_tasks(results: Path) -> list[dict[str, Any]]:
             )
             if new and "convvit_n" in arms:
                 metrics = ("balanced_acc", "auc", "acc")
-                rows.append({"task": f"ham10000 {size} images, {table} table",
+                rows.append({"task": f"ham10000 {size}, {table} table",
                              "model": "convvit_n+cross",
                              "old": _metrics(old, metrics) if old else None,
                              "new": _metrics(new, metrics),

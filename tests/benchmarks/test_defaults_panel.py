@@ -85,7 +85,7 @@ def test_fusion_rows_pair_the_shipped_arm_with_the_fusion_before_and_image_only(
     # at 64² only the shipped fusion ran: a row against image-only, with no fusion before
     (tmp_path / "fusion_64_500.json").write_text(json.dumps(rows[:2]))
     at64 = panel.panel(tmp_path)["fusion"]["rows"][2:]
-    assert [r["task"] for r in at64] == ["ham10000 500 64² images, true table"]
+    assert [r["task"] for r in at64] == ["ham10000 500 images at 64², true table"]
     assert at64[0]["old"] is None and at64[0]["delta"]["auc"]["verdict"] == "not measured"
     assert at64[0]["vs_reference"]["balanced_acc"]["delta"] == pytest.approx(0.05)
 
