@@ -153,6 +153,12 @@ MODELS: dict[str, tuple[int, dict[str, Any]]] = {
     # issue 32: stride 4 at every size (the recipes' default from 56 px, where stride 2 leaves
     # stage 1 at twice the map of a 28² image)
     "convvit_n (stem stride 4)": (2, {"model": "convvit_n", "model_kwargs": {"stem_stride": 4}}),
+    # issue 32: the stride-4 stem into a wider stage 1 (64 channels, as many as stage 2), for
+    # the texture the 4x4 stride leaves 32 channels to carry
+    "convvit_n (stage-1 width 64)": (
+        0,
+        {"model": "convvit_n", "model_kwargs": {"dims": [64, 64, 128, 256]}},
+    ),
     # the 28-px stem at every size: convvit_n before its stem followed the input size
     "convvit_n (stem stride 2)": (0, {"model": "convvit_n", "model_kwargs": {"stem_stride": 2}}),
     # issue 32, cheaper small 3D: the fused-MBConv stages hold most of a 3D step's time
