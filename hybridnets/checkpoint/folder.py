@@ -83,6 +83,7 @@ class Checkpoint:
         device: str = "auto",
         batch_size: int = 256,
         allow_outside_paths: bool | None = None,
+        tta: str | None = None,
     ) -> Predictions:
         """Class probabilities of a classifier on ``data`` (a ``.npz`` split, a table, a folder
         of images or volumes, or one file), read with the checkpoint's own preprocessing.
@@ -90,6 +91,7 @@ class Checkpoint:
         ``split``: for a ``.npz`` the split (default test); for a table the rows of that
         split as the training run drew them (default: every row). ``allow_outside_paths``:
         follow a table's image paths outside its folder (None: as the training run did).
+        ``tta``: test-time augmentation, none or flip (None: the run's own).
         """
         from hybridnets.checkpoint.predictions import predict_inputs
         from hybridnets.data.inputs import read_inputs
@@ -99,7 +101,7 @@ class Checkpoint:
         if allow_outside_paths is not None:
             spec.allow_outside_paths = allow_outside_paths
         inputs = read_inputs(data, spec, split)
-        return predict_inputs(self.model, self.recipe, inputs, device, batch_size)
+        return predict_inputs(self.model, self.recipe, inputs, device, batch_size, tta)
 
     def _require_classifier(self, what: str) -> None:
         if self.kind not in ("classifier", "fusion"):

@@ -83,15 +83,16 @@ def predict_inputs(
     inputs: Inputs,
     device: str = "auto",
     batch_size: int = 256,
+    tta: str | None = None,
 ) -> Predictions:
     """Probabilities of ``model`` on ``inputs`` read for it (:func:`~hybridnets.data.inputs.read_inputs`), standardised
     with ``recipe``'s mean/std and sized to its ``input_size``, in batches of ``batch_size``
     (256, as the training run evaluated, so a run's own test split scores as it did), with
-    the run's test-time augmentation (``recipe["tta"]``)."""
+    test-time augmentation ``tta`` (None: the run's own, ``recipe["tta"]``)."""
     inputs.set_normalization(recipe.get("mean"), recipe.get("std"))
     where = resolve_device(device)
     model = model.to(where)
-    tta = recipe.get("tta", "none")
+    tta = recipe.get("tta", "none") if tta is None else tta
     probs = predict(model, inputs, where, recipe["input_size"], batch_size=batch_size, tta=tta)
     labels = inputs.known_labels
     return Predictions(

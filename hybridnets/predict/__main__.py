@@ -3,6 +3,7 @@
 python -m hybridnets.predict --checkpoint runs/x/best --data scans/ --out predictions.csv
 python -m hybridnets.predict --checkpoint runs/x/best --data pneumoniamnist.npz  # test split
 python -m hybridnets.predict --checkpoint runs/fusion/best --data table.csv --split test
+python -m hybridnets.predict --checkpoint runs/x/best --data scans/ --tta flip
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Sequence
 
 from hybridnets.checkpoint import load
 from hybridnets.engine import cli
+from hybridnets.inference import TTA
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -65,6 +67,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="Samples per forward pass. (default: 256)",
     )
     p.add_argument(
+        "--tta",
+        choices=TTA,
+        default=None,
+        help="Test-time augmentation: none, or flip (the mean of the probabilities of each "
+        "image and of its mirror image along the last axis; twice the time). (default: the "
+        "training run's own --tta)",
+    )
+    p.add_argument(
         "--allow-outside-paths",
         action="store_true",
         default=None,
@@ -76,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _predict(args: argparse.Namespace) -> dict:
     preds = load(args.checkpoint).predict(
-        args.data, args.split, args.device, args.batch_size, args.allow_outside_paths
+        args.data, args.split, args.device, args.batch_size, args.allow_outside_paths, args.tta
     )
     preds.to_csv(args.out)
     summary = {"predictions": args.out, "samples": len(preds.ids), "classes": preds.classes}

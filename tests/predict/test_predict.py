@@ -99,6 +99,16 @@ def test_flip_tta_is_the_mean_of_both_views_and_predict_keeps_it(tmp_path: Path)
     assert not np.allclose(plain, mirrored, atol=1e-4)  # the views differ
     with pytest.raises(ValueError, match="tta must be one of"):
         predict(model, test, cpu, tta="rotate")
+    # the caller may score the same weights without it (or a plain run with it), here and in
+    # the CLI
+    assert np.allclose(ckpt.predict(data, tta="none").probs, plain, atol=1e-6)
+    out = tmp_path / "plain.csv"
+    argv = ["--checkpoint", str(tmp_path / "run" / "best"), "--data", str(data), "--out", str(out)]
+    summary = predict_main([*argv, "--tta", "none"])
+    assert summary["metrics"] == ckpt.predict(data, tta="none").metrics()
+    with open(out) as f:
+        first = next(csv.DictReader(f))
+    assert float(first["prob_1"]) == pytest.approx(float(plain[0, 1]), abs=1e-6)
 
 
 @pytest.mark.parametrize("split_col", [True, False], ids=["split_column", "grouped_split"])

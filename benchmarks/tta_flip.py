@@ -1,0 +1,132 @@
+"""Flip test-time augmentation, measured on finished runs: each run's kept weights scored on
+its own test split without and with ``--tta flip`` (the mean of the probabilities of each image
+and of its mirror image). The weights are the same, so Δ is paired per seed; nothing trains.
+
+    python benchmarks/tta_flip.py --runs runs/small_data runs/fusion_64 --name tta_flip
+
+A run is a folder ``<name>__s<seed>/`` holding ``result.json`` and ``best/`` (what
+``small_data.py`` and ``fusion_ham10000.py`` write); runs sharing the folder name without the
+seed, the data, input size, training samples and epochs form one row. The weights were selected
+on validation without TTA (``--tta flip`` at training would also select with it), so the
+measurement is what a user gets from ``python -m hybridnets.predict --tta flip`` on a model
+already trained.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import re
+import statistics
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from _common import RESULTS, env_info, md_table, mean_std, plus_minus, write_summary
+
+import hybridnets
+
+_logger = logging.getLogger("benchmarks.tta_flip")
+
+METRICS = ("acc", "balanced_acc", "auc")
+_SEED = re.compile(r"__s(\d+)$")
+
+
+def run_folders(roots: Sequence[Path]) -> list[Path]:
+    """Finished runs (``*__s<seed>/`` with ``result.json`` and ``best/``) directly under each
+    root, in name order."""
+    found = []
+    for root in roots:
+        if not root.is_dir():
+            raise SystemExit(f"--runs {root}: not a folder")
+        found += sorted(
+            p for p in root.iterdir()
+            if _SEED.search(p.name) and (p / "result.json").is_file() and (p / "best").is_dir()
+        )  # fmt: skip
+    return found
+
+
+def score(folder: Path) -> dict[str, Any]:
+    """One run's test metrics without and with flip, and what groups it."""
+    result = json.loads((folder / "result.json").read_text())
+    config = result["config"]
+    ckpt = hybridnets.load(folder / "best")
+    scored = {
+        tta: ckpt.predict(config["data"], "test", "cpu", tta=tta).metrics()
+        for tta in ("none", "flip")
+    }
+    trained_tta = config.get("tta", "none")
+    recorded = {m: result["test"][m] for m in METRICS}
+    if {m: scored[trained_tta][m] for m in METRICS} != recorded:
+        _logger.warning("%s: re-scored %s differs from result.json %s", folder, scored, recorded)
+    task = (f"{result['data']}, {ckpt.recipe['input_size']} px, {result['train_samples']} "
+            f"train, {config['epochs']} epochs")  # fmt: skip
+    label = _SEED.sub("", folder.name).split("__", 1)[-1]  # small_data: <setting>__<model>
+    return {"task": task, "model": label, "seed": int(_SEED.search(folder.name)[1])} | {
+        tta: {m: scored[tta][m] for m in METRICS} for tta in scored
+    }
+
+
+def summarise(scores: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per (task, model): seeds, mean ± std without and with flip, and the paired Δ with its
+    standard error (std of the per-seed differences / sqrt(n))."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for s in scores:
+        groups.setdefault((s["task"], s["model"]), []).append(s)
+    rows = []
+    for (task, model), runs in groups.items():
+        row = {"task": task, "model": model, "seeds": [r["seed"] for r in runs]}
+        for m in METRICS:
+            diffs = [r["flip"][m] - r["none"][m] for r in runs]
+            se = statistics.stdev(diffs) / math.sqrt(len(diffs)) if len(diffs) > 1 else None
+            row[m] = {"none": mean_std(r["none"][m] for r in runs),
+                      "flip": mean_std(r["flip"][m] for r in runs),
+                      "delta": statistics.fmean(diffs), "se": se}  # fmt: skip
+        rows.append(row)
+    return rows
+
+
+def _delta(d: dict[str, Any]) -> str:
+    se = "" if d["se"] is None else f" ± {d['se'] * 100:.1f}"
+    return f"{d['delta'] * 100:+.1f}{se}"
+
+
+def markdown(rows: Sequence[dict[str, Any]]) -> str:
+    head = ["task", "model", "seeds", *(f"{m}: none → flip" for m in METRICS),
+            *(f"Δ {m} (points)" for m in METRICS)]  # fmt: skip
+    cells = [[r["task"], r["model"], len(r["seeds"]),
+              *(f"{plus_minus(r[m]['none'])} → {plus_minus(r[m]['flip'])}" for m in METRICS),
+              *(_delta(r[m]) for m in METRICS)] for r in rows]  # fmt: skip
+    return md_table(head, cells)
+
+
+def main(argv: Sequence[str] | None = None) -> Path:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=Path, nargs="+", required=True,
+                        help="folders holding finished runs (<name>__s<seed>/)")  # fmt: skip
+    parser.add_argument("--out", type=Path, default=RESULTS, help="where the summary goes")
+    parser.add_argument("--name", default="tta_flip", help="the results' file name")
+    parser.add_argument("--num-threads", type=int, default=1, help="torch CPU threads")
+    args = parser.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(args.num_threads)
+    folders = run_folders(args.runs)
+    if not folders:
+        raise SystemExit(f"no finished runs (<name>__s<seed>/result.json + best/) in {args.runs}")
+    rows = summarise([score(f) for f in folders])
+    note = ("Flip test-time augmentation on finished runs: each run's kept weights (selected on "
+            "validation without TTA) scored on its test split without and with flip; Δ paired "
+            f"per seed, ± its standard error, in points. {env_info()['device_name']}, fp32, "
+            f"{args.num_threads} thread(s). Command: `python benchmarks/tta_flip.py --runs "
+            f"{' '.join(p.name for p in args.runs)}`.")  # fmt: skip
+    path = write_summary(args.out, args.name, rows, note, markdown(rows))
+    print(path)
+    return path
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    main()
