@@ -5,9 +5,10 @@ before it, for ours and the ResNet-18 baseline, judged by the worst task and lea
 
 Nothing is run here: the rows come from the results files of ``small_data.py compare``
 (``auto_epochs.json``) and ``fusion_ham10000.py summary`` (``ham10000_500_epochs*.json``,
-``fusion_fallback*.json``, ``fusion_64_500.json``, ``ham10000_64_500*.json``) and
+``fusion_fallback*.json``, ``fusion_64_500.json``, ``ham10000_64_500*.json``),
 ``small_data.py summary`` (``medpix_region_64.json``, ``pneumonia_400_64.json``,
-``adrenal3d_64.json``); a file that is absent leaves its tasks out.
+``adrenal3d_64.json``) and ``tta_flip.py`` (``tta_flip.json``); a file that is absent leaves
+its tasks out.
 
 For each default, per task and model, Δ = new − old of the test means, and its standard error
 ``se = sqrt(s_old² / n_old + s_new² / n_new)`` from the seeds' standard deviations; Δ < −2 se
@@ -84,6 +85,17 @@ def fusion_tasks(results: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def tta_tasks(results: Path) -> list[dict[str, Any]]:
+    """Each finished run's kept weights scored without (old) and with flip TTA (new; the
+    default ``--tta auto`` when training augments), from ``tta_flip.py``."""
+    rows = []
+    for r in _read(results, "tta_flip.json") or []:
+        sides = ({m: r[m][side] for m in EPOCH_METRICS} | {"seeds": len(r["seeds"])}
+                 for side in ("none", "flip"))  # fmt: skip
+        rows.append({"task": r["task"], "model": r["model"], **dict(zip(("old", "new"), sides))})
+    return rows
+
+
 def _small_data(row: dict[str, Any] | None) -> dict[str, Any] | None:
     """A ``small_data.py summary`` row in the panel's terms (test ACC and AUC)."""
     if row is None:
@@ -130,6 +142,8 @@ DEFAULTS = {
     "fusion": ("fusion that keeps the table only where it helps on validation vs the fusion of "
                "before (table always)", fusion_tasks, ("balanced_acc", "auc", "acc"),
                "image-only"),
+    "tta": ("flip test-time augmentation (tta auto: flip when training augments) vs none, "
+            "on each run's kept weights", tta_tasks, ("acc", "auc"), None),
     "stem": ("convvit_n's stem following the input size (stride 4 from 56 px) vs the 28-px stem "
              "(stride 2) at every size; at 28 px nothing changes", stem_tasks, ("acc", "auc"),
              "the baseline"),

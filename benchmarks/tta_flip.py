@@ -6,7 +6,8 @@ and of its mirror image). The weights are the same, so Δ is paired per seed; no
 
 A run is a folder ``<name>__s<seed>/`` holding ``result.json`` and ``best/`` (what
 ``small_data.py`` and ``fusion_ham10000.py`` write); runs sharing the folder name without the
-seed, the data, input size, training samples and epochs form one row. The weights were selected
+seed, input size, training samples and epochs form one row (its task: small_data's setting,
+the part before ``__``, or else the run's data). The weights were selected
 on validation without TTA (``--tta flip`` at training would also select with it), so the
 measurement is what a user gets from ``python -m hybridnets.predict --tta flip`` on a model
 already trained.
@@ -57,13 +58,15 @@ def score(folder: Path) -> dict[str, Any]:
         tta: ckpt.predict(config["data"], "test", "cpu", tta=tta).metrics()
         for tta in ("none", "flip")
     }
-    trained_tta = config.get("tta", "none")
+    trained_tta = ckpt.recipe.get("tta", "none")  # the views its result.json was scored with
     recorded = {m: result["test"][m] for m in METRICS}
     if {m: scored[trained_tta][m] for m in METRICS} != recorded:
         _logger.warning("%s: re-scored %s differs from result.json %s", folder, scored, recorded)
-    task = (f"{result['data']}, {ckpt.recipe['input_size']} px, {result['train_samples']} "
-            f"train, {config['epochs']} epochs")  # fmt: skip
-    label = _SEED.sub("", folder.name).split("__", 1)[-1]  # small_data: <setting>__<model>
+    setting, _, label = _SEED.sub("", folder.name).partition("__")  # small_data's naming
+    if not label:  # <model>__s<seed> (fusion_ham10000.py): the data names the task
+        setting, label = result["data"], setting
+    task = (f"{setting}, {ckpt.recipe['input_size']} px, {result['train_samples']} train, "
+            f"{config['epochs']} epochs")  # fmt: skip
     return {"task": task, "model": label, "seed": int(_SEED.search(folder.name)[1])} | {
         tta: {m: scored[tta][m] for m in METRICS} for tta in scored
     }

@@ -164,8 +164,9 @@ class _Run(RecipeTask):
         index = shard_index(len(ds), self.runtime)
         model, config = self.engine.eval_model, self.config
         probs = predict(
-            model, ds, self.device, config.input_size, self.engine.amp, index, tta=config.tta
-        )
+            model, ds, self.device, config.input_size, self.engine.amp, index,
+            tta=config.tta_views,
+        )  # fmt: skip
         probs = torch.from_numpy(probs).to(self.device)
         return gather_rows(probs, len(ds), self.runtime).cpu().numpy()
 
@@ -215,7 +216,7 @@ def _build_model(
         "classes": getattr(train_ds, "classes", None)
         or [str(k) for k in range(train_ds.num_classes)],
         "intensity": INTENSITY_NPZ if not config.is_table else INTENSITY_FILES,
-        "tta": config.tta,
+        "tta": config.tta_views,
     }
     if config.is_table:  # how hybridnets.predict reads a table and finds this run's split
         recipe |= {k: getattr(config, k) for k in TABLE_FIELDS}

@@ -120,3 +120,19 @@ def test_stem_rows_hold_the_size_aware_stem_against_the_28px_stem_and_the_baseli
     md = panel.markdown(panel.panel(tmp_path))
     assert "| adrenal3d_64_300 (64³, 2 classes) | convvit_n | 0 / 3 | - → 0.800 ± 0.010 |" in md
     assert "Δ acc vs the baseline" in md
+
+
+def test_tta_rows_hold_each_run_scored_without_and_with_flip(tmp_path: Path) -> None:
+    def side(acc: float) -> list[float]:
+        return [acc, 0.01]
+
+    rows = [{"task": "retina_auto, 28 px", "model": m, "seeds": [0, 1, 2],
+             **{k: {"none": side(0.50), "flip": side(f)} for k in ("acc", "auc", "balanced_acc")}}
+            for m, f in (("convvit_n", 0.53), ("resnet18", 0.50))]  # fmt: skip
+    (tmp_path / "tta_flip.json").write_text(json.dumps(rows))
+    data = panel.panel(tmp_path)["tta"]
+    ours, theirs = data["rows"]
+    assert ours["old"]["acc"] == [0.50, 0.01] and ours["new"]["seeds"] == 3
+    assert ours["delta"]["acc"]["verdict"] == "gain"
+    assert theirs["delta"]["auc"]["verdict"] == "within noise"
+    assert data["all_tasks_choose_new"] and data["reference"] is None

@@ -39,7 +39,7 @@ def test_lora_run_freezes_the_backbone_and_saves_merged_weights(tmp_path: Path, 
     frozen = [k for k in params if "norm" in k or k.startswith("stem") or "conv_dw" in k]
     assert frozen and not changed & set(frozen)
     test = MedMNIST(data, "test").set_normalization(recipe["mean"], recipe["std"])
-    again = evaluate(merged, test, torch.device("cpu"))
+    again = evaluate(merged, test, torch.device("cpu"), tta=recipe["tta"])
     assert again["acc"] == pytest.approx(result["test"]["acc"], abs=1e-9)
     base = hybridnets.create("convvit_test", in_chans=1, num_classes=2).eval()
     base.load_state_dict(before)

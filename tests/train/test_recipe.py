@@ -41,7 +41,9 @@ def _check_result(result: dict, out: Path, data: Path) -> None:
     assert sum(p.numel() for p in model.parameters()) == result["params"]
     test = MedMNIST(data, "test")
     test.set_normalization(recipe["mean"], recipe["std"])
-    again = evaluate(model, test, torch.device("cpu"))
+    # tta auto: a run that flips in training evaluates the mean of both views
+    assert recipe["tta"] == ("flip" if saved["config"]["augment"] else "none")
+    again = evaluate(model, test, torch.device("cpu"), tta=recipe["tta"])
     assert again["acc"] == pytest.approx(result["test"]["acc"], abs=1e-9)
     assert again["auc"] == pytest.approx(result["test"]["auc"], abs=1e-6)
 
@@ -90,6 +92,16 @@ def test_convvit_n_stem_follows_the_input_size_and_the_checkpoint_keeps_it(
     model, _ = load_trained(result["checkpoint"])
     assert model.feature_info[0]["reduction"] == stride
     _check_result(result, tmp_path, data)
+
+
+def test_tta_auto_mirrors_only_what_training_flipped() -> None:
+    assert TrainConfig(model="m", data="d.npz").tta_views == "flip"
+    assert TrainConfig(model="m", data="d.npz", augment=False).tta_views == "none"
+    assert TrainConfig(model="m", data="d.npz", augment=False, tta="flip").tta_views == "flip"
+    assert TrainConfig(model="m", data="d.npz", tta="none").tta_views == "none"
+    assert parse_args(["--model", "m", "--data", "d.npz", "--tta", "none"]).tta == "none"
+    with pytest.raises(SystemExit):
+        parse_args(["--model", "m", "--data", "d.npz", "--tta", "rotate"])
 
 
 @pytest.mark.parametrize("name", ["convvit_test", "convswin_test", "cbamnext_test"])
