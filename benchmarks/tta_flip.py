@@ -7,10 +7,9 @@ and of its mirror image). The weights are the same, so Δ is paired per seed; no
 A run is a folder ``<name>__s<seed>/`` holding ``result.json`` and ``best/`` (what
 ``small_data.py`` and ``fusion_ham10000.py`` write); runs sharing the folder name without the
 seed, input size, training samples and epochs form one row (its task: small_data's setting,
-the part before ``__``, or else the run's data). The weights were selected
-on validation without TTA (``--tta flip`` at training would also select with it), so the
-measurement is what a user gets from ``python -m hybridnets.predict --tta flip`` on a model
-already trained.
+the part before ``__``, or else the run's data). The weights were selected on validation
+without TTA (``--tta flip`` at training also selects with it), so the measurement is what a
+user gets from ``python -m hybridnets.predict --tta flip`` on a model already trained.
 """
 
 from __future__ import annotations
