@@ -188,22 +188,23 @@ weights' architecture (a fine-tuning run sets its own)."""
 
 def recorded_architecture(source: str | Path) -> tuple[str, dict] | None:
     """The architecture the weights of a local folder were trained as: ``(model name,
-    constructor arguments)`` from its ``checkpoint.json`` (a recipe's run: ``model`` and
-    ``model_kwargs``) or, for a backbone, its ``config.json`` (without :data:`RUN_KWARGS`).
-    None for a file, tag, URL or hub repository, which record none here.
+    constructor arguments)`` from its record (``checkpoint.json`` or an older one: a recipe's
+    ``model`` and ``model_kwargs``) or, for a backbone, its ``config.json`` (without
+    :data:`RUN_KWARGS`). None for a file, tag, URL or hub repository, which record none here.
 
         recorded_architecture("runs/mim/pretrained")    # ("convvit_n", {"stem_stride": 4})
     """
+    # lazy: hybridnets.checkpoint imports the models, which import this package
+    from hybridnets.checkpoint.record import read_record
+
     text = os.fspath(source)
     folder = Path(text).expanduser()
     if text.startswith(HF_PREFIX) or not folder.is_dir():
         return None
-    record = folder / "checkpoint.json"
-    if record.is_file():
-        meta = json.loads(record.read_text())
-        if "model" in meta:
-            kwargs = meta.get("model_kwargs") or {}
-            return meta["model"], {k: _tuples(v) for k, v in kwargs.items()}
+    found = read_record(folder)
+    if found is not None and "model" in found[1]:
+        kwargs = found[1].get("model_kwargs") or {}
+        return found[1]["model"], {k: _tuples(v) for k, v in kwargs.items()}
     if (folder / CONFIG_FILE).is_file():
         config = read_saved_config(folder)
         kwargs = {k: v for k, v in config["kwargs"].items() if k not in RUN_KWARGS}

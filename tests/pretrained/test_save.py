@@ -93,6 +93,9 @@ def test_recorded_architecture_of_each_kind_of_source(tmp_path):
     assert recorded_architecture(run) == ("convvit_test", {"dims": (8, 16)})
     (run / "checkpoint.json").write_text(json.dumps(record | {"model_kwargs": {}}))
     assert recorded_architecture(str(run)) == ("convvit_test", {})  # trained at the defaults
+    (run / "checkpoint.json").unlink()
+    (run / "recipe.json").write_text(json.dumps(record))  # a folder from before checkpoint.json
+    assert recorded_architecture(run) == ("convvit_test", {"dims": (8, 16)})
     weights = run / "model.safetensors"
     for source in (weights, tmp_path / "missing", "hf-hub:org/repo", "convvit_n.in1k"):
         assert recorded_architecture(source) is None, source
