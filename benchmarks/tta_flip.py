@@ -4,7 +4,7 @@ and of its mirror image). The weights are the same, so Δ is paired per seed; no
 
     python benchmarks/tta_flip.py --runs runs/small_data runs/fusion_64 --name tta_flip
 
-A run is a folder ``<name>__s<seed>/`` holding ``result.json`` and ``best/`` (what
+A run is a folder ``<name>__s<seed>/`` holding ``result.json`` and its checkpoint (what
 ``small_data.py`` and ``fusion_ham10000.py`` write); runs sharing the folder name without the
 seed, input size, training samples and epochs form one row (its task: small_data's setting,
 the part before ``__``, or else the run's data). The weights were selected on validation
@@ -15,7 +15,6 @@ user gets from ``python -m hybridnets.predict --tta flip`` on a model already tr
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import math
 import re
@@ -24,7 +23,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from _common import RESULTS, env_info, md_table, mean_std, plus_minus, write_summary
+from _common import (
+    RESULTS,
+    env_info,
+    group_results,
+    md_table,
+    mean_std,
+    plus_minus,
+    write_summary,
+)
 
 import hybridnets
 
@@ -34,25 +41,23 @@ METRICS = ("acc", "balanced_acc", "auc")
 _SEED = re.compile(r"__s(\d+)$")
 
 
-def run_folders(roots: Sequence[Path]) -> list[Path]:
-    """Finished runs (``*__s<seed>/`` with ``result.json`` and ``best/``) directly under each
-    root, in name order."""
-    found = []
+def finished_runs(roots: Sequence[Path]) -> list[dict[str, Any]]:
+    """The ``result.json`` of every finished run (``*__s<seed>/``) directly under each root."""
     for root in roots:
         if not root.is_dir():
             raise SystemExit(f"--runs {root}: not a folder")
-        found += sorted(
-            p for p in root.iterdir()
-            if _SEED.search(p.name) and (p / "result.json").is_file() and (p / "best").is_dir()
-        )  # fmt: skip
-    return found
+    return [r for root in roots for runs in group_results(root, _name).values() for r in runs]
 
 
-def score(folder: Path) -> dict[str, Any]:
+def _name(result: dict[str, Any]) -> str:
+    """The run's folder name without its seed."""
+    return _SEED.sub("", Path(result["config"]["out_dir"]).name)
+
+
+def score(result: dict[str, Any]) -> dict[str, Any]:
     """One run's test metrics without and with flip, and what groups it."""
-    result = json.loads((folder / "result.json").read_text())
     config = result["config"]
-    ckpt = hybridnets.load(folder / "best")
+    ckpt = hybridnets.load(result["checkpoint"])
     scored = {
         tta: ckpt.predict(config["data"], "test", "cpu", tta=tta).metrics()
         for tta in ("none", "flip")
@@ -60,13 +65,14 @@ def score(folder: Path) -> dict[str, Any]:
     trained_tta = ckpt.recipe.get("tta", "none")  # the views its result.json was scored with
     recorded = {m: result["test"][m] for m in METRICS}
     if {m: scored[trained_tta][m] for m in METRICS} != recorded:
-        _logger.warning("%s: re-scored %s differs from result.json %s", folder, scored, recorded)
-    setting, _, label = _SEED.sub("", folder.name).partition("__")  # small_data's naming
+        _logger.warning("%s: re-scored %s differs from result.json %s", ckpt.folder, scored,
+                        recorded)  # fmt: skip
+    setting, _, label = _name(result).partition("__")  # small_data's naming
     if not label:  # <model>__s<seed> (fusion_ham10000.py): the data names the task
         setting, label = result["data"], setting
     task = (f"{setting}, {ckpt.recipe['input_size']} px, {result['train_samples']} train, "
             f"{config['epochs']} epochs")  # fmt: skip
-    return {"task": task, "model": label, "seed": int(_SEED.search(folder.name)[1])} | {
+    return {"task": task, "model": label, "seed": config["seed"]} | {
         tta: {m: scored[tta][m] for m in METRICS} for tta in scored
     }
 
@@ -115,10 +121,10 @@ def main(argv: Sequence[str] | None = None) -> Path:
     import torch
 
     torch.set_num_threads(args.num_threads)
-    folders = run_folders(args.runs)
-    if not folders:
-        raise SystemExit(f"no finished runs (<name>__s<seed>/result.json + best/) in {args.runs}")
-    rows = summarise([score(f) for f in folders])
+    results = finished_runs(args.runs)
+    if not results:
+        raise SystemExit(f"no finished runs (<name>__s<seed>/result.json) in {args.runs}")
+    rows = summarise([score(r) for r in results])
     note = ("Flip test-time augmentation on finished runs: each run's kept weights (selected on "
             "validation without TTA) scored on its test split without and with flip; Δ paired "
             f"per seed, ± its standard error, in points. {env_info()['device_name']}, fp32, "
