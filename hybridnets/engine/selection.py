@@ -16,9 +16,12 @@ SELECT = ("last", "val_auc", "val_loss", "val_loss_auc")
 SMOOTH_EPOCHS = 3  # the val_loss_auc selector's window
 
 
-def loss_auc(history: list[dict[str, Any]], window: int = SMOOTH_EPOCHS) -> float:
+def loss_auc(
+    history: list[dict[str, Any]], window: int = SMOOTH_EPOCHS, prefix: str = "val_"
+) -> float:
     """The ``val_loss_auc`` selector's score of the latest epoch (lower is better): validation
-    loss minus validation AUC, averaged over the last ``window`` epochs of ``history``.
+    loss minus validation AUC, averaged over the last ``window`` epochs of ``history`` (the
+    ``<prefix>loss`` and ``<prefix>auc`` entries: ``"val_image_"`` scores a task's rival).
 
     Each validation number alone is noisy on a split of a hundred images: the loss can dip
     on an early, well-calibrated epoch whose ranking is still poor, and the AUC jumps with a
@@ -27,7 +30,7 @@ def loss_auc(history: list[dict[str, Any]], window: int = SMOOTH_EPOCHS) -> floa
     split) counts as 0 in every epoch alike.
     """
     rows = history[-window:]
-    return sum(r["val_loss"] - _or_zero(r["val_auc"]) for r in rows) / len(rows)
+    return sum(r[f"{prefix}loss"] - _or_zero(r[f"{prefix}auc"]) for r in rows) / len(rows)
 
 
 def _or_zero(value: float) -> float:

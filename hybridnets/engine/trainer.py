@@ -6,7 +6,9 @@ finishes (scores, saves, writes ``result.json``). The :class:`Trainer` owns ever
 writing the run's settings to ``out_dir/run_config.json``, resuming an interrupted run
 (mid-epoch too), the history row every recipe shares (``epoch``,
 ``train_loss``, ``train_s``, ``images_per_s``, ``time_s`` and the task's own entries),
-checkpoint selection on validation scores with patience, the training state after every epoch
+checkpoint selection on validation scores with patience (and between the task's own model
+and its rivals: the same weights scored another way, e.g. a fusion model's image path), the
+training state after every epoch
 and on SIGTERM, and the progress bar.
 
     result = Trainer(task, config, state_path).fit(generator, stop, start)
@@ -53,6 +55,12 @@ class Task(Protocol):
         architecture: The network's constructor arguments (its checkpoint's
             ``model_kwargs``); the training state keeps them and a run resumes only into the
             same network. None: not checked.
+        rivals: Other ways of scoring the same weights that the task reports every epoch
+            beside its own, as ``val_<name>_loss`` / ``val_<name>_auc`` history entries (a
+            fusion model's image path alone: ``"image"``). Each keeps its own best epoch and
+            weights under the selector; the run keeps whichever scores best on validation
+            (ties: the task's own) and ``finish`` finds which in ``progress.kept``. Empty:
+            none.
     """
 
     runtime: Runtime
@@ -61,6 +69,7 @@ class Task(Protocol):
     batch_size: int
     name: str
     architecture: dict[str, Any] | None
+    rivals: tuple[str, ...]
 
     def batches(self, generator: torch.Generator) -> Sequence[torch.Tensor]:
         """This epoch's global batches of sample indices (a draw from ``generator``)."""
@@ -82,10 +91,12 @@ class Task(Protocol):
 
 class RecipeTask:
     """What a recipe's task takes from its config: ``name`` (``"<verb> <model>"``, the
-    progress bar's label) and ``batch_size``, and ``architecture`` from its record.
-    Subclasses set ``verb`` and hold ``config`` and ``recipe``."""
+    progress bar's label) and ``batch_size``, and ``architecture`` from its record; no
+    rivals unless a subclass names them. Subclasses set ``verb`` and hold ``config`` and
+    ``recipe``."""
 
     verb: ClassVar[str] = ""
+    rivals: tuple[str, ...] = ()
     config: Any
 
     @property
@@ -105,21 +116,34 @@ class RecipeTask:
 @dataclass
 class TrainerProgress(Progress):
     """:class:`~hybridnets.engine.loop.Progress` with the selector's state: the best validation
-    score, its epoch, epochs since, and (selectors other than ``last``) its weights."""
+    score, its epoch, epochs since any score improved, and (selectors other than ``last``) its
+    weights; the same for each of the task's rivals (``rivals``: ``{name: {"best": score,
+    "best_epoch": epoch}}``, ``rival_states``: ``{name: weights}``); and, once training ends,
+    which one the run keeps (``kept``: ``""``, the task's own, or a rival's name; ``best``,
+    ``best_epoch`` and ``best_state`` are then the kept one's)."""
 
-    TENSORS: ClassVar[tuple[str, ...]] = ("epoch_rng", "best_state")
+    TENSORS: ClassVar[tuple[str, ...]] = ("epoch_rng", "best_state", "rival_states")
 
     best: dict[str, float] | None = None
     best_epoch: int = 0
     stale: int = 0
     best_state: dict[str, torch.Tensor] | None = field(default=None, repr=False)
+    rivals: dict[str, dict[str, Any]] = field(default_factory=dict)
+    rival_states: dict[str, dict[str, torch.Tensor]] | None = field(default=None, repr=False)
+    kept: str = ""
 
 
-def _score(row: dict[str, float]) -> dict[str, float]:
-    """The selector's view of a history row."""
-    score = {"loss": row.get("val_loss", float("nan")), "auc": row.get("val_auc", float("nan"))}
-    if "val_loss_auc" in row:
-        score["loss_auc"] = row["val_loss_auc"]
+def _prefix(rival: str = "") -> str:
+    """The history entries of the task's own scores (``val_``) or of a rival's."""
+    return f"val_{rival}_" if rival else "val_"
+
+
+def _score(row: dict[str, float], rival: str = "") -> dict[str, float]:
+    """The selector's view of a history row (the task's own scores, or ``rival``'s)."""
+    p = _prefix(rival)
+    score = {"loss": row.get(f"{p}loss", float("nan")), "auc": row.get(f"{p}auc", float("nan"))}
+    if f"{p}loss_auc" in row:
+        score["loss_auc"] = row[f"{p}loss_auc"]
     return score
 
 
@@ -172,15 +196,53 @@ class Trainer:
         if not self.task.engine.fsdp:
             broadcast_module(self.task.engine.eval_model, self.task.runtime)
 
+    def _scored(self, row: dict[str, float]) -> tuple[str, ...]:
+        """The task's rivals that ``row`` scores."""
+        return tuple(r for r in self.task.rivals if f"{_prefix(r)}loss" in row)
+
     def _select(self, epoch: int, progress: TrainerProgress) -> None:
-        """Keep ``epoch``'s weights when its validation score is the best so far."""
-        score = _score(progress.history[-1])
-        if is_better(self.select, score, progress.best):
-            progress.best, progress.best_epoch, progress.stale = score, epoch, 0
-            if self.select != "last":
-                progress.best_state = copy.deepcopy(self.task.engine.eval_state_dict())
-        else:
-            progress.stale += 1
+        """Keep ``epoch``'s weights for the task's own model and for each rival whose validation
+        score is its best so far; count the epoch stale when none is."""
+        row, weights = progress.history[-1], None
+
+        def copied() -> dict[str, torch.Tensor] | None:
+            nonlocal weights
+            if self.select != "last" and weights is None:  # one copy, however many improve
+                weights = copy.deepcopy(self.task.engine.eval_state_dict())
+            return weights
+
+        improved = is_better(self.select, _score(row), progress.best)
+        if improved:
+            progress.best, progress.best_epoch, progress.best_state = _score(row), epoch, copied()
+        for rival in self._scored(row):
+            held = progress.rivals.get(rival)
+            if is_better(self.select, _score(row, rival), held and held["best"]):
+                progress.rivals[rival] = {"best": _score(row, rival), "best_epoch": epoch}
+                if copied() is not None:
+                    progress.rival_states = (progress.rival_states or {}) | {rival: weights}
+                improved = True
+        progress.stale = 0 if improved else progress.stale + 1
+
+    def _keep(self, progress: TrainerProgress) -> None:
+        """Make the best of the task's own model and its rivals the kept one: a rival replaces
+        the task's own when its best validation score is better (the selector's criterion;
+        under ``last`` the epoch's ``val_loss_auc``)."""
+        criterion = "val_loss_auc" if self.select == "last" else self.select
+        kept, best = "", progress.best
+        for rival, held in progress.rivals.items():
+            if best is None or (
+                criterion == "val_loss_auc"
+                and not ("loss_auc" in best and "loss_auc" in held["best"])
+            ):
+                continue  # under `last` without validation AUCs: nothing to compare
+            if is_better(criterion, held["best"], best):
+                kept, best = rival, held["best"]
+        if kept:
+            progress.kept, progress.best = kept, best
+            progress.best_epoch = progress.rivals[kept]["best_epoch"]
+            if progress.rival_states is not None:
+                progress.best_state = progress.rival_states[kept]
+            _logger.info("keeping %s (epoch %d): it scores best", kept, progress.best_epoch)
 
     def fit(self, generator: torch.Generator, stop: StopRequest, start: float) -> dict[str, Any]:
         """Resume or start, train, load the selected weights, and return ``task.finish``'s
@@ -201,8 +263,9 @@ class Trainer:
             progress.elapsed_s += time.perf_counter() - start
             start = time.perf_counter()
             progress.history.append(row | {"time_s": progress.elapsed_s})
-            if "val_auc" in row:  # the val_loss_auc selector's smoothed score
-                progress.history[-1]["val_loss_auc"] = loss_auc(progress.history)
+            for p in ("val_", *map(_prefix, task.rivals)):  # the val_loss_auc selector's score
+                if f"{p}auc" in row:
+                    progress.history[-1][f"{p}loss_auc"] = loss_auc(progress.history, prefix=p)
             progress.epoch = epoch
             self._select(epoch, progress)
             bar.set_postfix(loss=f"{row['train_loss']:.4f}")
@@ -213,6 +276,7 @@ class Trainer:
                 _logger.info("early stop at epoch %d (best %d)", epoch, progress.best_epoch)
                 break
         progress.elapsed_s += time.perf_counter() - start
+        self._keep(progress)
         if progress.best_state is not None:
             task.engine.load_eval_state_dict(progress.best_state)
         self._sync_eval_model()

@@ -73,9 +73,12 @@ class TrainConfig(ParallelConfig, RunConfig, SelectConfig, OptimConfig, DataConf
             cost 1-2 points of balanced accuracy where the table helps; cross fusion's image
             path works without it, being the model with its gate closed).
         table_fallback: With tabular: score validation with and without the clinical columns
-            every epoch and keep them only when they help at the selected epoch (validation
-            loss minus AUC, the val_loss_auc score); otherwise the saved model and result.json
-            (table_used false) use the image path alone.
+            every epoch, select an epoch for each (--select; the image path keeps its own
+            best epoch, not the fused model's, which noise columns can make an early one),
+            and keep the clinical columns only when the fused model's best scores at least
+            as well as the image path's (under --select last: validation loss minus AUC at
+            the last epoch); otherwise the saved model and result.json (table_used false,
+            best_epoch the image path's) use the image path alone.
         label_smoothing: Cross-entropy label smoothing.
         tta: Test-time augmentation for validation, test and predict (saved with the
             checkpoint): none, flip (the mean of the probabilities of each image and of its

@@ -52,7 +52,6 @@ from hybridnets.engine.loop import (
     launch_run,
     steps_per_epoch,
 )
-from hybridnets.engine.selection import loss_auc
 from hybridnets.engine.signals import StopRequest
 from hybridnets.engine.trainer import RecipeTask, Trainer, TrainerProgress
 from hybridnets.inference import predict, scores
@@ -140,6 +139,13 @@ class _Run(RecipeTask):
         """Whether validation also scores the model without its clinical columns, to keep
         them only where they help (``table_fallback`` with ``tabular``)."""
         return self.tabular is not None and self.config.table_fallback
+
+    @property
+    def rivals(self) -> tuple[str, ...]:
+        """With :attr:`weighs_table`, the image path alone (``val_image_*``): the Trainer keeps
+        its own best epoch, and the image path when that scores better than the fused model's
+        best."""
+        return ("image",) if self.weighs_table else ()
 
     def validate(self, epoch: int) -> dict[str, float]:
         """Validation (and with ``log_test`` test) scores of the weights being evaluated;
@@ -275,15 +281,6 @@ def _setup(config: TrainConfig, generator: torch.Generator, runtime: Runtime) ->
     )
 
 
-def table_helps(history: list[dict[str, float]], epoch: int) -> bool:
-    """Whether the selected ``epoch`` scores better on validation with its clinical columns
-    than without them: validation loss minus AUC averaged over that epoch and the two before
-    (the ``val_loss_auc`` selector's score; ties keep the columns)."""
-    rows = history[:epoch]
-    image = [{"val_loss": r["val_image_loss"], "val_auc": r["val_image_auc"]} for r in rows]
-    return loss_auc(rows) <= loss_auc(image)
-
-
 def _set_prior_bias(model: nn.Module, logits: torch.Tensor) -> None:
     """Copy ``logits`` into the classifier's bias (a note in the log when it has none)."""
     head = classifier_of(model)
@@ -304,7 +301,7 @@ def _finish(run: _Run, progress: TrainerProgress, wall_s: float) -> dict:
     weights = run.engine.eval_state_dict()  # collective under FSDP: on every rank
     use_table = None if run.tabular is None else True
     if run.weighs_table:
-        use_table = table_helps(progress.history, progress.best_epoch)
+        use_table = progress.kept != "image"
         use_clinical_columns(run.engine.eval_model, use_table)
     val_labels, test_labels = run.val_ds.labels.numpy(), run.test_ds.labels.numpy()
     val_probs, test_probs = run.predict(run.val_ds), run.predict(run.test_ds)

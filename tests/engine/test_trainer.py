@@ -1,5 +1,6 @@
 """The one epoch loop: a toy task through the Trainer — history keys, selection of the best
-validation epoch, patience, run_config.json, and a stop mid-epoch resumed to the same result."""
+validation epoch, patience, a rival's own best epoch, run_config.json, and a stop mid-epoch
+resumed to the same result."""
 
 from __future__ import annotations
 
@@ -23,9 +24,12 @@ class ToyConfig(RunConfig, OptimConfig, SelectConfig):
 
     Args:
         val_losses: The validation loss each epoch reports (scripted).
+        rival_losses: The validation loss of the rival "alt" each epoch (scripted; empty: no
+            rival).
     """
 
     val_losses: tuple[float, ...] = ()
+    rival_losses: tuple[float, ...] = ()
 
 
 class ToyTask:
@@ -38,6 +42,7 @@ class ToyTask:
         self.model = nn.Linear(1, 1, bias=False)
         self.steps_per_epoch, self.batch_size, self.name = 3, 4, "toy"
         self.architecture = None  # not checked on resume
+        self.rivals = ("alt",) if config.rival_losses else ()
         self.engine = Engine(self.model, self.runtime, lr=0.1, weight_decay=0.0, total_steps=30)
         self.finished: dict[str, Any] = {}
 
@@ -49,12 +54,13 @@ class ToyTask:
         return self.engine.step(lambda model: (model(x) - 2 * x).square().mean())
 
     def validate(self, epoch: int) -> dict[str, float]:
-        losses = self.config.val_losses
-        return {"val_loss": losses[epoch - 1]} if losses else {}
+        losses, rival = self.config.val_losses, self.config.rival_losses
+        row = {"val_loss": losses[epoch - 1]} if losses else {}
+        return row | ({"val_alt_loss": rival[epoch - 1]} if rival else {})
 
     def finish(self, progress: TrainerProgress, wall_s: float) -> dict[str, Any]:
         weight = self.engine.eval_model.weight.item()
-        self.finished = {"weight": weight, "best_epoch": progress.best_epoch}
+        self.finished = {"weight": weight, "best_epoch": progress.best_epoch, "kept": progress.kept}
         return self.finished | {"history": progress.history}
 
 
@@ -111,3 +117,29 @@ def test_a_stop_mid_epoch_resumes_to_the_same_weights(tmp_path: Path) -> None:
 
     assert resumed["weight"] == full["weight"]
     assert strip(resumed["history"]) == strip(full["history"])
+
+
+def test_a_rival_keeps_its_own_best_epoch_and_wins_only_when_better(tmp_path: Path) -> None:
+    own = (0.9, 0.5, 0.7, 0.8)
+    _, third = _fit(tmp_path / "third", epochs=4, val_losses=(0.9, 0.8, 0.4, 0.6),
+                    select="val_loss")  # fmt: skip
+    _, rival = _fit(tmp_path / "rival", epochs=4, val_losses=own, rival_losses=(1.0, 0.9, 0.4, 0.6),
+                    select="val_loss", patience=1)  # fmt: skip
+    # the rival's best (epoch 3, its weights) beats the own best (epoch 2), and its improving
+    # epoch 3 is not stale for patience
+    assert (rival["kept"], rival["best_epoch"], rival["weight"]) == ("alt", 3, third["weight"])
+    assert len(rival["history"]) == 4 and rival["history"][2]["val_alt_loss"] == 0.4
+    _, tie = _fit(tmp_path / "tie", epochs=4, val_losses=own, rival_losses=(1.0, 0.5, 0.6, 0.7),
+                  select="val_loss")  # fmt: skip
+    assert (tie["kept"], tie["best_epoch"]) == ("", 2)  # ties keep the task's own
+
+
+def test_a_stop_after_a_rivals_best_resumes_to_the_same_choice(tmp_path: Path) -> None:
+    kw = {"epochs": 4, "val_losses": (0.9, 0.5, 0.7, 0.8), "rival_losses": (1.0, 0.9, 0.4, 0.6),
+          "select": "val_loss"}  # fmt: skip
+    _, full = _fit(tmp_path / "full", **kw)
+    with pytest.raises(TrainingStopped, match="in epoch 4 after step 1"):
+        _fit(tmp_path / "cut", stop=_StopAfter(3 * 2 + 1), **kw)
+    _, resumed = _fit(tmp_path / "cut", **kw)
+    assert (resumed["kept"], resumed["best_epoch"]) == ("alt", 3)
+    assert resumed["weight"] == full["weight"]

@@ -109,6 +109,9 @@ def test_a_table_that_misleads_on_validation_is_left_out(tmp_path: Path) -> None
     history, best = result["history"], result["best_epoch"]
     assert {"val_image_loss", "val_image_auc", "val_image_acc"} <= set(history[0])
     assert result["table_used"] is False
+    # the image path's own best epoch (the fused model's is the first: the shortcut's)
+    image_scores = [r["val_image_loss_auc"] for r in history]
+    assert best == 1 + int(np.argmin(image_scores)) > 1
     assert result["test"]["balanced_acc"] >= 0.8, result["test"]
     model, recipe = load_trained(result["checkpoint"])
     assert model.use_table is False and recipe["use_table"] is False
