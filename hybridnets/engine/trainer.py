@@ -4,12 +4,11 @@ selection and patience, state) → select the kept weights → the task's finish
 A recipe is a :class:`Task`: it draws an epoch's batches, takes one step, validates and
 finishes (scores, saves, writes ``result.json``). The :class:`Trainer` owns everything between:
 writing the run's settings to ``out_dir/run_config.json``, resuming an interrupted run
-(mid-epoch too), the history row every recipe shares (``epoch``,
-``train_loss``, ``train_s``, ``images_per_s``, ``time_s`` and the task's own entries),
-checkpoint selection on validation scores with patience (and between the task's own model
-and its rivals: the same weights scored another way, e.g. a fusion model's image path), the
-training state after every epoch
-and on SIGTERM, and the progress bar.
+(mid-epoch too), the history row every recipe shares (``epoch``, ``train_loss``, ``train_s``,
+``images_per_s``, ``time_s`` and the task's own entries), checkpoint selection on validation
+scores with patience (and between the task's own model and its rivals: the same weights scored
+another way, e.g. a fusion model's image path), the training state after every epoch and on
+SIGTERM, and the progress bar.
 
     result = Trainer(task, config, state_path).fit(generator, stop, start)
 """
