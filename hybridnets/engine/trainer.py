@@ -202,25 +202,23 @@ class Trainer:
     def _select(self, epoch: int, progress: TrainerProgress) -> None:
         """Keep ``epoch``'s weights for the task's own model and for each rival whose validation
         score is its best so far; count the epoch stale when none is."""
-        row, weights = progress.history[-1], None
-
-        def copied() -> dict[str, torch.Tensor] | None:
-            nonlocal weights
-            if self.select != "last" and weights is None:  # one copy, however many improve
-                weights = copy.deepcopy(self.task.engine.eval_state_dict())
-            return weights
-
-        improved = is_better(self.select, _score(row), progress.best)
-        if improved:
-            progress.best, progress.best_epoch, progress.best_state = _score(row), epoch, copied()
-        for rival in self._scored(row):
-            held = progress.rivals.get(rival)
-            if is_better(self.select, _score(row, rival), held and held["best"]):
-                progress.rivals[rival] = {"best": _score(row, rival), "best_epoch": epoch}
-                if copied() is not None:
-                    progress.rival_states = (progress.rival_states or {}) | {rival: weights}
-                improved = True
-        progress.stale = 0 if improved else progress.stale + 1
+        row = progress.history[-1]
+        own = is_better(self.select, _score(row), progress.best)
+        rivals = [
+            r
+            for r in self._scored(row)
+            if is_better(self.select, _score(row, r), progress.rivals.get(r, {}).get("best"))
+        ]
+        weights = None
+        if (own or rivals) and self.select != "last":  # one copy, however many improve
+            weights = copy.deepcopy(self.task.engine.eval_state_dict())
+        if own:
+            progress.best, progress.best_epoch, progress.best_state = _score(row), epoch, weights
+        for rival in rivals:
+            progress.rivals[rival] = {"best": _score(row, rival), "best_epoch": epoch}
+            if weights is not None:
+                progress.rival_states = (progress.rival_states or {}) | {rival: weights}
+        progress.stale = 0 if own or rivals else progress.stale + 1
 
     def _keep(self, progress: TrainerProgress) -> None:
         """Make the best of the task's own model and its rivals the kept one: a rival replaces
