@@ -75,6 +75,36 @@ def write_cube_toy(path: Path, n: int = 24, size: int = 16) -> Path:
     return path
 
 
+def write_shortcut_table(folder: Path) -> Path:
+    """label = a faint patch in noise; a flag column equals the label in the training rows and
+    is its opposite in the validation and test rows (a shortcut, easier to learn than the
+    image, that only holds where it was learned). The image alone predicts every split."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(1)
+    (folder / "img").mkdir()
+    lines = ["path,label,flag,split"]
+    for i in range(192):
+        split = "train" if i < 128 else ("val" if i < 160 else "test")
+        patch = i % 2
+        x = rng.normal(50, 25, (16, 16))
+        r, c = rng.integers(1, 10, 2)
+        if patch:
+            x[r : r + 6, c : c + 6] += 25
+        Image.fromarray(np.clip(x, 0, 255).astype(np.uint8)).save(folder / f"img/{i}.png")
+        flag = patch if split == "train" else 1 - patch
+        lines.append(f"img/{i}.png,{patch},{'ny'[flag]},{split}")
+    (folder / "cases.csv").write_text("\n".join(lines) + "\n")
+    return folder / "cases.csv"
+
+
+@pytest.fixture
+def shortcut_table() -> Callable[[Path], Path]:
+    """``shortcut_table(folder)``: write :func:`write_shortcut_table`, return the CSV's path."""
+    return write_shortcut_table
+
+
 @pytest.fixture
 def cube_toy() -> Callable[..., Path]:
     """``cube_toy(path, n=24, size=16)``: write :func:`write_cube_toy` and return its path."""

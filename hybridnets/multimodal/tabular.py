@@ -30,9 +30,10 @@ class TabularTokenizer(nn.Module):
         self.spec = spec
         self.dim = dim
         n_num = len(spec.numeric)
+        # 3 × (n_num, dim); empty without numeric columns, and then frozen: a parameter that
+        # never takes part in the loss stops DistributedDataParallel at the second step
         self.weight, self.bias, self.missing_token = (
-            nn.Parameter(torch.randn(n_num, dim) * 0.02)
-            for _ in range(3)  # 3 × (n_num, dim)
+            nn.Parameter(torch.randn(n_num, dim) * 0.02, requires_grad=n_num > 0) for _ in range(3)
         )
         self.embeddings = nn.ModuleList(nn.Embedding(size, dim) for _, size in spec.categorical)
         for table in self.embeddings:

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -16,18 +17,24 @@ from safetensors.torch import load_file
 from hybridnets.engine import Runtime, batch_part, gather_rows, shard_index
 
 
-def _train_cli(out: Path, data: Path, nproc: int, extra: tuple[str, ...] = ()) -> dict:
-    args = ["--model", "test_vit", "--data", str(data), "--out", str(out), "--epochs", "2", *extra]
-    args += ["--batch-size", "8", "--num-threads", "1", "--no-progress"]
-    args += ["--model-kwargs", '{"img_size": 16, "patch_size": 4}']
+def _train(args: list[str], out: Path, nproc: int) -> dict:
+    """``python -m hybridnets.train ARGS --out OUT`` in one process or under torchrun."""
     launcher = [sys.executable, "-m", "hybridnets.train"]
     if nproc > 1:
         launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
         launcher += ["--nproc_per_node", str(nproc), "-m", "hybridnets.train"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    done = subprocess.run([*launcher, *args], env=env, capture_output=True, text=True, timeout=600)
+    argv = [*launcher, *args, "--out", str(out)]
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads((out / "result.json").read_text())
+
+
+def _train_cli(out: Path, data: Path, nproc: int, extra: tuple[str, ...] = ()) -> dict:
+    args = ["--model", "test_vit", "--data", str(data), "--epochs", "2", *extra]
+    args += ["--batch-size", "8", "--num-threads", "1", "--no-progress"]
+    args += ["--model-kwargs", '{"img_size": 16, "patch_size": 4}']
+    return _train(args, out, nproc)
 
 
 @pytest.mark.parametrize(
@@ -65,6 +72,31 @@ def test_two_processes_take_the_same_steps_as_one(tmp_path: Path, extra: tuple, 
         "result.json",
         "run_config.json",
     ]
+
+
+def test_two_processes_make_the_fusion_fallbacks_choice_of_one(
+    tmp_path: Path, shortcut_table: Callable[[Path], Path]
+) -> None:
+    """A table that misleads on validation, with one categorical column and no numeric one
+    (whose empty parameters once stopped DDP at the second step): under torchrun the run takes
+    the same steps as one process and keeps the image path at its own best epoch (the fused
+    model's is the first) as one process does."""
+    table = shortcut_table(tmp_path)
+    args = ["--model", "test_vit", "--model-kwargs", '{"img_size": 16, "patch_size": 4}']
+    args += ["--data", str(table), "--image-col", "path"]
+    args += ["--label-col", "label", "--split-col", "split", "--tabular", "flag"]
+    args += ["--input-size", "16", "--epochs", "12", "--lr", "3e-3", "--batch-size", "16"]
+    args += ["--ema-decay", "none", "--no-augment", "--warmup-epochs", "1"]
+    args += ["--num-threads", "1", "--no-progress"]
+    one, two = (_train(args, tmp_path / f"p{n}", n) for n in (1, 2))
+    assert (one["world_size"], two["world_size"]) == (1, 2)
+    assert one["table_used"] is False and two["table_used"] is False
+    for a, b in zip(one["history"], two["history"]):
+        assert b["train_loss"] == pytest.approx(a["train_loss"], rel=1e-5)
+        assert b["val_image_auc"] == pytest.approx(a["val_image_auc"], abs=1e-9)
+    image = [r["val_image_loss_auc"] for r in two["history"]]
+    assert two["best_epoch"] == one["best_epoch"] == 1 + image.index(min(image)) > 1
+    assert two["test"]["auc"] == pytest.approx(one["test"]["auc"], abs=1e-6)
 
 
 @pytest.mark.parametrize(("n", "world"), [(8, 2), (5, 2), (7, 3), (2, 2)])

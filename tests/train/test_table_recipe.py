@@ -4,6 +4,7 @@ stores the clinical preprocessing and rebuilds the fused model; bad combinations
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -80,29 +81,10 @@ def _test_accuracy(model: torch.nn.Module, recipe: dict, config: TrainConfig) ->
     return (probs.argmax(1) == test.labels).float().mean().item()
 
 
-def write_shortcut_table(folder: Path) -> Path:
-    """label = a faint patch in noise; a flag column equals the label in the training rows and
-    is its opposite in the validation and test rows (a shortcut, easier to learn than the
-    image, that only holds where it was learned). The image alone predicts every split."""
-    rng = np.random.default_rng(1)
-    (folder / "img").mkdir()
-    lines = ["path,label,flag,split"]
-    for i in range(192):
-        split = "train" if i < 128 else ("val" if i < 160 else "test")
-        patch = i % 2
-        x = rng.normal(50, 25, (16, 16))
-        r, c = rng.integers(1, 10, 2)
-        if patch:
-            x[r : r + 6, c : c + 6] += 25
-        Image.fromarray(np.clip(x, 0, 255).astype(np.uint8)).save(folder / f"img/{i}.png")
-        flag = patch if split == "train" else 1 - patch
-        lines.append(f"img/{i}.png,{patch},{'ny'[flag]},{split}")
-    (folder / "cases.csv").write_text("\n".join(lines) + "\n")
-    return folder / "cases.csv"
-
-
-def test_a_table_that_misleads_on_validation_is_left_out(tmp_path: Path) -> None:
-    table = write_shortcut_table(tmp_path)
+def test_a_table_that_misleads_on_validation_is_left_out(
+    tmp_path: Path, shortcut_table: Callable[[Path], Path]
+) -> None:
+    table = shortcut_table(tmp_path)
     argv = _argv(table, tmp_path / "run", "--tabular", "flag", "--split-col", "split")
     argv = [a for a in argv if a not in ("--group-col", "case")]
     result = train(parse_args(argv))
