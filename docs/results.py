@@ -275,6 +275,15 @@ def alignment_page(rows: Any, results: Path, out: Path) -> str:
     return text
 
 
+FUSION_SECTIONS = (
+    ("fusion_fallback_400.json", "Fallback and table dropout, 400 training images"),
+    ("fusion_fallback.json", "Fallback and table dropout, 2,000 training images"),
+    ("fusion_64_500.json", "500 training images at 64², the shipped defaults"),
+    ("fusion_64_500_resnet18.json", "ResNet-18, 500 training images at 64², the shipped defaults"),
+)
+"""The fusion sweeps shown below the main table: results file and section title."""
+
+
 def fusion_page(rows: Any, results: Path, out: Path) -> str:
     """Fusion with clinical data on HAM10000."""
     cols = [("arm", "model"), ("params_M", "params (M)"), ("train_samples", "training images")]
@@ -289,11 +298,11 @@ def fusion_page(rows: Any, results: Path, out: Path) -> str:
     )
     ax.set(xlabel="test balanced accuracy", title="HAM10000, 7 classes")
     text += "\n" + save_plot(fig, out, "fusion_balanced_acc.png")
-    for name, rows_of in (("fusion_fallback_400.json", "400"), ("fusion_fallback.json", "2,000")):
+    for name, title in FUSION_SECTIONS:
         fallback = read(results, name)
         if fallback is None:
             continue
-        text += f"\n## Fallback and table dropout, {rows_of} training images\n\n"
+        text += f"\n## {title}\n\n"
         text += source(name, "fusion_ham10000.py")
         text += "`~always`: the table in every sample and the saved model (the fusion before "
         text += "the fallback); `~dropout`: table dropout 0.25; `~shuffled`: clinical columns "
