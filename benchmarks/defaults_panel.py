@@ -7,7 +7,7 @@ Nothing is run here: the rows come from the results files of ``small_data.py com
 (``auto_epochs.json``) and ``fusion_ham10000.py summary`` (``ham10000_500_epochs*.json``,
 ``fusion_fallback*.json``, ``fusion_64_500.json``, ``ham10000_64_500*.json``),
 ``small_data.py summary`` (``medpix_region_64.json``, ``pneumonia_400_64.json``,
-``adrenal3d_64.json``) and ``tta_flip.py`` (``tta_flip.json``); a file that is absent leaves
+``adrenal3d_64.json``, ``mixup.json``) and ``tta_flip.py`` (``tta_flip.json``); a file that is absent leaves
 its tasks out.
 
 For each default, per task and model, Δ = new − old of the test means, and its standard error
@@ -97,10 +97,36 @@ def tta_tasks(results: Path) -> list[dict[str, Any]]:
 
 
 def _small_data(row: dict[str, Any] | None) -> dict[str, Any] | None:
-    """A ``small_data.py summary`` row in the panel's terms (test ACC and AUC)."""
+    """A ``small_data.py summary`` row in the panel's terms (test ACC, AUC and, where the
+    summary holds it, balanced accuracy)."""
     if row is None:
         return None
-    return {"acc": row["test_acc"], "auc": row["test_auc"], "seeds": len(row["seeds"])}
+    found = {m: row.get(f"test_{m}") for m in EPOCH_METRICS}
+    return found | {"seeds": len(row["seeds"])}
+
+
+# the mixup arms of small_data.py: model label -> the same with mixup
+MIXUP_ARMS = {
+    "convvit_n": "convvit_n (mixup 0.2)",
+    "resnet18": "resnet18 (mixup 0.2)",
+    "monai_resnet18": "monai_resnet18 (mixup 0.2)",
+    "convvit_n (no TTA)": "convvit_n (mixup 0.2, no TTA)",
+    "resnet18 (no TTA)": "resnet18 (mixup 0.2, no TTA)",
+}
+
+
+def mixup_tasks(results: Path) -> list[dict[str, Any]]:
+    """Each model without (old) and with mixup of Beta(0.2, 0.2) (new), the rest of the recipe
+    alike, from ``small_data.py summary --name mixup``."""
+    found = {r["model"]: r for r in _read(results, "mixup.json") or []}
+    rows = []
+    for key, row in found.items():
+        label, setting = key[:-1].split(" [")
+        new = found.get(f"{MIXUP_ARMS.get(label)} [{setting}]")
+        if new is not None:
+            rows.append({"task": setting, "model": label.replace(" (no TTA)", ""),
+                         "old": _small_data(row), "new": _small_data(new)})  # fmt: skip
+    return rows
 
 
 def stem_tasks(results: Path) -> list[dict[str, Any]]:
@@ -144,6 +170,8 @@ DEFAULTS = {
                "image-only"),
     "tta": ("flip test-time augmentation (tta auto: flip when training augments) vs none, "
             "on each run's kept weights", tta_tasks, ("acc", "auc"), None),
+    "mixup": ("mixup with Beta(0.2, 0.2) vs none (settings run without TTA pair with the runs "
+              "recorded before it)", mixup_tasks, EPOCH_METRICS, None),
     "stem": ("convvit_n's stem following the input size (stride 4 from 56 px) vs the 28-px stem "
              "(stride 2) at every size; at 28 px nothing changes", stem_tasks, ("acc", "auc"),
              "the baseline"),

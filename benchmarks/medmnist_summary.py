@@ -23,7 +23,7 @@ from hybridnets.atomic import atomic_write_text
 from hybridnets.engine.selection import selected_index
 
 RESULTS = Path(__file__).parent / "results" / "medmnist.json"
-SPLIT_METRICS = ("acc", "auc", "acc_threshold")
+SPLIT_METRICS = ("acc", "auc", "balanced_acc", "acc_threshold")
 PROBES = ("logreg", "linear_svc")
 
 

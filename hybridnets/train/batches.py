@@ -5,6 +5,7 @@ index = stratified_subset(labels, 500, generator)      # the small-data regime
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 __all__ = [
@@ -13,6 +14,7 @@ __all__ = [
     "auto_epochs",
     "class_weights",
     "epoch_order",
+    "mix_batch",
     "prior_logits",
     "stratified_subset",
 ]
@@ -72,3 +74,16 @@ def epoch_order(
         return train_index[torch.randperm(len(train_index), generator=generator)]
     draw = torch.multinomial(weights, len(train_index), replacement=True, generator=generator)
     return train_index[draw]
+
+
+def mix_batch(
+    x: torch.Tensor, y: torch.Tensor, num_classes: int, alpha: float, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mixup (Zhang et al., 2018) of a batch with itself in reverse order: ``x`` and the
+    one-hot targets blended by one weight ``lam ~ Beta(alpha, alpha)``, drawn from
+    ``generator`` (so a resumed or multi-process run draws the same). Returns the images and
+    class-probability targets, which ``nn.CrossEntropyLoss`` takes with label smoothing."""
+    seed = int(torch.randint(0, 2**62, (1,), generator=generator))
+    lam = float(np.random.default_rng(seed).beta(alpha, alpha))
+    target = torch.nn.functional.one_hot(y, num_classes).to(x.dtype)
+    return lam * x + (1 - lam) * x.flip(0), lam * target + (1 - lam) * target.flip(0)

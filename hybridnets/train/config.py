@@ -80,6 +80,9 @@ class TrainConfig(ParallelConfig, RunConfig, SelectConfig, OptimConfig, DataConf
             the last epoch); otherwise the saved model and result.json (table_used false,
             best_epoch the image path's) use the image path alone.
         label_smoothing: Cross-entropy label smoothing.
+        mixup: Mixup's Beta(a, a) concentration a: each training batch is blended with
+            itself in reverse order, images and (label-smoothed) targets alike, with one
+            weight per batch drawn from Beta(a, a) (Zhang et al., 2018; 0: off).
         tta: Test-time augmentation for validation, test and predict (saved with the
             checkpoint): none, flip (the mean of the probabilities of each image and of its
             mirror image along the last axis; twice the evaluation time) or auto: flip when
@@ -115,6 +118,7 @@ class TrainConfig(ParallelConfig, RunConfig, SelectConfig, OptimConfig, DataConf
     table_dropout: float = setting(0.0, minimum=0.0)
     table_fallback: bool = True
     label_smoothing: float = setting(0.1, minimum=0.0)
+    mixup: float = setting(0.0, minimum=0.0)
     tta: str = setting("auto", choices=("auto", *TTA))
     class_balance: str = setting("none", choices=CLASS_BALANCE)
     prior_bias: bool = True
@@ -128,6 +132,12 @@ class TrainConfig(ParallelConfig, RunConfig, SelectConfig, OptimConfig, DataConf
             raise ValueError(
                 f"`table_dropout` is the share of samples trained without their clinical "
                 f"columns and must be below 1, got {self.table_dropout}"
+            )
+        if self.mixup and self.tabular:
+            raise ValueError(
+                f"mixup blends each image and label with another sample's, and a sample's "
+                f"clinical columns cannot be blended; train with tabular={self.tabular!r} and "
+                f"mixup 0 (got {self.mixup})"
             )
         table_only = [n for n in ("tabular", "group_col", "split_col") if getattr(self, n)]
         if table_only and not self.is_table:

@@ -63,6 +63,7 @@ from hybridnets.train.batches import (
     auto_epochs,
     class_weights,
     epoch_order,
+    mix_batch,
     prior_logits,
     stratified_subset,
 )
@@ -124,6 +125,8 @@ class _Run(RecipeTask):
         if self.augment is not None:
             x = self.augment(x, generator)
         y = self.train_ds.labels[index].to(self.device)
+        if self.config.mixup > 0:
+            x, y = mix_batch(x, y, self.train_ds.num_classes, self.config.mixup, generator)
         part = batch_part(len(index), self.runtime)
         extra = [t.to(self.device)[part] for t in self.train_ds.extra_inputs(index)]
         x, y = x[part], y[part]

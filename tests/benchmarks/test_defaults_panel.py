@@ -136,3 +136,27 @@ def test_tta_rows_hold_each_run_scored_without_and_with_flip(tmp_path: Path) -> 
     assert ours["delta"]["acc"]["verdict"] == "gain"
     assert theirs["delta"]["auc"]["verdict"] == "within noise"
     assert data["all_tasks_choose_new"] and data["reference"] is None
+
+
+def test_mixup_rows_pair_each_model_with_its_mixup_arm_on_the_same_setting(
+    tmp_path: Path,
+) -> None:
+    def small(model: str, acc: float, bal: float | None = None) -> dict:
+        row = {"model": model, "seeds": [0, 1, 2], "test_acc": [acc, 0.01], "test_auc": [0.8, 0.01]}
+        return row | ({"test_balanced_acc": [bal, 0.01]} if bal is not None else {})
+
+    (tmp_path / "mixup.json").write_text(json.dumps([
+        small("convvit_n (no TTA) [retina_auto]", 0.50, 0.40),
+        small("convvit_n (mixup 0.2, no TTA) [retina_auto]", 0.55, 0.30),
+        small("monai_resnet18 [adrenal3d_11pct]", 0.90),
+        small("monai_resnet18 (mixup 0.2) [adrenal3d_11pct]", 0.90),
+        small("resnet18 [retina_auto]", 0.50),  # its mixup arm did not run: no row
+    ]))  # fmt: skip
+    data = panel.panel(tmp_path)["mixup"]
+    retina, adrenal = data["rows"]
+    assert (retina["task"], retina["model"]) == ("retina_auto", "convvit_n")
+    assert retina["delta"]["acc"]["verdict"] == "gain"
+    assert retina["delta"]["balanced_acc"]["verdict"] == "loss"
+    assert (adrenal["task"], adrenal["model"]) == ("adrenal3d_11pct", "monai_resnet18")
+    assert adrenal["delta"]["balanced_acc"]["verdict"] == "not measured"
+    assert data["all_tasks_choose_new"] is False  # the balanced-accuracy loss

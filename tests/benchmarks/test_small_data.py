@@ -129,7 +129,9 @@ def test_run_hands_each_config_to_the_recipe_once(
     assert log == tmp_path / "runs" / "adrenal3d__convvit_n__s1" / "train.log"
 
 
-def _run(folder: Path, seed: int, auc: float, multiclass: bool = False) -> None:
+def _run(
+    folder: Path, seed: int, auc: float, multiclass: bool = False, balanced: bool = True
+) -> None:
     folder.mkdir(parents=True)
     history = [
         {
@@ -143,6 +145,7 @@ def _run(folder: Path, seed: int, auc: float, multiclass: bool = False) -> None:
         for e in range(1, 4)
     ]
     split = {"acc": 0.8, "auc": auc} | ({} if multiclass else {"acc_threshold": 0.8})
+    split |= {"balanced_acc": 0.75} if balanced else {}  # False: as written before it existed
     result = {
         "data": "pneumoniamnist",
         "params": 3_000_000,
@@ -163,15 +166,20 @@ def test_summary_rows_table_selectors_and_plot(tmp_path: Path) -> None:
     for seed, auc in ((0, 0.9), (1, 0.94), (2, 0.92)):
         _run(runs / small_data.run_name("pneumonia_500", "convvit_n", seed), seed, auc)
     _run(runs / small_data.run_name("pneumonia_500", "resnet18", 0), 0, 0.8)
-    _run(runs / small_data.run_name("retina", "resnet18", 0), 0, 0.7, multiclass=True)
+    _run(
+        runs / small_data.run_name("retina", "resnet18", 0), 0, 0.7, multiclass=True, balanced=False
+    )
     rows = json.loads(small_data.summary(runs, out).read_text())
     row = next(r for r in rows if r["model"] == "convvit_n [pneumonia_500]")
     assert row["seeds"] == [0, 1, 2] and np.isclose(row["test_auc"][0], 0.92)
     table = (out / "small_data_table.md").read_text()
-    assert "| pneumonia_500 | convvit_n | 3.00M | 3 | 0.800 ± 0.000 | 0.920 ± 0.020 | 60 |" in table
+    row = (
+        "| pneumonia_500 | convvit_n | 3.00M | 3 | 0.800 ± 0.000 | 0.920 ± 0.020 | 0.750 ± 0.000 |"
+    )
+    assert row + " 60 |" in table
     selectors = "| pneumonia_500 | convvit_n | 0.700 / 0.920 | 0.700 / 0.820 | 0.700 / 0.920 |"
     assert selectors + " 0.700 / 0.920 |" in table  # last, val_auc, val_loss, val_loss_auc
-    assert "| retina | resnet18 | 3.00M | 1 | 0.800 ± 0.000 | 0.700 ± 0.000 | 60 |" in table
+    assert "| retina | resnet18 | 3.00M | 1 | 0.800 ± 0.000 | 0.700 ± 0.000 | – | 60 |" in table
     assert (out / "small_data_auc_vs_params.png").stat().st_size > 1000
     small_data.main(["summary", "--runs", str(runs), "--out", str(out), "--name", "other"])
     assert json.loads((out / "other.json").read_text()) == rows  # the recorded sweep kept

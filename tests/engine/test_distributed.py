@@ -45,8 +45,9 @@ def _train_cli(out: Path, data: Path, nproc: int, extra: tuple[str, ...] = ()) -
         # the state is saved straight after an evaluation forward (no best weights gathered in
         # between), which leaves FSDP2's root unsharded: saving used to fail
         ("--fsdp", "--ema-decay", "none", "--select", "last"),
+        ("--mixup", "0.4"),  # every rank draws the global batch's blend, then takes its part
     ],
-    ids=["ddp_ema", "fsdp", "fsdp_select_last"],
+    ids=["ddp_ema", "fsdp", "fsdp_select_last", "ddp_mixup"],
 )
 def test_two_processes_take_the_same_steps_as_one(tmp_path: Path, extra: tuple, patch_toy) -> None:
     data = patch_toy(tmp_path / "toy.npz")  # 29 samples, global batch 8: last batch 5 → 3 + 2
