@@ -82,7 +82,11 @@ def mix_batch(
     """Mixup (Zhang et al., 2018) of a batch with itself in reverse order: ``x`` and the
     one-hot targets blended by one weight ``lam ~ Beta(alpha, alpha)``, drawn from
     ``generator`` (so a resumed or multi-process run draws the same). Returns the images and
-    class-probability targets, which ``nn.CrossEntropyLoss`` takes with label smoothing."""
+    class-probability targets, which ``nn.CrossEntropyLoss`` takes with label smoothing.
+
+    timm's ``Mixup`` blends the same way (its batch mode) but draws from numpy's global state,
+    which a run's saved state does not hold; Beta has no torch sampler that takes a generator,
+    so the generator seeds a numpy one for the draw."""
     seed = int(torch.randint(0, 2**62, (1,), generator=generator))
     lam = float(np.random.default_rng(seed).beta(alpha, alpha))
     target = torch.nn.functional.one_hot(y, num_classes).to(x.dtype)
