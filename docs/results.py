@@ -166,7 +166,11 @@ SWEEPS = {
         "Each model with and without `--mixup 0.2` (Beta(0.2, 0.2)), everything else alike; "
         "`no TTA` rows pair with the runs recorded before flip test-time augmentation was the "
         "default (RetinaMNIST all 1,080 labels, 47 epochs; PneumoniaMNIST 500 labels with 78 "
-        "validation images, 100 epochs), the others run every default as shipped.",
+        "validation images, 100 epochs), the others run every default as shipped. Runs: "
+        "`small_data.py run --settings retina_auto,pneumonia_500_val78_auto,"
+        "medpix_region_300_auto --models 'convvit_n (mixup 0.2, no TTA),resnet18 (mixup 0.2, "
+        "no TTA)'` and `--settings pneumonia_400_64,adrenal3d_11pct --models 'convvit_n (mixup "
+        "0.2),resnet18 (mixup 0.2),monai_resnet18 (mixup 0.2)'`, seeds 0–2.",
     ),
 }
 
