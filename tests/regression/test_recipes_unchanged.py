@@ -10,7 +10,9 @@ repository root, one thread) on data written here from a fixed seed, then compar
 
 The recipes are bit-deterministic on one CPU, so on the CPU the record was made on (same
 ``torch.backends.cpu.get_cpu_capability()``) the match is exact; on another CPU kind the digest is
-not compared and results must agree to 1e-4.
+not compared and results must agree to 0.1 % (or 1e-4 near zero): another vector width sums in
+another order, and training carries those last-bit differences on (``align_lit``'s test loss,
+recorded on AVX512, is 1.81969 on AVX2 against 1.81983).
 
 Re-record only when a change is meant to alter results, and say which in the commit:
 
@@ -195,7 +197,10 @@ def test_recipe_gives_the_recorded_results(case: str, tmp_path: Path, tiny_text_
         if not (
             value == got["results"][key]
             or (math.isnan(value) and math.isnan(got["results"][key]))
-            or (not same_cpu and math.isclose(value, got["results"][key], abs_tol=1e-4))
+            or (
+                not same_cpu
+                and math.isclose(value, got["results"][key], rel_tol=1e-3, abs_tol=1e-4)
+            )
         )
     }
     assert not changed, f"{case}: results changed (recorded, now): {changed}"
