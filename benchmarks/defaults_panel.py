@@ -7,7 +7,7 @@ Nothing is run here: the rows come from the results files of ``small_data.py com
 (``auto_epochs.json``) and ``fusion_ham10000.py summary`` (``ham10000_500_epochs*.json``,
 ``fusion_fallback*.json``, ``fusion_64_500.json``, ``ham10000_64_500*.json``),
 ``small_data.py summary`` (``medpix_region_64.json``, ``pneumonia_400_64.json``,
-``adrenal3d_64.json``, ``mixup.json``) and ``tta_flip.py`` (``tta_flip.json``); a file that is
+``adrenal3d_64.json``, ``mixup.json``, ``intensity.json``) and ``tta_flip.py`` (``tta_flip.json``); a file that is
 absent leaves its tasks out.
 
 For each default, per task and model, Δ = new − old of the test means, and its standard error
@@ -105,27 +105,26 @@ def _small_data(row: dict[str, Any] | None) -> dict[str, Any] | None:
     return found | {"seeds": len(row["seeds"])}
 
 
-# the mixup arms of small_data.py: model label -> the same with mixup
-MIXUP_ARMS = {
-    "convvit_n": "convvit_n (mixup 0.2)",
-    "resnet18": "resnet18 (mixup 0.2)",
-    "monai_resnet18": "monai_resnet18 (mixup 0.2)",
-    "convvit_n (no TTA)": "convvit_n (mixup 0.2, no TTA)",
-    "resnet18 (no TTA)": "resnet18 (mixup 0.2, no TTA)",
-}
-
-
-def mixup_tasks(results: Path) -> list[dict[str, Any]]:
-    """Each model without (old) and with mixup of Beta(0.2, 0.2) (new), the rest of the recipe
-    alike, from ``small_data.py summary --name mixup``."""
-    found = {r["model"]: r for r in _read(results, "mixup.json") or []}
+def option_tasks(results: Path, option: str, files: Sequence[str]) -> list[dict[str, Any]]:
+    """Each model without (old) and with one training option (new), the rest of the recipe
+    alike, from ``small_data.py summary`` files: ``label [setting]`` against ``label (option)
+    [setting]``, or ``label (option, no TTA)`` where the label is ``label (no TTA)``. The first
+    file holding a label wins, so an option's file can pair with the runs of another file."""
+    found: dict[str, dict] = {}
+    for name in files:
+        for row in _read(results, name) or []:
+            found.setdefault(row["model"], row)
     rows = []
     for key, row in found.items():
         label, setting = key.rsplit(" [", 1)
         setting = setting.rstrip("]")
-        new = found.get(f"{MIXUP_ARMS.get(label)} [{setting}]")
+        base, no_tta = label.removesuffix(" (no TTA)"), label.endswith(" (no TTA)")
+        if "(" in base:  # an arm itself, or another variant of the model
+            continue
+        arm = f"{base} ({option}, no TTA)" if no_tta else f"{base} ({option})"
+        new = found.get(f"{arm} [{setting}]")
         if new is not None:
-            rows.append({"task": setting, "model": label.replace(" (no TTA)", ""),
+            rows.append({"task": setting, "model": base,
                          "old": _small_data(row), "new": _small_data(new)})  # fmt: skip
     return rows
 
@@ -172,7 +171,11 @@ DEFAULTS = {
     "tta": ("flip test-time augmentation (tta auto: flip when training augments) vs none, "
             "on each run's kept weights", tta_tasks, ("acc", "auc"), None),
     "mixup": ("mixup with Beta(0.2, 0.2) vs none (settings run without TTA pair with the runs "
-              "recorded before it)", mixup_tasks, EPOCH_METRICS, None),
+              "recorded before it)", partial(option_tasks, option="mixup 0.2",
+                                             files=("mixup.json",)), EPOCH_METRICS, None),
+    "intensity": ("random contrast and brightness of ±0.2 after the flips and warp vs none (the "
+                  "runs without it are mixup.json's)", partial(option_tasks, option="intensity 0.2",
+                  files=("intensity.json", "mixup.json")), EPOCH_METRICS, None),
     "stem": ("convvit_n's stem following the input size (stride 4 from 56 px) vs the 28-px stem "
              "(stride 2) at every size; at 28 px nothing changes", stem_tasks, ("acc", "auc"),
              "the baseline"),

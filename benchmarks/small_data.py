@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import statistics
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -182,6 +183,18 @@ MODELS: dict[str, tuple[int, dict[str, Any]]] = {
     "resnet18 (no TTA)": (2, {"model": "resnet18", "tta": "none"}),
     "convvit_n (mixup 0.2, no TTA)": (0, {"model": "convvit_n", "mixup": 0.2, "tta": "none"}),
     "resnet18 (mixup 0.2, no TTA)": (2, {"model": "resnet18", "mixup": 0.2, "tta": "none"}),
+    # issue 32, random contrast and brightness (±0.2) after the flips and warp, against none
+    "convvit_n (intensity 0.2, no TTA)": (
+        0,
+        {"model": "convvit_n", "intensity": 0.2, "tta": "none"},
+    ),
+    "resnet18 (intensity 0.2, no TTA)": (2, {"model": "resnet18", "intensity": 0.2, "tta": "none"}),
+    "convvit_n (intensity 0.2)": (0, {"model": "convvit_n", "intensity": 0.2}),
+    "resnet18 (intensity 0.2)": (2, {"model": "resnet18", "intensity": 0.2}),
+    "monai_resnet18 (intensity 0.2)": (
+        3,
+        {"model": "monai_resnet18", "model_kwargs": {"conv1_t_stride": 2}, "intensity": 0.2},
+    ),
 }
 
 
@@ -438,7 +451,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     sub = p.add_subparsers(dest="command", required=True)
     r = sub.add_parser("run", help="train every (setting, model, seed) not yet done")
     r.add_argument("--settings", default=",".join(SETTINGS), help="comma-separated settings")
-    r.add_argument("--models", default=",".join(MODELS), help="comma-separated model labels")
+    r.add_argument(
+        "--models",
+        default=",".join(MODELS),
+        help="comma-separated model labels (commas inside a label's parentheses are its own)",
+    )
     r.add_argument("--seeds", default="0,1,2", help="comma-separated seeds")
     r.add_argument("--jobs", type=int, default=2, help="runs side by side (one thread each)")
     s = sub.add_parser("summary", help="aggregate finished runs into results/small_data.*")
@@ -468,7 +485,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.command == "summary":
         print(summary(args.runs, args.out, select=args.select, name=args.name))
         return
-    labels = args.models.split(",")
+    labels = re.split(r",(?![^()]*\))", args.models)  # a label's own commas sit in (...)
     unknown = [m for m in labels if m not in MODELS] + [
         s for s in args.settings.split(",") if s not in SETTINGS
     ]

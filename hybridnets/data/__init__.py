@@ -7,7 +7,12 @@ of them (:class:`InMemoryImages`: one standardisation rule), and batched 2D/3D a
 """
 
 from hybridnets.data.arrays import ImageArray
-from hybridnets.data.augment import RandomFlipAffine, RandomIntensity, random_rotation
+from hybridnets.data.augment import (
+    RandomFlipAffine,
+    RandomIntensity,
+    TrainAugment,
+    random_rotation,
+)
 from hybridnets.data.in_memory import InMemoryImages
 from hybridnets.data.medmnist import MEDMNIST_NUM_CLASSES, SPLITS, MedMNIST, MedMNISTFormatError
 from hybridnets.data.pairs import ImageTextPairs
@@ -30,6 +35,7 @@ __all__ = [
     "TableFormatError",
     "TableSplit",
     "TabularPreprocessor",
+    "TrainAugment",
     "UnlabelledImages",
     "grouped_split",
     "load_table",

@@ -86,6 +86,10 @@ class TrainConfig(ParallelConfig, RunConfig, SelectConfig, OptimConfig, DataConf
             tabular). Measured with 0.2 on five tasks for ours and the ResNet-18 baselines:
             no gain on RetinaMNIST's AUC, lower AUC in 10-epoch 3D runs, gains and losses
             within 2 points elsewhere (benchmarks/results/mixup_table.md).
+        intensity: With augment: random contrast and brightness of each training image after
+            its flips and warp (80 % of the images): scaled about its mean by a factor in
+            [1 - a, 1 + a] and shifted by up to ±a, in the units of the standardised input
+            (0: off; nnU-Net and MONAI augment intensity this way).
         tta: Test-time augmentation for validation, test and predict (saved with the
             checkpoint): none, flip (the mean of the probabilities of each image and of its
             mirror image along the last axis; twice the evaluation time) or auto: flip when
@@ -122,6 +126,7 @@ class TrainConfig(ParallelConfig, RunConfig, SelectConfig, OptimConfig, DataConf
     table_fallback: bool = True
     label_smoothing: float = setting(0.1, minimum=0.0)
     mixup: float = setting(0.0, minimum=0.0)
+    intensity: float = setting(0.0, minimum=0.0)
     tta: str = setting("auto", choices=("auto", *TTA))
     class_balance: str = setting("none", choices=CLASS_BALANCE)
     prior_bias: bool = True
@@ -141,6 +146,11 @@ class TrainConfig(ParallelConfig, RunConfig, SelectConfig, OptimConfig, DataConf
                 f"mixup blends each image and label with another sample's, and a sample's "
                 f"clinical columns cannot be blended; train with tabular={self.tabular!r} and "
                 f"mixup 0 (got {self.mixup})"
+            )
+        if self.intensity and not self.augment:
+            raise ValueError(
+                f"intensity {self.intensity} augments training images, which --no-augment "
+                f"turns off; drop one of the two"
             )
         table_only = [n for n in ("tabular", "group_col", "split_col") if getattr(self, n)]
         if table_only and not self.is_table:

@@ -34,7 +34,7 @@ from torch import nn
 
 from hybridnets.atomic import atomic_write_text
 from hybridnets.checkpoint.classifier import save_checkpoint
-from hybridnets.data import RandomFlipAffine
+from hybridnets.data import TrainAugment
 from hybridnets.data.arrays import ImageArray
 from hybridnets.data.tabular import TabularPreprocessor
 from hybridnets.engine import (
@@ -100,7 +100,7 @@ class _Run(RecipeTask):
     sample_weights: torch.Tensor | None
     engine: Engine
     criterion: nn.Module
-    augment: RandomFlipAffine | None
+    augment: TrainAugment | None
     steps_per_epoch: int
     params: int
     trainable_params: int
@@ -275,7 +275,7 @@ def _setup(config: TrainConfig, generator: torch.Generator, runtime: Runtime) ->
         sample_weights=weights[train_labels] if config.class_balance == "sampler" else None,
         engine=engine,
         criterion=criterion,
-        augment=RandomFlipAffine(train_ds.spatial_dims) if config.augment else None,
+        augment=TrainAugment(train_ds.spatial_dims, config.intensity) if config.augment else None,
         steps_per_epoch=steps,
         params=params,
         trainable_params=trainable,

@@ -160,3 +160,27 @@ def test_mixup_rows_pair_each_model_with_its_mixup_arm_on_the_same_setting(
     assert (adrenal["task"], adrenal["model"]) == ("adrenal3d_11pct", "monai_resnet18")
     assert adrenal["delta"]["balanced_acc"]["verdict"] == "not measured"
     assert data["all_tasks_choose_new"] is False  # the balanced-accuracy loss
+
+
+def test_intensity_rows_pair_its_arms_with_the_runs_without_it_in_mixup_json(
+    tmp_path: Path,
+) -> None:
+    def small(model: str, auc: float) -> dict:
+        return {"model": model, "seeds": [0, 1, 2], "test_acc": [0.5, 0.01],
+                "test_auc": [auc, 0.002], "test_balanced_acc": [0.4, 0.01]}  # fmt: skip
+
+    (tmp_path / "mixup.json").write_text(json.dumps([
+        small("convvit_n (no TTA) [retina_auto]", 0.74),
+        small("convvit_n (mixup 0.2, no TTA) [retina_auto]", 0.70),
+        small("resnet18 [pneumonia_400_64]", 0.94),
+    ]))  # fmt: skip
+    (tmp_path / "intensity.json").write_text(json.dumps([
+        small("convvit_n (intensity 0.2, no TTA) [retina_auto]", 0.75),
+        small("resnet18 (intensity 0.2) [pneumonia_400_64]", 0.93),
+    ]))  # fmt: skip
+    data = panel.panel(tmp_path)["intensity"]
+    retina, pneumonia = sorted(data["rows"], key=lambda r: r["task"])[::-1]
+    assert (retina["task"], retina["model"]) == ("retina_auto", "convvit_n")
+    assert retina["old"]["auc"][0] == 0.74 and retina["new"]["auc"][0] == 0.75  # not mixup's
+    assert retina["delta"]["auc"]["verdict"] == "gain"
+    assert (pneumonia["model"], pneumonia["delta"]["auc"]["verdict"]) == ("resnet18", "loss")

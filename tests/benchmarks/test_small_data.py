@@ -129,6 +129,20 @@ def test_run_hands_each_config_to_the_recipe_once(
     assert log == tmp_path / "runs" / "adrenal3d__convvit_n__s1" / "train.log"
 
 
+def test_run_reads_labels_whose_own_commas_sit_in_parentheses(
+    data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = []
+    monkeypatch.setattr(small_data, "run_recipe", lambda config, log: calls.append(config))
+    models = "convvit_n (intensity 0.2, no TTA),resnet18 (mixup 0.2, no TTA)"
+    argv = ["run", "--settings", "pneumonia", "--models", models, "--seeds", "0", "--jobs", "1"]
+    small_data.main([*argv, "--runs", str(tmp_path / "runs")])
+    assert sorted((c.model, c.intensity, c.mixup, c.tta) for c in calls) == [
+        ("convvit_n", 0.2, 0.0, "none"),
+        ("resnet18", 0.0, 0.2, "none"),
+    ]
+
+
 def _run(
     folder: Path, seed: int, auc: float, multiclass: bool = False, balanced: bool = True
 ) -> None:

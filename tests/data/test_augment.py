@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from hybridnets.data import RandomFlipAffine, RandomIntensity, random_rotation
+from hybridnets.data import RandomFlipAffine, RandomIntensity, TrainAugment, random_rotation
 
 
 @pytest.mark.parametrize("spatial_dims", [2, 3])
@@ -70,3 +70,21 @@ def test_random_intensity_scales_contrast_about_each_mean() -> None:
     assert torch.equal(RandomIntensity(p=0.0)(x), x)  # p = 0 leaves every sample alone
     noisy = RandomIntensity(0.0, 0.0, 0.2, p=1.0)(x, torch.Generator().manual_seed(0))
     assert 0 < (noisy - x).std() < 0.2
+
+
+@pytest.mark.parametrize("spatial_dims", [2, 3])
+def test_train_augment_without_intensity_draws_as_flip_affine(spatial_dims: int) -> None:
+    x = torch.randn(6, 2, *[10] * spatial_dims)
+    plain = RandomFlipAffine(spatial_dims)(x, torch.Generator().manual_seed(3))
+    torch.testing.assert_close(
+        TrainAugment(spatial_dims)(x, torch.Generator().manual_seed(3)), plain, rtol=0, atol=0
+    )
+    changed = TrainAugment(spatial_dims, intensity=0.2)(x, torch.Generator().manual_seed(3))
+    dims = tuple(range(1, x.ndim))
+    # the same warp, then per-sample contrast (about the mean) and brightness within ±0.2
+    shift = changed.mean(dims) - plain.mean(dims)
+    ratio = (changed - changed.mean(dims, keepdim=True)).std(dims) / (
+        plain - plain.mean(dims, keepdim=True)
+    ).std(dims)
+    assert (shift.abs() <= 0.2 + 1e-5).all() and (ratio - 1).abs().max() <= 0.2 + 1e-4
+    assert not torch.allclose(changed, plain)
