@@ -3,12 +3,10 @@ targets by one weight drawn from the run's generator."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
 
-from hybridnets.train import TrainConfig, train
+from hybridnets.train import TrainConfig
 from hybridnets.train.batches import mix_batch
 
 
@@ -36,29 +34,6 @@ def test_small_alpha_keeps_most_batches_close_to_one_sample() -> None:
     far_from_half = ((lams - 0.5).abs() > 0.4).float().mean().item()
     assert far_from_half > 0.5, far_from_half
     assert 0.4 < lams.mean().item() < 0.6  # symmetric
-
-
-def test_mixup_learns_the_toy_and_is_recorded(tmp_path: Path, toy_npz) -> None:
-    data = toy_npz(2, 24, 256)
-    config = TrainConfig(
-        model="convvit_test", data=str(data), out_dir=str(tmp_path / "run"), epochs=12,
-        mixup=0.4, progress=False, num_threads=1,
-    )  # fmt: skip
-    result = train(config)
-    assert result["config"]["mixup"] == 0.4
-    assert result["test"]["acc"] >= 0.85, result["test"]
-
-
-def test_mixup_reaches_the_training_steps(tmp_path: Path, toy_npz) -> None:
-    data = toy_npz(2, 16, 32)
-    common = dict(model="convvit_test", data=str(data), epochs=1, batch_size=16, progress=False)
-    common["num_threads"] = 1
-
-    def first_loss(mixup: float) -> float:
-        config = TrainConfig(**common, mixup=mixup, out_dir=str(tmp_path / f"mixup{mixup}"))
-        return train(config)["history"][0]["train_loss"]
-
-    assert first_loss(0.0) != first_loss(0.4)
 
 
 def test_mixup_with_clinical_columns_is_refused() -> None:
