@@ -172,6 +172,19 @@ SWEEPS = {
         "no TTA)'` and `--settings pneumonia_400_64,adrenal3d_11pct --models 'convvit_n (mixup "
         "0.2),resnet18 (mixup 0.2),monai_resnet18 (mixup 0.2)'`, seeds 0–2.",
     ),
+    "intensity.json": (
+        "Random contrast and brightness",
+        "Each model with `--intensity 0.2` (contrast and brightness of ±0.2 after the flips and "
+        "warp), everything else alike; the same models without it are the rows of [Mixup "
+        "against none](#mixup-against-none) that carry no mixup (`no TTA` rows pair with the "
+        "runs recorded before flip test-time augmentation was the default). Runs: "
+        "`small_data.py run --settings retina_auto,pneumonia_500_val78_auto --models "
+        "'convvit_n (intensity 0.2, no TTA),resnet18 (intensity 0.2, no TTA)'` and `--settings "
+        "pneumonia_400_64,adrenal3d_11pct --models 'convvit_n (intensity 0.2),resnet18 "
+        "(intensity 0.2),monai_resnet18 (intensity 0.2)'`, seeds 0–2; stopped for time before "
+        "MONAI's ResNet-18 in 3D. Wall times inflated: up to four runs, a test suite and a "
+        "package install shared the two cores.",
+    ),
 }
 
 
