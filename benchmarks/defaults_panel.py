@@ -7,8 +7,8 @@ Nothing is run here: the rows come from the results files of ``small_data.py com
 (``auto_epochs.json``) and ``fusion_ham10000.py summary`` (``ham10000_500_epochs*.json``,
 ``fusion_fallback*.json``, ``fusion_64_500.json``, ``ham10000_64_500*.json``),
 ``small_data.py summary`` (``medpix_region_64.json``, ``pneumonia_400_64.json``,
-``adrenal3d_64.json``, ``mixup.json``, ``intensity.json``) and ``tta_flip.py`` (``tta_flip.json``); a file that is
-absent leaves its tasks out.
+``adrenal3d_64.json``, ``mixup.json``, ``intensity.json``) and ``tta_flip.py``
+(``tta_flip.json``); a file that is absent leaves its tasks out.
 
 For each default, per task and model, Δ = new − old of the test means, and its standard error
 ``se = sqrt(s_old² / n_old + s_new² / n_new)`` from the seeds' standard deviations; Δ < −2 se
